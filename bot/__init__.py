@@ -1,0 +1,1 @@
+"""The application: services, channels, delivery, web server and command line."""

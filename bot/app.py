@@ -1,0 +1,81 @@
+"""The composition root: the only place that reads settings and wires the parts together."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import uvicorn
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.config import Settings, SettingsError
+from bot.directory_file import read_directory
+from bot.services.context import ServiceContext
+from bot.services.directory import load_directory
+from bot.web import create_web_app
+from core.texts import render
+from db.engine import Database, open_database
+from db.migrate import is_current, upgrade
+
+log = logging.getLogger("wolaiban")
+
+
+def build_context(settings: Settings) -> ServiceContext:
+    """The services' context for these settings."""
+    return ServiceContext(
+        db=open_database(settings.database_url), default_language=settings.default_language
+    )
+
+
+async def prepare_database(db: Database, language: str) -> None:
+    """Bring the embedded SQLite store to the newest schema; elsewhere refuse an old one."""
+    if db.is_sqlite:
+        await upgrade(db)
+    elif not await is_current(db):
+        raise SettingsError(render(language, "cli.schema_old"))
+
+
+async def run(settings: Settings) -> None:
+    """Run Wolaiban: database checks, the directory file, then the HTTP server until stopped."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    ctx = build_context(settings)
+    try:
+        await prepare_database(ctx.db, settings.default_language)
+        if settings.directory_file:
+            summary = await load_directory(ctx, read_directory(Path(settings.directory_file)))
+            log.info("directory %s loaded: %s", settings.directory_file, dict(summary.counts))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_web_app(ctx),
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level=settings.log_level.lower(),
+            )
+        )
+        log.info(
+            render(
+                settings.default_language,
+                "cli.serving",
+                host=settings.http_host,
+                port=settings.http_port,
+            )
+        )
+        await server.serve()
+    finally:
+        await ctx.db.dispose()
+
+
+async def bot_username(settings: Settings) -> str:
+    """The bot's username, asked of the Bot API (``getMe``)."""
+    assert settings.telegram_bot_token is not None
+    bot = Bot(
+        settings.telegram_bot_token.get_secret_value(),
+        base_url=f"{settings.telegram_api_url.rstrip('/')}/bot",
+    )
+    try:
+        async with bot:
+            return bot.username
+    except TelegramError as error:
+        message = render(settings.default_language, "cli.telegram_unreachable", error=error)
+        raise SettingsError(message) from None

@@ -1,0 +1,114 @@
+"""The ``wolaiban`` command line (CONTRACT §8). Exit codes: 0 done, 1 not found or refused, 2 usage
+or configuration error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot import commands
+from bot.config import SettingsError, load_settings
+from bot.directory_file import DirectoryFileError
+
+OK, USAGE = 0, 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    if not text.lstrip("#").isdigit():
+        raise argparse.ArgumentTypeError(f"not a case number: {text!r}")
+    return int(text.lstrip("#"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="wolaiban", description="我来办 — community problems reported, fixed and rated."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="bot, HTTP server, scheduler and delivery in one process")
+    demo = sub.add_parser("demo", help="the offline demo on a temporary database")
+    demo.add_argument("--lang", choices=("zh", "en"), default=None)
+    demo.add_argument("--keep", type=Path, metavar="DIR", help="keep the database in DIR")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
+    db.add_parser("upgrade", help="apply migrations up to the newest schema")
+
+    directory = sub.add_parser("directory", help="the directory file")
+    dsub = directory.add_subparsers(dest="directory", required=True)
+    for name, text in (("check", "validate FILE"), ("load", "apply FILE (all or nothing)")):
+        dsub.add_parser(name, help=text).add_argument("file", type=Path, metavar="FILE")
+
+    sub.add_parser("invite", help="a one-time Telegram link for a person").add_argument(
+        "person", metavar="PERSON_ID"
+    )
+    outbox = sub.add_parser("outbox", help="messages waiting, or given up on")
+    outbox.add_argument("--dead", action="store_true", help="only messages given up on")
+    outbox.add_argument("--json", action="store_true")
+
+    cases = sub.add_parser("cases", help="list or show cases")
+    csub = cases.add_subparsers(dest="cases", required=True)
+    listing = csub.add_parser("list", help="open cases, or filtered")
+    listing.add_argument("--status", action="append", metavar="S", help="repeatable")
+    listing.add_argument("--community", metavar="C")
+    listing.add_argument("--json", action="store_true")
+    show = csub.add_parser("show", help="one case with its events")
+    show.add_argument("number", type=_positive, metavar="N")
+    show.add_argument("--json", action="store_true")
+
+    stats = sub.add_parser("stats", help="the three rates")
+    stats.add_argument("--since", type=_date, metavar="D", help="first day (YYYY-MM-DD)")
+    stats.add_argument("--until", type=_date, metavar="D", help="last day (YYYY-MM-DD)")
+    stats.add_argument("--by", choices=("community", "manager"))
+    stats.add_argument("--json", action="store_true")
+    return parser
+
+
+_Handler = Callable[[argparse.Namespace, commands.Env], Coroutine[Any, Any, commands.Result]]
+
+
+def _handler(args: argparse.Namespace) -> _Handler:
+    name = args.command
+    sub = getattr(args, name, None) if name in ("db", "directory", "cases") else None
+    return commands.HANDLERS[f"{name} {sub}" if sub else name]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"wolaiban: {error}", file=sys.stderr)
+        return USAGE
+    try:
+        result = asyncio.run(_handler(args)(args, commands.Env(settings)))
+    except SettingsError as error:
+        print(f"wolaiban: {error}", file=sys.stderr)
+        return USAGE
+    except DirectoryFileError as error:
+        print(str(error), file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        return OK
+    if result.json is not None:
+        print(json.dumps(result.json, ensure_ascii=False, indent=2))
+    elif result.text:
+        print(result.text, file=sys.stdout if result.code == OK else sys.stderr)
+    return result.code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

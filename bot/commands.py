@@ -1,0 +1,249 @@
+"""What each ``wolaiban`` subcommand does: ``bot.cli`` parses and prints, this calls services."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bot import app, demo
+from bot.config import Settings, SettingsError
+from bot.directory_file import read_directory
+from bot.services import invites, outbox, stats, views
+from bot.services.context import ServiceContext, ServiceRefusal
+from bot.services.directory import load_directory
+from bot.tables import percent, table
+from core.cases import OPEN_STATUSES
+from core.texts import render
+from db.migrate import head_revision, upgrade
+
+OK, NOT_FOUND, USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A command's outcome: exit code, and text or JSON to print."""
+
+    code: int = OK
+    text: str = ""
+    json: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Env:
+    """The settings a command runs with."""
+
+    settings: Settings
+
+    @property
+    def language(self) -> str:
+        """The language of human-readable output."""
+        return self.settings.default_language
+
+    def say(self, key: str, **params: Any) -> str:
+        """A catalog text in the operator's language."""
+        return render(self.language, key, **params)
+
+    @asynccontextmanager
+    async def context(self, *, prepare: bool = True) -> AsyncIterator[ServiceContext]:
+        """The services' context; the schema is checked (or, on SQLite, upgraded) first."""
+        ctx = app.build_context(self.settings)
+        try:
+            if prepare:
+                await app.prepare_database(ctx.db, self.language)
+            yield ctx
+        finally:
+            await ctx.db.dispose()
+
+
+async def run(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban run``."""
+    await app.run(env.settings)
+    return Result()
+
+
+async def play_demo(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban demo``."""
+    return Result(code=await demo.play(language=args.lang or env.language, keep=args.keep))
+
+
+async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban db upgrade``."""
+    async with env.context(prepare=False) as ctx:
+        await upgrade(ctx.db)
+    return Result(text=env.say("cli.upgraded", revision=head_revision()))
+
+
+async def directory_check(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban directory check FILE`` — validate without touching the database."""
+    directory = read_directory(args.file)
+    return Result(
+        text=env.say(
+            "cli.directory_ok",
+            file=args.file,
+            communities=len(directory.communities),
+            people=len(directory.people),
+            categories=len(directory.categories),
+            routes=len(directory.routing),
+        )
+    )
+
+
+async def directory_load(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban directory load FILE`` — all or nothing."""
+    directory = read_directory(args.file)
+    async with env.context() as ctx:
+        summary = await load_directory(ctx, directory)
+    if not summary.changed:
+        return Result(text=env.say("cli.directory_unchanged", file=args.file))
+    counts = {k: summary.counts[k] for k in ("added", "updated", "deactivated", "deleted")}
+    return Result(text=env.say("cli.directory_loaded", file=args.file, **counts))
+
+
+async def invite(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban invite PERSON_ID`` — a one-time deep link."""
+    token = env.settings.telegram_bot_token
+    if token is None:
+        raise SettingsError(env.say("cli.invite_needs_bot"))
+    username = await app.bot_username(env.settings)
+    async with env.context() as ctx:
+        try:
+            made = await invites.create_invite(ctx, person_id=args.person)
+        except ServiceRefusal as refusal:
+            return Result(NOT_FOUND, env.say(refusal.reason, **refusal.params))
+        person = await views.person_name(ctx, person_id=made.person_id)
+        tz = await views.local_zone(ctx)
+    expires = made.expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    header = env.say("cli.invite", name=person, person=made.person_id, expires=expires)
+    return Result(text=f"{header}\nhttps://t.me/{username}?start={made.code}")
+
+
+async def outbox_list(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban outbox [--dead]``."""
+    async with env.context() as ctx:
+        rows = await outbox.outbox_messages(ctx, dead=args.dead)
+    if args.json:
+        return Result(json=[row.model_dump(mode="json") for row in rows])
+    if not rows:
+        return Result(text=env.say("cli.outbox_dead_empty" if args.dead else "cli.outbox_empty"))
+    headers = [env.say(f"col.{c}") for c in ("id", "channel", "to", "template", "attempts")]
+    headers += [env.say("col.next"), env.say("col.error")]
+    return Result(
+        text=table(
+            headers,
+            [
+                [
+                    r.id,
+                    r.channel,
+                    r.address,
+                    r.template,
+                    r.attempts,
+                    r.next_attempt_at,
+                    r.last_error,
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+async def cases_list(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban cases list``."""
+    statuses = args.status or [s.value for s in OPEN_STATUSES]
+    async with env.context() as ctx:
+        found = await views.list_cases(ctx, statuses=statuses, community=args.community)
+    if args.json:
+        return Result(json=found)
+    if not found:
+        return Result(text=env.say("cli.no_cases"))
+    columns = ("number", "status", "community", "category", "manager", "created", "location")
+    return Result(text=table([env.say(f"col.{c}") for c in columns], [_row(c, env) for c in found]))
+
+
+def _row(case: dict[str, Any], env: Env) -> list[object]:
+    return [
+        f"#{case['number']}",
+        env.say(f"status.{case['status']}"),
+        case["community_name"],
+        case["category_name"],
+        case["manager"],
+        (case["created_at"] or "")[:16].replace("T", " "),
+        case["location"],
+    ]
+
+
+async def cases_show(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban cases show N``."""
+    async with env.context() as ctx:
+        case = await views.show_case(ctx, number=args.number)
+    if case is None:
+        return Result(NOT_FOUND, env.say("cli.no_such_case", number=args.number))
+    if args.json:
+        return Result(json=case)
+    head = table(
+        ["", ""],
+        [
+            [env.say(f"col.{k}") if k != "number" else "#", v]
+            for k, v in [
+                ("number", case["number"]),
+                ("status", env.say(f"status.{case['status']}")),
+                ("community", case["community_name"]),
+                ("category", case["category_name"]),
+                ("location", case["location"]),
+                ("manager", case["manager"]),
+                ("created", case["created_at"]),
+            ]
+        ],
+        max_cell=60,
+    )
+    events = table(
+        [env.say(f"col.{c}") for c in ("at", "kind", "actor", "channel", "note")],
+        [[e["at"], e["kind"], e["actor"], e["channel"], e["note"]] for e in case["events"]],
+    )
+    body = f"{case['description']}\n\n{env.say('cli.events')}\n{events}"
+    return Result(text=f"{head}\n\n{body}")
+
+
+async def stats_show(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban stats``."""
+    period = stats.Period(since=args.since, until=args.until)
+    async with env.context() as ctx:
+        found = await stats.rates(ctx, period=period, by=args.by)
+    if args.json:
+        if args.by is None:
+            return Result(json=found[""].as_dict())
+        return Result(json=[{"key": key, **rates.as_dict()} for key, rates in found.items()])
+    span = (
+        f"{args.since or '…'} – {args.until or '…'}"
+        if args.since or args.until
+        else env.say("cli.period_all")
+    )
+    columns = ("key", "cases", "response", "resolution", "satisfaction")
+    rows = [
+        [
+            key or "—",
+            r.cases,
+            percent(r.response_rate),
+            percent(r.resolution_rate),
+            percent(r.satisfaction_rate),
+        ]
+        for key, r in found.items()
+    ]
+    title = env.say("cli.rates_title", period=span)
+    return Result(text=f"{title}\n{table([env.say(f'col.{c}') for c in columns], rows)}")
+
+
+HANDLERS = {
+    "run": run,
+    "demo": play_demo,
+    "db upgrade": db_upgrade,
+    "directory check": directory_check,
+    "directory load": directory_load,
+    "invite": invite,
+    "outbox": outbox_list,
+    "cases list": cases_list,
+    "cases show": cases_show,
+    "stats": stats_show,
+}

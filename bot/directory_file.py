@@ -1,0 +1,128 @@
+"""Reading a directory file (CONTRACT §3): YAML in; a Directory, or problems at file:line, out.
+
+Validation is ``core.directory``'s; this module adds what only the file knows: where each field
+was written. The YAML is composed once into a node tree, and each problem's path is followed down
+that tree to the line of its node; when the key is absent (a missing field) the nearest enclosing
+node that exists gives the line, so a missing field points at its mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from core.directory import Directory, DirectoryProblem, validate_directory
+
+
+class DirectoryFileError(Exception):
+    """A directory file that cannot be used; ``lines`` read ``file:line: field: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.lines: list[str] = list(problems)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def read_directory(path: Path) -> Directory:
+    """Read and validate a directory file; raise DirectoryFileError naming every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DirectoryFileError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise DirectoryFileError([f"{path}: is a folder, not a directory file"]) from None
+    except UnicodeDecodeError as exc:
+        raise DirectoryFileError([f"{path}: not UTF-8 text ({exc.reason})"]) from None
+    except OSError as exc:
+        raise DirectoryFileError([f"{path}: cannot read it: {exc.strerror or exc}"]) from None
+
+    root, data = _parse(path, text)
+    if root is None or not isinstance(data, dict):
+        found = "the file is empty" if root is None else f"found a {type(data).__name__}"
+        line = 1 if root is None else root.start_mark.line + 1
+        expected = "expected a mapping with timezone, defaults, people, communities, ..."
+        raise DirectoryFileError([f"{path}:{line}: directory: {expected}; {found}"])
+
+    located = list(_duplicate_keys(root, ()))
+    result = validate_directory(data)
+    if isinstance(result, Directory) and not located:
+        return result
+    if not isinstance(result, Directory):
+        located += [(_line(root, problem.path), problem) for problem in result]
+    # stable sort: problems read top to bottom like the file, same-line ones in found order
+    located.sort(key=lambda pair: pair[0])
+    raise DirectoryFileError([f"{path}:{n}: {p.field}: {p.message}" for n, p in located])
+
+
+def _parse(path: Path, text: str) -> tuple[Node | None, object]:
+    """The node tree and the plain data, from one parse; bad YAML is one located line."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = exc.problem or "not valid YAML"
+        if exc.context:
+            # an unclosed bracket or quote is noticed lines later: say where it was opened
+            start = exc.context_mark.line + 1 if exc.context_mark else line
+            where = f" that starts on line {start}" if start != line else ""
+            what = f"{exc.context}{where}: {what}"
+        raise DirectoryFileError([f"{path}:{line}: yaml: {what}"]) from None
+    except yaml.YAMLError as exc:
+        raise DirectoryFileError([f"{path}:1: yaml: {exc}"]) from None
+    finally:
+        loader.dispose()
+
+
+def _line(root: Node, path: tuple[str | int, ...]) -> int:
+    """The 1-based line of the field at ``path``, or of the nearest enclosing node written."""
+    node, line = root, root.start_mark.line + 1
+    for part in path:
+        if isinstance(node, MappingNode):
+            # the last of repeated keys, as the loader keeps; the key's line names the field
+            pairs = [(k, v) for k, v in node.value if _key(k) == str(part)]
+            if not pairs:
+                break
+            key, node = pairs[-1]
+            line = key.start_mark.line + 1
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _key(node: Node) -> str | None:
+    return node.value if isinstance(node, ScalarNode) else None
+
+
+def _duplicate_keys(
+    node: Node, path: tuple[str | int, ...], seen: set[int] | None = None
+) -> Iterator[tuple[int, DirectoryProblem]]:
+    """Keys written twice in one mapping: YAML keeps only the last, silently losing the first."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias points back at a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value in node.value:
+            key, line = _key(key_node), key_node.start_mark.line + 1
+            if key is None:
+                continue
+            if key in first:
+                message = f"duplicate key {key!r}, also on line {first[key]}: only this one counts"
+                yield line, DirectoryProblem((*path, key), message)
+            first.setdefault(key, line)
+            yield from _duplicate_keys(value, (*path, key), seen)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*path, index), seen)

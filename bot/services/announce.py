@@ -1,0 +1,166 @@
+"""Who hears of each event, and with which message: one table, read by every use case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+from core.buttons import buttons_for
+from core.cases import CaseState, EventKind, Rating, Status
+from core.texts import LANGUAGES, render
+from db.models import Case, CaseEvent, Category, Community, Person
+
+from .notify import Outbox
+from .parties import Parties
+
+# Audiences: "resident"; "resident_closed" (only when the case is now closed); "manager" (the
+# manager after the change); "previous_manager" (the one who no longer holds it); "staff";
+# "holders" (who holds it at its escalation level); "escalation_holders" (holders above level 0).
+ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
+    EventKind.REPORTED: (("resident", "case.received"),),
+    EventKind.ROUTED: (("manager", "case.card"),),
+    EventKind.UNROUTED: (("staff", "case.unrouted"),),
+    EventKind.ACKNOWLEDGED: (("resident", "case.acknowledged"),),
+    EventKind.RESOLVED: (("resident", "case.resolved"),),
+    EventKind.DECLINED: (("staff", "case.declined"),),
+    EventKind.RATED: (("manager", "case.rated"), ("resident_closed", "case.closed")),
+    EventKind.REOPENED: (
+        ("resident", "case.reopened_resident"),
+        ("manager", "case.reopened"),
+        ("escalation_holders", "case.escalated"),
+    ),
+    EventKind.REASSIGNED: (
+        ("previous_manager", "case.withdrawn"),
+        ("manager", "case.card"),
+        ("resident", "case.reassigned_resident"),
+    ),
+    EventKind.REJECTED: (("resident", "case.rejected"), ("previous_manager", "case.withdrawn")),
+    EventKind.CLOSED: (
+        ("resident", "case.closed_by_staff"),
+        ("previous_manager", "case.withdrawn"),
+    ),
+    EventKind.CANCELLED: (
+        ("resident", "case.cancelled"),
+        ("previous_manager", "case.cancelled_manager"),
+    ),
+    EventKind.ESCALATED: (("holders", "case.escalated"), ("resident", "case.escalated_resident")),
+    EventKind.REMINDED: (("holders", "case.reminder"),),
+    EventKind.CLOSED_UNRATED: (("resident", "case.closed_unrated"),),
+}
+
+
+def both(key: str) -> dict[str, str]:
+    """A catalog text in every language, as a localizable parameter."""
+    return {language: render(language, key) for language in LANGUAGES}
+
+
+def state_of(case: Case) -> CaseState:
+    """The transition-relevant facts of a case row."""
+    return CaseState(
+        status=Status(case.status),
+        escalation_level=case.escalation_level,
+        reopen_count=case.reopen_count,
+        rating=Rating(case.rating) if case.rating else None,
+        manager_id=case.manager_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """What an announcement may mention: the case, its place and kind, and the time zone."""
+
+    case: Case
+    community: Community | None
+    category: Category | None
+    tz: tzinfo
+    chain: tuple[str, ...]
+    urgent: bool
+
+    def params(self, event: CaseEvent) -> dict[str, Any]:
+        """Message parameters; names in both languages so each recipient reads their own."""
+        case = self.case
+        local = "%Y-%m-%d %H:%M"
+        params: dict[str, Any] = {
+            "number": case.number,
+            "community": _names(self.community, case.community_id),
+            "category": _names(self.category, case.category_id),
+            "location": case.location or "-",
+            "description": case.description,
+            "note": event.note or "-",
+            "ack_due": case.ack_due_at.astimezone(self.tz).strftime(local),
+            "resolve_due": case.resolve_due_at.astimezone(self.tz).strftime(local),
+            "status": both(f"status.{case.status}"),
+            "level": both(f"role.{self._level_role()}"),
+            "original": case.duplicate_of or "-",
+        }
+        if case.rating:
+            params["rating"] = both(f"rating.{case.rating}")
+        return params
+
+    def _level_role(self) -> str:
+        index = min(self.case.escalation_level, len(self.chain) - 1)
+        return self.chain[index] if self.chain else "manager"
+
+
+def _names(row: Community | Category | None, fallback: str) -> dict[str, str]:
+    if row is None:
+        return {"zh": fallback, "en": fallback}
+    return {"zh": row.name_zh, "en": row.name_en}
+
+
+def _audience(name: str, scene: Scene, before: Parties | None, after: Parties) -> Iterable[Person]:
+    case = scene.case
+    match name:
+        case "resident":
+            return [after.resident] if after.resident else []
+        case "resident_closed":
+            closed = case.status == Status.CLOSED
+            return [after.resident] if closed and after.resident else []
+        case "manager":
+            return [after.manager] if after.manager else []
+        case "previous_manager":
+            old = before.manager if before else None
+            still_holds = (
+                after.manager is not None and old is not None and old.id == after.manager.id
+            )
+            if old is None or (still_holds and Status(case.status).is_open):
+                return []
+            return [old]
+        case "staff":
+            return after.staff
+        case "holders":
+            return after.holders(case.escalation_level, scene.chain)
+        case "escalation_holders":
+            return (
+                after.holders(case.escalation_level, scene.chain) if case.escalation_level else []
+            )
+    raise ValueError(f"unknown audience {name!r}")
+
+
+async def announce(
+    outbox: Outbox,
+    scene: Scene,
+    events: Iterable[CaseEvent],
+    *,
+    before: Parties | None,
+    after: Parties,
+) -> None:
+    """Queue every message the events call for, each person's buttons derived from the state."""
+    state = state_of(scene.case)
+    number = scene.case.number
+    assert number is not None
+    for event in events:
+        params = scene.params(event)
+        for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
+            for person in _audience(audience, scene, before, after):
+                await outbox.tell(
+                    person,
+                    template,
+                    key=f"case:{number}:event:{event.id}",
+                    case=scene.case,
+                    params=params,
+                    buttons=buttons_for(state, after.relations(person.id), number),
+                    urgent=scene.urgent,
+                )

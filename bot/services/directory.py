@@ -1,0 +1,235 @@
+"""Apply a validated directory in one transaction: upsert by id, deactivate what has cases.
+
+Loading the same directory twice changes nothing. People and communities missing from a new file
+are deleted when nothing refers to them, and deactivated when cases do, so the history stays whole.
+Residents met on a channel (not from the file) are left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.directory import BUILTIN_CATEGORY, Directory, LevelOverrides
+from db.models import Case, Category, Community, CommunityStaff, Person, RoutingRule, Setting
+
+from .context import ServiceContext
+
+_BUILTIN_OTHER = Category(id=BUILTIN_CATEGORY, name_zh="其他", name_en="Other", position=10_000)
+
+
+@dataclass(slots=True)
+class LoadSummary:
+    """What a load changed, counted per kind of change ("added", "updated", …)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        """True when anything was written."""
+        return any(n for kind, n in self.counts.items() if kind != "unchanged")
+
+
+def _overrides(model: LevelOverrides) -> dict[str, Any]:
+    """Service-level keys in file form ("48h"), as ``LevelOverrides`` reads them back."""
+    keys = LevelOverrides.model_fields.keys()
+    return model.model_dump(mode="json", exclude_unset=True, include=set(keys))
+
+
+def _upsert(session: AsyncSession, row: Any, values: dict[str, Any], summary: LoadSummary) -> None:
+    """Set ``values`` on an existing row, counting it only when something differs."""
+    changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+    for key, value in changed.items():
+        setattr(row, key, value)
+    summary.counts["updated" if changed else "unchanged"] += 1
+    session.add(row)
+
+
+async def _sync(
+    session: AsyncSession,
+    model: type[Any],
+    wanted: dict[str, dict[str, Any]],
+    *,
+    existing: Iterable[Any],
+    in_use: set[str],
+    summary: LoadSummary,
+) -> None:
+    """Make the rows of ``model`` match ``wanted`` (id -> values); retire the rest."""
+    current = {row.id: row for row in existing}
+    for row_id, values in wanted.items():
+        row = current.get(row_id)
+        if row is None:
+            session.add(model(id=row_id, **values))
+            summary.counts["added"] += 1
+        else:
+            _upsert(session, row, {**values, "active": True}, summary)
+    for row_id, row in current.items():
+        if row_id in wanted:
+            continue
+        if row_id in in_use:
+            if row.active:
+                row.active = False
+                session.add(row)
+                summary.counts["deactivated"] += 1
+        else:
+            await session.delete(row)
+            summary.counts["deleted"] += 1
+
+
+async def _ids_in_cases(session: AsyncSession, *columns: Any) -> set[str]:
+    """Every id that appears in the given case columns."""
+    found: set[str] = set()
+    for column in columns:
+        found.update(v for v in (await session.exec(select(column).distinct())).all() if v)
+    return found
+
+
+async def _free_channel_identities(session: AsyncSession, directory: Directory) -> None:
+    """Hand a Telegram id or phone held by a channel-made resident over to the directory person.
+
+    That resident's cases move to the directory person, so nobody loses their history.
+    """
+    for entry in directory.people:
+        clauses = []
+        if entry.telegram_id is not None:
+            clauses.append(col(Person.telegram_id) == entry.telegram_id)
+        if entry.phone is not None:
+            clauses.append(col(Person.phone) == entry.phone)
+        if not clauses:
+            continue
+        query = select(Person).where(Person.source != "directory", Person.id != entry.id)
+        for stray in (await session.exec(query.where(or_(*clauses)))).all():
+            cases = (await session.exec(select(Case).where(Case.resident_id == stray.id))).all()
+            for case in cases:
+                case.resident_id = entry.id
+                session.add(case)
+            stray.telegram_id = None
+            stray.phone = None
+            stray.active = False
+            session.add(stray)
+    await session.flush()
+
+
+async def apply_directory(session: AsyncSession, directory: Directory) -> LoadSummary:
+    """Make the tables match ``directory`` within the caller's transaction."""
+    summary = LoadSummary()
+    await _free_channel_identities(session, directory)
+    communities = (await session.exec(select(Community))).all()
+    await _sync(
+        session,
+        Community,
+        {
+            c.id: {
+                "name_zh": c.name.zh,
+                "name_en": c.name.en,
+                "sms_number": c.sms_number,
+                "buildings": list(c.buildings),
+            }
+            for c in directory.communities
+        },
+        existing=communities,
+        in_use=await _ids_in_cases(session, Case.community_id),
+        summary=summary,
+    )
+    await session.flush()  # a freed sms_number must be gone before another community takes it
+    people = (await session.exec(select(Person).where(Person.source == "directory"))).all()
+    await _sync(
+        session,
+        Person,
+        {
+            p.id: {
+                "name": p.name,
+                "role": p.role,
+                "phone": p.phone,
+                "telegram_id": p.telegram_id,
+                "language": p.language,
+                "supervisor_id": p.supervisor,
+                "community_id": p.community,
+                "building": p.building,
+                "source": "directory",
+            }
+            for p in directory.people
+        },
+        existing=people,
+        in_use=await _ids_in_cases(session, Case.resident_id, Case.manager_id),
+        summary=summary,
+    )
+    wanted_categories = {
+        c.id: {
+            "name_zh": c.name.zh,
+            "name_en": c.name.en,
+            "keywords": list(c.keywords),
+            "overrides": _overrides(c),
+            "position": index,
+        }
+        for index, c in enumerate(directory.categories)
+    }
+    if BUILTIN_CATEGORY not in wanted_categories:
+        other = _BUILTIN_OTHER
+        wanted_categories[other.id] = {
+            "name_zh": other.name_zh,
+            "name_en": other.name_en,
+            "keywords": [],
+            "overrides": {},
+            "position": other.position,
+        }
+    await _sync(
+        session,
+        Category,
+        wanted_categories,
+        existing=(await session.exec(select(Category))).all(),
+        in_use=await _ids_in_cases(session, Case.category_id),
+        summary=summary,
+    )
+    await _replace_links(session, directory, summary)
+    return summary
+
+
+async def _replace_links(session: AsyncSession, directory: Directory, summary: LoadSummary) -> None:
+    """Staff lists, routing rules and settings: replaced whole, written only when they differ."""
+    staff = {(c.id, p) for c in directory.communities for p in c.staff}
+    current_staff = {
+        (s.community_id, s.person_id) for s in (await session.exec(select(CommunityStaff))).all()
+    }
+    if staff != current_staff:
+        await session.exec(delete(CommunityStaff))
+        session.add_all(CommunityStaff(community_id=c, person_id=p) for c, p in sorted(staff))
+        summary.counts["staff"] += 1
+    rules = [(r.community, r.category, r.manager) for r in directory.routing]
+    current_rules = [
+        (r.community, r.category, r.manager_id)
+        for r in (await session.exec(select(RoutingRule).order_by(col(RoutingRule.position))))
+    ]
+    if rules != current_rules:
+        await session.exec(delete(RoutingRule))
+        session.add_all(
+            RoutingRule(position=i, community=c, category=k, manager_id=m)
+            for i, (c, k, m) in enumerate(rules)
+        )
+        summary.counts["routing"] += 1
+    settings = {
+        "timezone": directory.timezone,
+        "defaults": _overrides(directory.defaults),
+        "escalation": list(directory.escalation),
+    }
+    for key, value in settings.items():
+        row = await session.get(Setting, key)
+        if row is None:
+            session.add(Setting(key=key, value=value))
+            summary.counts["settings"] += 1
+        elif row.value != value:
+            row.value = value
+            session.add(row)
+            summary.counts["settings"] += 1
+
+
+async def load_directory(ctx: ServiceContext, directory: Directory) -> LoadSummary:
+    """Apply ``directory`` in one transaction (all or nothing)."""
+    async with ctx.db.transaction() as session:
+        return await apply_directory(session, directory)

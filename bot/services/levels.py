@@ -1,0 +1,50 @@
+"""Service levels, timezone and escalation chain as the loaded directory set them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.directory import LevelOverrides
+from core.policy import DEFAULT_LEVELS, QuietHours, ServiceLevels
+from db import queries
+
+DEFAULT_CHAIN = ("manager", "supervisor", "staff")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the directory says about time: the zone, the chain, and a category's levels."""
+
+    tz: ZoneInfo
+    chain: tuple[str, ...]
+    levels: ServiceLevels
+
+
+def _overrides(stored: object) -> dict[str, object]:
+    """Stored file-form overrides ("48h", "22:00-07:00") as ``ServiceLevels`` values."""
+    overrides = LevelOverrides.model_validate(stored).as_overrides()
+    quiet = overrides.get("quiet_hours")
+    if isinstance(quiet, tuple):
+        overrides["quiet_hours"] = QuietHours(*quiet)
+    return overrides
+
+
+async def policy_for(*, session: AsyncSession, category_id: str) -> Policy:
+    """The policy for a category: directory defaults with the category's own overrides."""
+    defaults = await queries.get_setting(session=session, key="defaults", default={})
+    category = await queries.get_category(session=session, category_id=category_id)
+    levels = DEFAULT_LEVELS.with_overrides(_overrides(defaults))
+    if category is not None:
+        levels = levels.with_overrides(_overrides(category.overrides))
+    chain = await queries.get_setting(session=session, key="escalation", default=DEFAULT_CHAIN)
+    return Policy(tz=await zone(session), chain=tuple(chain), levels=levels)
+
+
+async def zone(session: AsyncSession) -> ZoneInfo:
+    """The directory's local time zone."""
+    name = await queries.get_setting(session=session, key="timezone", default=DEFAULT_TIMEZONE)
+    return ZoneInfo(name)

@@ -1,0 +1,100 @@
+"""The outbox writer: renders a message in each recipient's language and queues it on their channel.
+
+Rows are written in the caller's transaction, so a message exists exactly when the change it tells
+of was committed; the idempotency key makes a repeated step write nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.buttons import Button
+from core.cases import Channel
+from core.texts import normalize_language, render
+from db.models import Case, OutboxMessage, Person
+
+
+def language_of(person: Person | None, default: str) -> str:
+    """The language a person reads: theirs from the directory or channel, else the default."""
+    return normalize_language(person.language if person else None) or default
+
+
+def address_of(person: Person, case: Case | None) -> tuple[Channel, str] | None:
+    """Where to reach a person: the resident on the case's channel, others Telegram first."""
+    telegram = (
+        (Channel.TELEGRAM, str(person.telegram_id))
+        if person.telegram_id is not None and not person.telegram_unreachable
+        else None
+    )
+    sms = (Channel.SMS, person.phone) if person.phone else None
+    if case is not None and person.id == case.resident_id and case.channel == Channel.SMS:
+        return sms or telegram
+    return telegram or sms
+
+
+def localize(value: Any, language: str) -> Any:
+    """Pick the language's variant of a ``{"zh": …, "en": …}`` parameter."""
+    if isinstance(value, Mapping) and language in value:
+        return value[language]
+    return value
+
+
+@dataclass(slots=True)
+class Outbox:
+    """Queues messages for people within one transaction."""
+
+    session: AsyncSession
+    now: datetime
+    default_language: str
+
+    async def tell(
+        self,
+        person: Person | None,
+        template: str,
+        *,
+        key: str,
+        case: Case | None = None,
+        params: Mapping[str, Any] | None = None,
+        buttons: Sequence[Sequence[Button]] = (),
+        urgent: bool = False,
+    ) -> OutboxMessage | None:
+        """Queue ``template`` for ``person``; None when they cannot be reached or it was queued."""
+        if person is None or not person.active:
+            return None
+        address = address_of(person, case)
+        if address is None:
+            return None
+        idempotency_key = f"{key}:{person.id}:{template}"
+        existing = await self.session.exec(
+            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)
+        )
+        if existing.first() is not None:
+            return None
+        language = language_of(person, self.default_language)
+        values = {name: localize(value, language) for name, value in (params or {}).items()}
+        message = OutboxMessage(
+            idempotency_key=idempotency_key,
+            channel=address[0].value,
+            person_id=person.id,
+            address=address[1],
+            case_number=case.number if case is not None else None,
+            template=template,
+            params=dict(params or {}),
+            language=language,
+            text=render(language, template, **values),
+            buttons=[
+                [{"text": render(language, b.label), "data": b.data} for b in row]
+                for row in buttons
+            ],
+            urgent=urgent,
+            next_attempt_at=self.now,
+            created_at=self.now,
+        )
+        self.session.add(message)
+        return message

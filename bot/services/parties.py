@@ -1,0 +1,78 @@
+"""The people around a case — resident, manager, supervisors, staff — and an actor's relations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.access import relations_of
+from core.cases import Relation
+from core.routing import holders_at_level
+from db import queries
+from db.models import Case, Person
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    """Everyone who may hear of or act on one case."""
+
+    resident: Person | None
+    manager: Person | None
+    supervisors: tuple[Person, ...]
+    staff: tuple[Person, ...]
+
+    def relations(self, actor_id: str | None, *, system: bool = False) -> frozenset[Relation]:
+        """How ``actor_id`` stands to the case; inactive people stand in no relation."""
+        people = {p.id: p for p in self.everyone}
+        if actor_id is not None and actor_id in people and not people[actor_id].active:
+            return frozenset()
+        return relations_of(
+            actor_id,
+            system=system,
+            resident_id=self.resident.id if self.resident else "",
+            manager_id=self.manager.id if self.manager else None,
+            supervisors={p.id for p in self.supervisors},
+            staff={p.id for p in self.staff},
+        )
+
+    @property
+    def everyone(self) -> tuple[Person, ...]:
+        """All parties, without repeats."""
+        seen: dict[str, Person] = {}
+        for person in (self.resident, self.manager, *self.supervisors, *self.staff):
+            if person is not None:
+                seen.setdefault(person.id, person)
+        return tuple(seen.values())
+
+    def holders(self, level: int, chain: tuple[str, ...]) -> list[Person]:
+        """Who holds the case at escalation ``level``: manager, then supervisor, then staff."""
+        people = {p.id: p for p in self.everyone}
+        ids = holders_at_level(
+            level,
+            chain,
+            manager_id=self.manager.id if self.manager else None,
+            supervisors=[p.id for p in self.supervisors],
+            staff=[p.id for p in self.staff],
+        )
+        return [people[i] for i in ids]
+
+
+async def load_parties(*, session: AsyncSession, case: Case) -> Parties:
+    """Load the parties of ``case`` in its current state."""
+    resident = await queries.get_person(session=session, person_id=case.resident_id)
+    manager = (
+        await queries.get_person(session=session, person_id=case.manager_id)
+        if case.manager_id
+        else None
+    )
+    supervisor_ids = await queries.supervisor_chain(session=session, manager_id=case.manager_id)
+    staff_ids = await queries.staff_ids(session=session, community_id=case.community_id)
+    supervisors = [await queries.get_person(session=session, person_id=i) for i in supervisor_ids]
+    staff = [await queries.get_person(session=session, person_id=i) for i in staff_ids]
+    return Parties(
+        resident=resident,
+        manager=manager,
+        supervisors=tuple(p for p in supervisors if p is not None),
+        staff=tuple(p for p in staff if p is not None),
+    )

@@ -1,0 +1,161 @@
+"""A resident's report: the case, its route, its deadlines and the first messages, in one go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.cases import Channel, EventKind, Status
+from core.due import next_due_at
+from core.policy import deadlines
+from core.routing import route
+from core.texts import normalize_language
+from db import queries
+from db.models import Case, CaseEvent, Person
+
+from .announce import Scene, announce
+from .context import Actor, Inbound, ServiceContext, ServiceRefusal, first_time
+from .levels import policy_for
+from .notify import Outbox
+from .parties import load_parties
+
+MAX_DESCRIPTION = 2000
+MAX_LOCATION = 200
+
+
+@dataclass(frozen=True, slots=True)
+class NewReport:
+    """What the resident told us."""
+
+    community_id: str
+    category_id: str
+    description: str
+    location: str = ""
+    photos: tuple[str, ...] = ()
+
+
+async def report(
+    ctx: ServiceContext,
+    *,
+    resident_id: str,
+    channel: Channel,
+    new: NewReport,
+    inbound: Inbound | None = None,
+) -> Case:
+    """Open a case for ``resident_id`` and route it; refuse an unknown place or an empty text."""
+    now = ctx.clock()
+    description = new.description.strip()
+    if not description:
+        raise ServiceRefusal("refused.empty_description")
+    async with ctx.db.transaction() as session:
+        await first_time(session, inbound, now)
+        community = await queries.get_community(session=session, community_id=new.community_id)
+        if community is None or not community.active:
+            raise ServiceRefusal("refused.unknown_community", {"community": new.community_id})
+        category = await queries.get_category(session=session, category_id=new.category_id)
+        if category is None or not category.active:
+            raise ServiceRefusal("refused.unknown_category", {"category": new.category_id})
+        resident = await queries.get_person(session=session, person_id=resident_id)
+        if resident is None or not resident.active:
+            raise ServiceRefusal("refused.not_entitled")
+        policy = await policy_for(session=session, category_id=category.id)
+        manager_id = await _route(session, community.id, category.id)
+        ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
+        status = Status.ASSIGNED if manager_id else Status.UNASSIGNED
+        case = Case(
+            status=status.value,
+            community_id=community.id,
+            category_id=category.id,
+            location=new.location.strip()[:MAX_LOCATION],
+            description=description[:MAX_DESCRIPTION],
+            photos=list(new.photos),
+            channel=channel.value,
+            resident_id=resident.id,
+            manager_id=manager_id,
+            ack_due_at=ack_due,
+            resolve_due_at=resolve_due,
+            next_due_at=next_due_at(
+                status,
+                now=now,
+                ack_due_at=ack_due,
+                resolve_due_at=resolve_due,
+                resolved_at=None,
+                levels=policy.levels,
+            ),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(case)
+        await session.flush()
+        assert case.number is not None
+        actor = Actor(resident.id, channel)
+        events = [
+            CaseEvent(
+                case_number=case.number,
+                at=now,
+                kind=EventKind.REPORTED.value,
+                actor_id=actor.person_id,
+                channel=channel.value,
+                note="",
+                data={"status": case.status},
+            ),
+            CaseEvent(
+                case_number=case.number,
+                at=now,
+                kind=(EventKind.ROUTED if manager_id else EventKind.UNROUTED).value,
+                actor_id=None,
+                channel=Channel.SYSTEM.value,
+                note="",
+                data={"manager": manager_id} if manager_id else {},
+            ),
+        ]
+        session.add_all(events)
+        await session.flush()
+        parties = await load_parties(session=session, case=case)
+        scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
+        outbox = Outbox(session, now, ctx.default_language)
+        await announce(outbox, scene, events, before=None, after=parties)
+        return case
+
+
+async def _route(session: AsyncSession, community_id: str, category_id: str) -> str | None:
+    """The routed manager, or None when no rule matches or the manager is inactive."""
+    rules = await queries.routes(session=session)
+    manager_id = route(rules, community=community_id, category=category_id)
+    if manager_id is None:
+        return None
+    manager = await queries.get_person(session=session, person_id=manager_id)
+    return manager_id if manager is not None and manager.active else None
+
+
+async def ensure_resident(
+    ctx: ServiceContext,
+    *,
+    name: str,
+    telegram_id: int | None = None,
+    phone: str | None = None,
+    language: str | None = None,
+) -> Person:
+    """The person behind a chat or a phone; a stranger becomes a resident on first contact."""
+    if telegram_id is None and phone is None:
+        raise ValueError("a resident needs a Telegram id or a phone")
+    async with ctx.db.transaction() as session:
+        known = (
+            await queries.person_by_telegram(session=session, telegram_id=telegram_id)
+            if telegram_id is not None
+            else await queries.person_by_phone(session=session, phone=phone or "")
+        )
+        if known is not None:
+            return known
+        person = Person(
+            id=f"tg-{telegram_id}" if telegram_id is not None else f"sms-{phone}",
+            name=name or (phone or str(telegram_id)),
+            role="resident",
+            phone=phone,
+            telegram_id=telegram_id,
+            language=normalize_language(language),
+            source="telegram" if telegram_id is not None else "sms",
+        )
+        session.add(person)
+        return person

@@ -1,0 +1,80 @@
+"""Buttons derived from a case's state, and the compact callback codec (≤ 64 ASCII bytes)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.cases import Action, CaseState, Rating, Relation, allowed_actions
+
+MAX_DATA_BYTES = 64
+
+# Callback verbs as the contract spells them; the order is the order buttons are shown in.
+VERBS: dict[Action, str] = {
+    Action.ACKNOWLEDGE: "ack",
+    Action.RESOLVE: "done",
+    Action.DECLINE: "decline",
+    Action.CANCEL: "cancel",
+    Action.REASSIGN: "reassign",
+    Action.REJECT: "reject",
+    Action.CLOSE: "close",
+}
+_ACTIONS = {verb: action for action, verb in VERBS.items()}
+_DATA = re.compile(r"([a-z]+):(\d{1,18})(?::([A-Za-z0-9_.-]{1,40}))?")
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A button: the catalog key of its label and its callback data."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """Decoded callback data: an action on case ``number`` with an optional argument."""
+
+    action: Action
+    number: int
+    arg: str | None = None
+
+
+def encode(verb: str, number: int, arg: str | None = None) -> str:
+    """Encode callback data, refusing anything over Telegram's 64-byte limit."""
+    data = f"{verb}:{number}" if arg is None else f"{verb}:{number}:{arg}"
+    if len(data.encode("ascii")) > MAX_DATA_BYTES:
+        raise ValueError(f"callback data over {MAX_DATA_BYTES} bytes: {data!r}")
+    return data
+
+
+def decode(data: str) -> Press | None:
+    """Decode callback data; None for anything malformed (never raises on user input)."""
+    match = _DATA.fullmatch(data)
+    if match is None:
+        return None
+    verb, number, arg = match.group(1), int(match.group(2)), match.group(3)
+    if verb == "rate":
+        return Press(Action.RATE, number, arg) if Rating.from_code(arg or "") else None
+    action = _ACTIONS.get(verb)
+    return Press(action, number, arg) if action is not None else None
+
+
+def rating_buttons(number: int) -> list[list[Button]]:
+    """The resident's three rating buttons, one row."""
+    return [[Button(f"button.rate.{r.code}", encode("rate", number, r.code)) for r in Rating]]
+
+
+def buttons_for(
+    state: CaseState, relations: frozenset[Relation], number: int
+) -> list[list[Button]]:
+    """The buttons a person with ``relations`` should see on a case in ``state``."""
+    allowed = set(allowed_actions(state, relations))
+    if Action.RATE in allowed:
+        return rating_buttons(number)
+    row = [
+        Button(f"button.{verb}", encode(verb, number))
+        for action, verb in VERBS.items()
+        if action in allowed
+    ]
+    return [row] if row else []

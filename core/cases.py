@@ -1,0 +1,262 @@
+"""The case lifecycle: statuses, actions, who may take them, and the transition table.
+
+Everything here is pure: ``apply`` takes the facts of a case and of the actor and returns either
+the new state or a refusal naming the reason (a text-catalog key). Services persist the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Where a case stands (CONTRACT §4)."""
+
+    UNASSIGNED = "unassigned"
+    ASSIGNED = "assigned"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def is_open(self) -> bool:
+        """True while the case still needs someone to act."""
+        return self not in TERMINAL
+
+
+TERMINAL = frozenset({Status.CLOSED, Status.CANCELLED, Status.REJECTED})
+OPEN_STATUSES = tuple(s for s in Status if s not in TERMINAL)
+
+
+class Rating(StrEnum):
+    """The resident's verdict; 1, 2 and 3 on buttons and in SMS."""
+
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+
+    @classmethod
+    def from_code(cls, code: str) -> Rating | None:
+        """Map the codes ``1``/``2``/``3`` to a rating, or None."""
+        return _RATING_CODES.get(code)
+
+    @property
+    def code(self) -> str:
+        """The digit shown on buttons and accepted by SMS."""
+        return {v: k for k, v in _RATING_CODES.items()}[self]
+
+
+_RATING_CODES = {
+    "1": Rating.SATISFIED,
+    "2": Rating.BASICALLY_SATISFIED,
+    "3": Rating.DISSATISFIED,
+}
+
+
+class Action(StrEnum):
+    """Something a person (or the clock) asks to do to a case."""
+
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+    DECLINE = "decline"
+    RATE = "rate"
+    REASSIGN = "reassign"
+    REJECT = "reject"
+    CLOSE = "close"
+    CANCEL = "cancel"
+    ESCALATE = "escalate"
+    REMIND = "remind"
+    CLOSE_UNRATED = "close_unrated"
+
+
+class EventKind(StrEnum):
+    """What the audit trail records; one event per change."""
+
+    REPORTED = "reported"
+    ROUTED = "routed"
+    UNROUTED = "unrouted"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    DECLINED = "declined"
+    RATED = "rated"
+    REOPENED = "reopened"
+    REASSIGNED = "reassigned"
+    REJECTED = "rejected"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+    REMINDED = "reminded"
+    CLOSED_UNRATED = "closed_unrated"
+
+
+class Channel(StrEnum):
+    """Where an action came from; every event is tagged with one."""
+
+    TELEGRAM = "telegram"
+    SMS = "sms"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+class Relation(StrEnum):
+    """How an actor stands to a case; the basis of every permission."""
+
+    RESIDENT = "resident"  # the person who reported it
+    ASSIGNEE = "assignee"  # the manager it is routed to
+    CHAIN = "chain"  # a supervisor above the assignee
+    STAFF = "staff"  # staff of the case's community
+    SYSTEM = "system"  # the scheduler
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """The facts of a case that transitions read and write."""
+
+    status: Status
+    escalation_level: int = 0
+    reopen_count: int = 0
+    rating: Rating | None = None
+    manager_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the transition table."""
+
+    sources: frozenset[Status]
+    target: Status | None  # None: the status stays as it is
+    relations: frozenset[Relation]
+    event: EventKind
+
+
+_PEOPLE_WHO_HOLD = frozenset({Relation.ASSIGNEE, Relation.CHAIN})
+_ACTIVE = frozenset({Status.ASSIGNED, Status.ACKNOWLEDGED})
+_STAFF_OPEN = frozenset({Status.UNASSIGNED, Status.ASSIGNED, Status.ACKNOWLEDGED})
+
+TRANSITIONS: dict[Action, Rule] = {
+    Action.ACKNOWLEDGE: Rule(
+        frozenset({Status.ASSIGNED}),
+        Status.ACKNOWLEDGED,
+        _PEOPLE_WHO_HOLD,
+        EventKind.ACKNOWLEDGED,
+    ),
+    # A manager may report "fixed" without pressing acknowledge first.
+    Action.RESOLVE: Rule(_ACTIVE, Status.RESOLVED, _PEOPLE_WHO_HOLD, EventKind.RESOLVED),
+    Action.DECLINE: Rule(_ACTIVE, Status.UNASSIGNED, _PEOPLE_WHO_HOLD, EventKind.DECLINED),
+    # The target of RATE depends on the rating; see ``apply``.
+    Action.RATE: Rule(
+        frozenset({Status.RESOLVED}),
+        Status.CLOSED,
+        frozenset({Relation.RESIDENT}),
+        EventKind.RATED,
+    ),
+    Action.REASSIGN: Rule(
+        _STAFF_OPEN, Status.ASSIGNED, frozenset({Relation.STAFF}), EventKind.REASSIGNED
+    ),
+    Action.REJECT: Rule(
+        _STAFF_OPEN, Status.REJECTED, frozenset({Relation.STAFF}), EventKind.REJECTED
+    ),
+    Action.CLOSE: Rule(
+        frozenset(OPEN_STATUSES), Status.CLOSED, frozenset({Relation.STAFF}), EventKind.CLOSED
+    ),
+    Action.CANCEL: Rule(
+        frozenset({Status.UNASSIGNED, Status.ASSIGNED}),
+        Status.CANCELLED,
+        frozenset({Relation.RESIDENT}),
+        EventKind.CANCELLED,
+    ),
+    Action.ESCALATE: Rule(_ACTIVE, None, frozenset({Relation.SYSTEM}), EventKind.ESCALATED),
+    Action.REMIND: Rule(_ACTIVE, None, frozenset({Relation.SYSTEM}), EventKind.REMINDED),
+    Action.CLOSE_UNRATED: Rule(
+        frozenset({Status.RESOLVED}),
+        Status.CLOSED,
+        frozenset({Relation.SYSTEM}),
+        EventKind.CLOSED_UNRATED,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """An allowed change: the new state and the event kinds to record, in order."""
+
+    state: CaseState
+    events: tuple[EventKind, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A change that is not allowed; ``reason`` is a text-catalog key."""
+
+    reason: str
+
+
+def apply(
+    state: CaseState,
+    action: Action,
+    relations: frozenset[Relation],
+    *,
+    rating: Rating | None = None,
+    new_manager_id: str | None = None,
+    chain_length: int = 3,
+) -> Transition | Refusal:
+    """Apply ``action`` by an actor standing in ``relations`` to a case in ``state``.
+
+    ``chain_length`` is the number of levels in the escalation chain; escalation stops at its top.
+    """
+    rule = TRANSITIONS[action]
+    if not relations & rule.relations:
+        return Refusal("refused.not_entitled")
+    if state.status not in rule.sources:
+        return Refusal("refused.closed" if not state.status.is_open else "refused.wrong_status")
+    top = max(chain_length - 1, 0)
+    match action:
+        case Action.RATE:
+            if rating is None:
+                return Refusal("refused.rating_missing")
+            if rating is Rating.DISSATISFIED:
+                # 重办: back to the manager, one level higher, counted as a reopen.
+                reopened = replace(
+                    state,
+                    status=Status.ASSIGNED,
+                    rating=rating,
+                    reopen_count=state.reopen_count + 1,
+                    escalation_level=min(state.escalation_level + 1, top),
+                )
+                return Transition(reopened, (EventKind.RATED, EventKind.REOPENED))
+            return Transition(replace(state, status=Status.CLOSED, rating=rating), (rule.event,))
+        case Action.ESCALATE:
+            if state.escalation_level >= top:
+                return Refusal("refused.chain_top")
+            return Transition(
+                replace(state, escalation_level=state.escalation_level + 1), (rule.event,)
+            )
+        case Action.REASSIGN:
+            if not new_manager_id:
+                return Refusal("refused.manager_missing")
+            if new_manager_id == state.manager_id and state.status is not Status.UNASSIGNED:
+                return Refusal("refused.same_manager")
+            return Transition(
+                replace(
+                    state, status=Status.ASSIGNED, manager_id=new_manager_id, escalation_level=0
+                ),
+                (rule.event,),
+            )
+        case Action.DECLINE:
+            return Transition(
+                replace(state, status=Status.UNASSIGNED, manager_id=None), (rule.event,)
+            )
+    target = rule.target if rule.target is not None else state.status
+    return Transition(replace(state, status=target), (rule.event,))
+
+
+def allowed_actions(state: CaseState, relations: frozenset[Relation]) -> list[Action]:
+    """Actions whose rule admits this status and actor — what buttons to show."""
+    return [
+        action
+        for action, rule in TRANSITIONS.items()
+        if state.status in rule.sources and relations & rule.relations
+    ]

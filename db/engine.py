@@ -1,0 +1,89 @@
+"""The async engine for SQLite (WAL, busy timeout, BEGIN IMMEDIATE) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+_READ_ONLY = "wolaiban_read_only"
+
+
+def _sqlite_tuning(engine: AsyncEngine) -> None:
+    """Make SQLite safe for several writers: WAL, a busy timeout, immediate write locks."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so we can say BEGIN IMMEDIATE ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Read-then-write transactions must hold the write lock from the start, or two of them
+        # both read, then one fails to upgrade its lock ("database is locked").
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An engine and its session factories; ``transaction()`` is one unit of work."""
+
+    url: str
+    engine: AsyncEngine
+    _writer: async_sessionmaker[AsyncSession]
+    _reader: async_sessionmaker[AsyncSession]
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite store."""
+        return self.engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One read-write transaction: committed when the block ends, rolled back on error."""
+        async with self._writer() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction (no write lock on SQLite)."""
+        async with self._reader() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def open_database(
+    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+) -> Database:
+    """Create the engine for ``url`` (sqlite+aiosqlite:// or postgresql+asyncpg://)."""
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=not url.startswith("sqlite"),
+        connect_args=connect_args or {},
+    )
+    if engine.dialect.name == "sqlite":
+        _sqlite_tuning(engine)
+    reader_engine = engine.execution_options(**{_READ_ONLY: True})
+    return Database(
+        url=url,
+        engine=engine,
+        _writer=async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False),
+        _reader=async_sessionmaker(reader_engine, class_=AsyncSession, expire_on_commit=False),
+    )

@@ -1,0 +1,18 @@
+"""Alembic environment: runs on the connection handed over by db.migrate."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `wolaiban db upgrade`")
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,203 @@
+"""The tables: the directory (communities, people, categories, routing), cases, events, outbox.
+
+Times are aware UTC datetimes (SQLModel stores and returns them so). Enumerated values are stored
+as their string values so the database stays readable without the code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Community(SQLModel, table=True):
+    """A residential community with its "我来办" workstation."""
+
+    __tablename__ = "community"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name_zh: str
+    name_en: str
+    sms_number: str | None = Field(default=None, unique=True, max_length=20)
+    buildings: list[str] = Field(default_factory=list, sa_type=JSON)
+    active: bool = True
+
+
+class Person(SQLModel, table=True):
+    """Anyone the bot knows: residents, managers, supervisors, staff."""
+
+    __tablename__ = "person"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str
+    role: str = Field(max_length=16)
+    phone: str | None = Field(default=None, index=True, max_length=20)
+    telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    language: str | None = Field(default=None, max_length=2)
+    supervisor_id: str | None = Field(default=None, max_length=64)
+    community_id: str | None = Field(default=None, max_length=64)
+    building: str | None = None
+    active: bool = True
+    # "directory" for people the directory file owns; residents met on a channel are not
+    # touched (nor deactivated) by a directory load.
+    source: str = Field(default="directory", max_length=16)
+    telegram_unreachable: bool = False
+
+
+class CommunityStaff(SQLModel, table=True):
+    """Staff members of a community (digests, last escalation level)."""
+
+    __tablename__ = "community_staff"
+
+    community_id: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(primary_key=True, max_length=64)
+
+
+class Category(SQLModel, table=True):
+    """A kind of problem, with its keywords and service-level overrides."""
+
+    __tablename__ = "category"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name_zh: str
+    name_en: str
+    keywords: list[str] = Field(default_factory=list, sa_type=JSON)
+    # Overrides in directory-file form ("48h", true): parsed by core.policy when used.
+    overrides: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    position: int = 0
+    active: bool = True
+
+
+class RoutingRule(SQLModel, table=True):
+    """(community, category) -> manager; the first rule by position wins."""
+
+    __tablename__ = "routing_rule"
+
+    position: int = Field(primary_key=True)
+    community: str = Field(max_length=64)
+    category: str = Field(max_length=64)
+    manager_id: str = Field(max_length=64)
+
+
+class Setting(SQLModel, table=True):
+    """Directory-wide values: timezone, default service levels, escalation chain."""
+
+    __tablename__ = "setting"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: Any = Field(default=None, sa_type=JSON)
+
+
+class Case(SQLModel, table=True):
+    """One resident's problem, from report to rating; ``number`` is what people see as #n."""
+
+    __tablename__ = "cases"
+
+    __table_args__ = (Index("ix_cases_next_due_at", "next_due_at"),)
+
+    number: int | None = Field(default=None, primary_key=True)
+    status: str = Field(index=True, max_length=16)
+    community_id: str = Field(index=True, max_length=64)
+    category_id: str = Field(max_length=64)
+    location: str = ""
+    description: str = ""
+    photos: list[str] = Field(default_factory=list, sa_type=JSON)
+    channel: str = Field(max_length=16)
+    resident_id: str = Field(index=True, max_length=64)
+    manager_id: str | None = Field(default=None, index=True, max_length=64)
+    escalation_level: int = 0
+    reopen_count: int = 0
+    reminders_sent: int = 0
+    rating: str | None = Field(default=None, max_length=24)
+    duplicate_of: int | None = None
+    ack_due_at: datetime
+    resolve_due_at: datetime
+    # The one timer the scheduler sweeps: when this case next needs the clock's attention.
+    next_due_at: datetime | None = None
+    created_at: datetime = Field(index=True)
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    updated_at: datetime
+
+
+class CaseEvent(SQLModel, table=True):
+    """The audit trail: every change of a case, who made it and through which channel."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: int = Field(index=True, foreign_key="cases.number")
+    at: datetime
+    kind: str = Field(max_length=24)
+    actor_id: str | None = Field(default=None, max_length=64)
+    channel: str = Field(max_length=16)
+    note: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, written in the same transaction as the change it tells of."""
+
+    __tablename__ = "outbox"
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True, max_length=200)
+    channel: str = Field(max_length=16)
+    person_id: str | None = Field(default=None, max_length=64)
+    address: str = Field(max_length=64)  # Telegram chat id or E.164 phone
+    case_number: int | None = Field(default=None, index=True)
+    template: str = Field(max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    language: str = Field(default="zh", max_length=2)
+    text: str
+    buttons: list[list[dict[str, str]]] = Field(default_factory=list, sa_type=JSON)
+    urgent: bool = False
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str | None = None
+    provider_message_id: str | None = Field(default=None, max_length=64)
+    delivery_status: str | None = Field(default=None, max_length=16)
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class InboundReceipt(SQLModel, table=True):
+    """Each inbound update (Telegram update_id, Twilio MessageSid) is recorded once."""
+
+    __tablename__ = "inbound_receipt"
+
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_inbound_source_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    received_at: datetime
+
+
+class OptOut(SQLModel, table=True):
+    """A phone number that said STOP: no SMS goes to it until it says START."""
+
+    __tablename__ = "opt_out"
+
+    phone: str = Field(primary_key=True, max_length=20)
+    at: datetime
+    source: str = Field(default="sms", max_length=16)
+
+
+class Invite(SQLModel, table=True):
+    """A one-time Telegram deep-link code binding a chat to a person."""
+
+    __tablename__ = "invite"
+
+    code: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(index=True, max_length=64)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
