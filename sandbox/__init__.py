@@ -1,1 +1,1 @@
-"""Loopback stand-ins for the Telegram Bot API and Twilio's REST API; the product never imports it."""
+"""Loopback stand-ins for the Telegram Bot API and Twilio REST API; the product never imports it."""
