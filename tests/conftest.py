@@ -52,7 +52,7 @@ def clock() -> Clock:
     return Clock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
 
 
-async def _postgres_database() -> AsyncIterator[Database]:
+async def postgres_database() -> AsyncIterator[Database]:
     """A fresh schema on the test server, dropped afterwards."""
     assert POSTGRES_URL
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -73,7 +73,7 @@ async def _postgres_database() -> AsyncIterator[Database]:
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty database on each backend."""
     if request.param == "postgres":
-        async for database in _postgres_database():
+        async for database in postgres_database():
             await upgrade(database)
             yield database
         return
