@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from core.directory import Directory, DirectoryProblem, validate_directory
+from core.directory import Directory, DirectoryProblem
+from core.directory_checks import validate_directory
 
 
 class DirectoryFileError(Exception):

@@ -13,8 +13,8 @@ from core.directory import (
     Directory,
     DirectoryProblem,
     LocalizedName,
-    validate_directory,
 )
+from core.directory_checks import validate_directory
 
 
 def _base() -> dict[str, Any]:
