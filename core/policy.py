@@ -169,14 +169,15 @@ def add_duration(
     while True:
         local_day = current.astimezone(tz).date()
         weekday = local_day.weekday()
+        # Each step must move forward; only a pathological zone could put the next local midnight
+        # behind us, and then an hour's step keeps the loop finite.
         if weekday in _WEEKEND:
             # Jump to the local Monday 00:00; nothing counts until then.
-            current = _local_midnight(local_day + timedelta(days=7 - weekday), tz)
+            monday = _local_midnight(local_day + timedelta(days=7 - weekday), tz)
+            current = monday if monday > current else current + timedelta(hours=1)
             continue
         day_end = _local_midnight(local_day + timedelta(days=1), tz)
         if day_end <= current:
-            # Only a pathological zone could put the next midnight behind us; step past it
-            # rather than loop forever.
             day_end = current + timedelta(hours=1)
         left_today = day_end - current
         if remaining <= left_today:

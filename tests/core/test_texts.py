@@ -16,7 +16,8 @@ def test_every_key_exists_in_both_languages() -> None:
 @pytest.mark.parametrize("key", sorted(CATALOGS["zh"]))
 def test_same_placeholders_and_no_empty_text(key: str) -> None:
     zh, en = CATALOGS["zh"][key], CATALOGS["en"][key]
-    assert zh.strip() and en.strip()
+    assert zh.strip()
+    assert en.strip()
     assert placeholders(zh) == placeholders(en), key
 
 
