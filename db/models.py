@@ -162,6 +162,8 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str | None = None
+    # An edit of an earlier message (the manager's case card): the row whose sent message to edit.
+    edit_of: int | None = Field(default=None)
     provider_message_id: str | None = Field(default=None, max_length=64)
     delivery_status: str | None = Field(default=None, max_length=16)
     created_at: datetime
@@ -201,3 +203,16 @@ class Invite(SQLModel, table=True):
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
+
+
+class Draft(SQLModel, table=True):
+    """A conversation in progress (a guided report, a reason asked for), kept across restarts."""
+
+    __tablename__ = "draft"
+
+    chat: str = Field(primary_key=True, max_length=64)  # "telegram:<chat id>" or "sms:<phone>"
+    person_id: str = Field(max_length=64)
+    flow: str = Field(max_length=24)  # what is being asked: "report", "rate_reason", ...
+    step: str = Field(max_length=24)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    updated_at: datetime

@@ -1,17 +1,43 @@
-"""What the outbox holds: messages waiting to be sent, and those given up on."""
+"""The outbox's life after a use case wrote to it: listing, claiming due messages, recording results.
+
+Delivery claims rows under a lease (``sending`` until ``next_attempt_at``): a process that dies
+mid-send leaves rows that another claim picks up once the lease runs out, so nothing is lost and
+at most the message in flight is sent twice.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cases import Channel
+from db import queries
 from db.models import OutboxMessage
 
 from .context import ServiceContext
 
-WAITING = ("pending", "failed")
+WAITING = ("pending", "sending", "failed")
 GIVEN_UP = ("dead",)
+CLAIMABLE = ("pending", "sending", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message to send now; ``edit_message_id`` set when it edits one sent before."""
+
+    id: int
+    channel: str
+    person_id: str | None
+    address: str
+    text: str
+    buttons: list[list[dict[str, str]]]
+    urgent: bool
+    attempts: int
+    edit_message_id: str | None
 
 
 async def outbox_messages(
@@ -27,3 +53,126 @@ async def outbox_messages(
     )
     async with ctx.db.reading() as session:
         return (await session.exec(query)).all()
+
+
+async def claim_due(
+    ctx: ServiceContext, *, channel: Channel, limit: int, lease: timedelta
+) -> list[Claimed]:
+    """Claim up to ``limit`` due messages of ``channel``, oldest first, for ``lease``."""
+    now = ctx.clock()
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel.value,
+            col(OutboxMessage.status).in_(CLAIMABLE),
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed: list[Claimed] = []
+    async with ctx.db.transaction() as session:
+        for row in (await session.exec(query)).all():
+            edit_id = await _edit_target(session, row, now)
+            if row.edit_of is not None and edit_id is None:
+                continue
+            row.status = "sending"
+            row.next_attempt_at = now + lease
+            session.add(row)
+            assert row.id is not None
+            claimed.append(
+                Claimed(
+                    id=row.id,
+                    channel=row.channel,
+                    person_id=row.person_id,
+                    address=row.address,
+                    text=row.text,
+                    buttons=row.buttons,
+                    urgent=row.urgent,
+                    attempts=row.attempts,
+                    edit_message_id=edit_id,
+                )
+            )
+    return claimed
+
+
+async def _edit_target(session: AsyncSession, row: OutboxMessage, now: datetime) -> str | None:
+    """The sent message an edit row changes; an edit waits for it, and is dropped with it."""
+    if row.edit_of is None:
+        return None
+    original = await session.get(OutboxMessage, row.edit_of)
+    if original is not None and original.provider_message_id:
+        return original.provider_message_id
+    if original is None or original.status == "dead":
+        row.status, row.last_error = "dead", "the message to edit was never delivered"
+    else:
+        row.next_attempt_at = now + timedelta(seconds=1)
+    session.add(row)
+    return None
+
+
+async def record_sent(ctx: ServiceContext, *, message_id: int, provider_id: str) -> None:
+    """The provider accepted the message."""
+    async with ctx.db.transaction() as session:
+        row = await session.get(OutboxMessage, message_id)
+        if row is None:
+            return
+        row.status, row.sent_at, row.last_error = "sent", ctx.clock(), None
+        # An edit keeps pointing at the message it changed; the id identifies what the person has.
+        row.provider_message_id = provider_id
+        session.add(row)
+
+
+async def record_retry(
+    ctx: ServiceContext, *, message_id: int, at: datetime, error: str, count: bool
+) -> None:
+    """Try again at ``at``; ``count`` when it was a failure (a flood pause is not)."""
+    async with ctx.db.transaction() as session:
+        row = await session.get(OutboxMessage, message_id)
+        if row is None:
+            return
+        row.status = "failed" if count else "pending"
+        row.attempts += 1 if count else 0
+        row.next_attempt_at, row.last_error = at, error
+        session.add(row)
+
+
+async def record_dead(
+    ctx: ServiceContext, *, message_id: int, error: str, unreachable: bool
+) -> OutboxMessage | None:
+    """Give up on a message. ``unreachable``: the person blocked the bot or the chat is gone —
+    mark them so and, when they have a phone, queue the same text by SMS instead."""
+    now = ctx.clock()
+    async with ctx.db.transaction() as session:
+        row = await session.get(OutboxMessage, message_id)
+        if row is None:
+            return None
+        row.status, row.last_error = "dead", error
+        session.add(row)
+        if not unreachable or row.person_id is None or row.channel != Channel.TELEGRAM:
+            return None
+        person = await queries.get_person(session=session, person_id=row.person_id)
+        if person is None:
+            return None
+        person.telegram_unreachable = True
+        session.add(person)
+        if not person.phone or row.edit_of is not None:
+            return None
+        fallback = OutboxMessage(
+            idempotency_key=f"{row.idempotency_key}:sms-fallback",
+            channel=Channel.SMS.value,
+            person_id=person.id,
+            address=person.phone,
+            case_number=row.case_number,
+            template=row.template,
+            params=row.params,
+            language=row.language,
+            text=row.text,
+            buttons=row.buttons,
+            urgent=row.urgent,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(fallback)
+        return fallback

@@ -1,0 +1,192 @@
+"""The dispatcher: claims due outbox rows of one channel and sends them within the limits.
+
+Messages to one chat go one at a time and in order; different chats go side by side, each at its
+own pace, so a chat paused by a 429 holds back nobody else. Results are written back as they come:
+sent (with the provider's id), retried with exponential backoff and full jitter, or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.services import outbox
+from bot.services.context import ServiceContext
+from bot.services.outbox import Claimed
+from core.cases import Channel
+
+from .outcomes import Delivered, Flooded, Outcome, Permanent, Sender, Transient
+from .pacing import Pacer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How hard the dispatcher works and how long it keeps trying."""
+
+    batch: int = 300
+    lease: timedelta = timedelta(minutes=5)
+    poll_seconds: float = 0.5
+    max_attempts: int = 8
+    backoff_base: float = 2.0
+    backoff_cap: float = 600.0
+    concurrency: int = 32
+
+
+def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Full jitter: a random wait up to ``base × 2^attempt`` seconds, never over ``cap``."""
+    return rng.uniform(0, min(cap, base * 2**attempt))
+
+
+class Dispatcher:
+    """Sends one channel's outbox."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        channel: Channel,
+        sender: Sender,
+        pacer: Pacer,
+        settings: Settings = Settings(),
+        quiet_now: Callable[[], Awaitable[bool]] | None = None,
+        on_fallback: Callable[[], None] | None = None,
+    ) -> None:
+        self._ctx, self._channel, self._sender, self._pacer = ctx, channel, sender, pacer
+        self._settings = settings
+        self._quiet_now = quiet_now
+        self._on_fallback = on_fallback
+        self._queues: dict[str, deque[Claimed]] = defaultdict(deque)
+        self._groups: dict[str, bool] = {}
+        self._held: set[int] = set()
+        self._busy: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._rng = random.Random()
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._silent = False
+
+    def kick(self) -> None:
+        """New rows were committed: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and send until ``stop``."""
+        next_claim = 0.0
+        while not self._stopping:
+            now = time.monotonic()
+            if self._wake.is_set() or now >= next_claim:
+                self._wake.clear()
+                await self._claim()
+                next_claim = time.monotonic() + self._settings.poll_seconds
+            wait = self._send_ready()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(wait, next_claim - time.monotonic()))
+
+    async def stop(self) -> None:
+        """Finish the sends in flight and return."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing held and nothing in flight."""
+        return not self._held and not self._tasks
+
+    async def _claim(self) -> None:
+        room = self._settings.batch - len(self._held)
+        if room <= 0:
+            return
+        try:
+            rows = await outbox.claim_due(
+                self._ctx, channel=self._channel, limit=room, lease=self._settings.lease
+            )
+            self._silent = bool(self._quiet_now and await self._quiet_now())
+        except Exception:  # the database may be away for a moment; the next poll tries again
+            log.exception("claiming %s outbox rows failed", self._channel.value)
+            return
+        for row in rows:
+            if row.id in self._held:
+                continue  # our own, claimed again: the claim renewed its lease
+            scope, group = self._sender.scope(row)
+            self._queues[scope].append(row)
+            self._groups[scope] = group
+            self._held.add(row.id)
+
+    def _send_ready(self) -> float:
+        """Start every send whose scope is free now; return seconds until the next one is."""
+        now = time.monotonic()
+        soonest = self._settings.poll_seconds
+        for scope, queue in list(self._queues.items()):
+            if not queue:
+                del self._queues[scope]
+                continue
+            if scope in self._busy:
+                continue
+            group = self._groups[scope]
+            at = self._pacer.ready_at(scope, group=group, now=now)
+            if at > now:
+                soonest = min(soonest, at - now)
+                continue
+            message = queue.popleft()
+            self._pacer.sent(scope, group=group, now=now)
+            self._busy.add(scope)
+            task = asyncio.create_task(self._send(scope, message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            now = time.monotonic()
+        return max(soonest, 0.0)
+
+    async def _send(self, scope: str, message: Claimed) -> None:
+        try:
+            async with self._slots:
+                silent = self._silent and not message.urgent
+                outcome = await self._sender.send(message, silent=silent)
+            await self._record(scope, message, outcome)
+        except Exception:  # a bug or a database outage must not kill the loop; the lease retries
+            log.exception("delivering outbox row %s failed", message.id)
+            self._held.discard(message.id)
+        finally:
+            self._busy.discard(scope)
+            self._wake.set()
+
+    async def _record(self, scope: str, message: Claimed, outcome: Outcome) -> None:
+        ctx = self._ctx
+        match outcome:
+            case Delivered(provider_id):
+                await outbox.record_sent(ctx, message_id=message.id, provider_id=provider_id)
+            case Flooded(seconds):
+                self._pacer.pause(scope, seconds, now=time.monotonic())
+                self._queues[scope].appendleft(message)  # first in line once the pause ends
+                return
+            case Transient(error) if message.attempts + 1 < self._settings.max_attempts:
+                wait = backoff(
+                    message.attempts,
+                    base=self._settings.backoff_base,
+                    cap=self._settings.backoff_cap,
+                    rng=self._rng,
+                )
+                at = ctx.clock() + timedelta(seconds=wait)
+                await outbox.record_retry(
+                    ctx, message_id=message.id, at=at, error=error, count=True
+                )
+            case Transient(error):
+                await outbox.record_dead(ctx, message_id=message.id, error=error, unreachable=False)
+            case Permanent(error, unreachable):
+                fallback = await outbox.record_dead(
+                    ctx, message_id=message.id, error=error, unreachable=unreachable
+                )
+                if fallback is not None and self._on_fallback is not None:
+                    self._on_fallback()
+        self._held.discard(message.id)

@@ -1,0 +1,345 @@
+"""A loopback Telegram Bot API: enough of it for the bot, the demo, the tests and the benchmarks.
+
+Serves ``/bot<token>/<method>`` the way Telegram does (form-encoded or multipart requests,
+JSON-encoded non-string values, ``{"ok": …}`` answers) and enforces Telegram's flood limits with
+429 and ``retry_after``. It also plays the people: ``user_says``, ``user_presses`` and ``inbox``
+let a test or the demo write as a resident and read what each chat received. Updates go out by
+``getUpdates`` or, once ``setWebhook`` is called, are posted to the webhook with its secret header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+# Parameters Telegram reads as JSON when they are not plain strings.
+_JSON_PARAMS = frozenset(
+    {
+        "chat_id",
+        "message_id",
+        "reply_markup",
+        "offset",
+        "limit",
+        "timeout",
+        "allowed_updates",
+        "commands",
+        "show_alert",
+        "cache_time",
+        "disable_notification",
+        "scope",
+        "max_connections",
+        "drop_pending_updates",
+        "protect_content",
+        "link_preview_options",
+        "reply_parameters",
+    }
+)
+
+
+@dataclass
+class Limits:
+    """Telegram's flood limits; the defaults are Telegram's own."""
+
+    per_second: int = 30
+    private_interval: float = 1.0
+    group_per_minute: int = 20
+    enforce: bool = True
+
+
+@dataclass
+class Sent:
+    """A message in a chat, as the person sees it now (edits applied)."""
+
+    message_id: int
+    chat_id: int
+    text: str
+    buttons: list[list[dict[str, str]]]
+    from_bot: bool
+    at: float
+    edits: int = 0
+    photo: bool = False
+
+    def button_data(self) -> list[str]:
+        """Every button's callback data, row by row."""
+        return [b.get("callback_data", "") for row in self.buttons for b in row]
+
+
+@dataclass
+class TelegramEmulator:
+    """The emulator's state; ``app`` is the Starlette app to serve."""
+
+    token: str = "123456:TEST-TOKEN"
+    username: str = "wolaiban_demo_bot"
+    limits: Limits = field(default_factory=Limits)
+    chats: dict[int, list[Sent]] = field(default_factory=lambda: defaultdict(list))
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    too_many_requests: int = 0
+    forced_retry: dict[int, int] = field(default_factory=dict)
+    webhook: dict[str, str] | None = None
+    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _next_update: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _next_message: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _global: deque[float] = field(default_factory=deque)
+    _last_private: dict[int, float] = field(default_factory=dict)
+    _group: dict[int, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+
+    @property
+    def app(self) -> Starlette:
+        """The ASGI app answering ``/bot<token>/<method>``."""
+        return Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["POST"])])
+
+    # ---- the people -------------------------------------------------------------------------
+
+    def add_user(self, user_id: int, name: str, language: str | None = "zh") -> dict[str, Any]:
+        """Make a Telegram user known (as if they had opened a chat with the bot)."""
+        user = {"id": user_id, "is_bot": False, "first_name": name}
+        if language:
+            user["language_code"] = language
+        self.users[user_id] = user
+        return user
+
+    async def user_says(self, user_id: int, text: str = "", *, photo: str | None = None) -> int:
+        """The user sends a message (a command when it starts with ``/``); returns update_id."""
+        user = self.users[user_id]
+        message: dict[str, Any] = {
+            "message_id": next(self._next_message),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": user["first_name"]},
+            "from": user,
+        }
+        if photo is not None:
+            message["photo"] = [
+                {"file_id": photo, "file_unique_id": photo, "width": 640, "height": 480}
+            ]
+            if text:
+                message["caption"] = text
+        else:
+            message["text"] = text
+            if text.startswith("/"):
+                length = len(text.split()[0])
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        self.chats[user_id].append(Sent(message["message_id"], user_id, text, [], False, 0.0))
+        return await self._push({"message": message})
+
+    async def user_presses(self, user_id: int, message: Sent, data: str) -> int:
+        """The user presses the button with callback ``data`` under ``message``."""
+        user = self.users[user_id]
+        callback = {
+            "id": str(next(self._next_message)),
+            "from": user,
+            "chat_instance": str(message.chat_id),
+            "data": data,
+            "message": self._message_json(message),
+        }
+        return await self._push({"callback_query": callback})
+
+    def inbox(self, chat_id: int) -> list[Sent]:
+        """What the bot sent to a chat, oldest first (edits applied)."""
+        return [m for m in self.chats.get(chat_id, []) if m.from_bot]
+
+    def last(self, chat_id: int) -> Sent:
+        """The newest message the bot sent to a chat."""
+        return self.inbox(chat_id)[-1]
+
+    async def replay(self, update_id: int) -> None:
+        """Deliver an update again, as Telegram does after a timeout."""
+        original = next(u for u in self._updates if u["update_id"] == update_id)
+        await self._deliver(original)
+
+    # ---- updates ----------------------------------------------------------------------------
+
+    async def _push(self, body: dict[str, Any]) -> int:
+        update = {"update_id": next(self._next_update), **body}
+        self._updates.append(update)
+        await self._deliver(update)
+        return int(update["update_id"])
+
+    async def _deliver(self, update: dict[str, Any]) -> None:
+        if self.webhook is None:
+            self._arrived.set()
+            return
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook.get("secret_token", "")}
+        async with httpx.AsyncClient(timeout=30) as client:
+            answer = await client.post(self.webhook["url"], json=update, headers=headers)
+        if answer.status_code >= 300:
+            raise RuntimeError(f"webhook answered {answer.status_code}")
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        if offset:  # confirming: Telegram forgets what came before the offset
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
+        while True:
+            ready = [u for u in self._updates if u["update_id"] >= offset]
+            if ready or time.monotonic() >= deadline:
+                return ready[: int(params.get("limit") or 100)]
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), deadline - time.monotonic())
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    def _flood(self, chat_id: int) -> int | None:
+        """Seconds to wait when sending to ``chat_id`` now would break a limit, else None."""
+        if chat_id in self.forced_retry:
+            return self.forced_retry.pop(chat_id)
+        if not self.limits.enforce:
+            return None
+        now = time.monotonic()
+        while self._global and now - self._global[0] >= 1.0:
+            self._global.popleft()
+        if len(self._global) >= self.limits.per_second:
+            return 1
+        if chat_id > 0:
+            last = self._last_private.get(chat_id)
+            if last is not None and now - last < self.limits.private_interval * 0.98:
+                return 1
+            self._last_private[chat_id] = now
+        else:
+            window = self._group[chat_id]
+            while window and now - window[0] >= 60:
+                window.popleft()
+            if len(window) >= self.limits.group_per_minute:
+                return int(60 - (now - window[0])) + 1
+            window.append(now)
+        self._global.append(now)
+        return None
+
+    def _message_json(self, sent: Sent) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": {"id": sent.chat_id, "type": "private" if sent.chat_id > 0 else "group"},
+            "text": sent.text,
+        }
+        if sent.from_bot:
+            message["from"] = self._me()
+        if sent.buttons:
+            message["reply_markup"] = {"inline_keyboard": sent.buttons}
+        return message
+
+    def _me(self) -> dict[str, Any]:
+        bot_id = int(self.token.split(":")[0])
+        return {"id": bot_id, "is_bot": True, "first_name": "Wolaiban", "username": self.username}
+
+    def _send(self, params: dict[str, Any], *, photo: bool = False) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        markup = params.get("reply_markup") or {}
+        sent = Sent(
+            message_id=next(self._next_message),
+            chat_id=chat_id,
+            text=str(params.get("text") or params.get("caption") or ""),
+            buttons=markup.get("inline_keyboard", []),
+            from_bot=True,
+            at=time.monotonic(),
+            photo=photo,
+        )
+        self.chats[chat_id].append(sent)
+        return self._message_json(sent)
+
+    def _edit(self, params: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
+        chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        found = next((m for m in self.chats.get(chat_id, []) if m.message_id == message_id), None)
+        if found is None or not found.from_bot:
+            return 400, "Bad Request: message to edit not found"
+        text = str(params.get("text", found.text))
+        buttons = (params.get("reply_markup") or {}).get("inline_keyboard", [])
+        if text == found.text and buttons == found.buttons:
+            return 400, "Bad Request: message is not modified"
+        found.text, found.buttons, found.edits = text, buttons, found.edits + 1
+        return self._message_json(found)
+
+    # ---- the HTTP endpoint ------------------------------------------------------------------
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await request.body()
+            return dict(json.loads(body)) if body else {}
+        form = await request.form()
+        params: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if not isinstance(value, str):
+                params[key] = "<upload>"
+            elif key in _JSON_PARAMS:
+                try:
+                    params[key] = json.loads(value)
+                except json.JSONDecodeError:
+                    params[key] = value
+            else:
+                params[key] = value
+        return params
+
+    async def _endpoint(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.path_params["method"].lower()
+        params = await self._params(request)
+        result = await self._call(method, params)
+        if isinstance(result, tuple):
+            code, description = result[0], result[1]
+            extra = {"retry_after": result[2]} if len(result) > 2 else None
+            return _error(code, description, extra)
+        return JSONResponse({"ok": True, "result": result})
+
+    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+        match method:
+            case "getme":
+                return self._me()
+            case "getupdates":
+                return await self._get_updates(params)
+            case "setwebhook":
+                self.webhook = {
+                    "url": params["url"],
+                    "secret_token": params.get("secret_token", ""),
+                }
+                return True
+            case "deletewebhook":
+                self.webhook = None
+                return True
+            case "setmycommands":
+                language = params.get("language_code") or ""
+                self.commands[language] = params.get("commands") or []
+                return True
+            case "answercallbackquery":
+                self.alerts.append(params)
+                return True
+            case "sendmessage" | "sendphoto" | "editmessagetext" | "editmessagereplymarkup":
+                return self._outgoing(method, params)
+        return 404, f"Not Found: method {method} is not emulated"
+
+    def _outgoing(self, method: str, params: dict[str, Any]) -> Any:
+        chat_id = int(params.get("chat_id", 0))
+        if chat_id in self.blocked:
+            return 403, "Forbidden: bot was blocked by the user"
+        if chat_id > 0 and chat_id not in self.users:
+            return 400, "Bad Request: chat not found"
+        wait = self._flood(chat_id)
+        if wait is not None:
+            self.too_many_requests += 1
+            return 429, f"Too Many Requests: retry after {wait}", wait
+        if method.startswith("edit"):
+            return self._edit(params)
+        return self._send(params, photo=method == "sendphoto")
+
+
+def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return JSONResponse(body, status_code=code)
