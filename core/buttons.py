@@ -20,7 +20,8 @@ VERBS: dict[Action, str] = {
     Action.CLOSE: "close",
 }
 _ACTIONS = {verb: action for action, verb in VERBS.items()}
-_DATA = re.compile(r"([a-z]+):(\d{1,18})(?::([A-Za-z0-9_.-]{1,40}))?")
+# ASCII only: without it ``\d`` also matches other scripts' digits ("ack:１２" would decode).
+_DATA = re.compile(r"([a-z]+):(\d{1,18})(?::([A-Za-z0-9_.-]{1,40}))?", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

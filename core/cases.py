@@ -120,6 +120,9 @@ class CaseState:
     reopen_count: int = 0
     rating: Rating | None = None
     manager_id: str | None = None
+    # Taken on at least once (acknowledged or resolved): from then on the resident may not
+    # withdraw it, even when it is back in ``assigned`` after a reopen or a reassignment.
+    acknowledged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +213,7 @@ def apply(
     rule = TRANSITIONS[action]
     if not relations & rule.relations:
         return Refusal("refused.not_entitled")
-    if state.status not in rule.sources:
+    if state.status not in rule.sources or not _still_allowed(state, action):
         return Refusal("refused.closed" if not state.status.is_open else "refused.wrong_status")
     top = max(chain_length - 1, 0)
     match action:
@@ -245,6 +248,9 @@ def apply(
                 ),
                 (rule.event,),
             )
+        case Action.ACKNOWLEDGE | Action.RESOLVE:
+            taken = replace(state, status=rule.target or state.status, acknowledged=True)
+            return Transition(taken, (rule.event,))
         case Action.DECLINE:
             return Transition(
                 replace(state, status=Status.UNASSIGNED, manager_id=None), (rule.event,)
@@ -258,5 +264,12 @@ def allowed_actions(state: CaseState, relations: frozenset[Relation]) -> list[Ac
     return [
         action
         for action, rule in TRANSITIONS.items()
-        if state.status in rule.sources and relations & rule.relations
+        if state.status in rule.sources
+        and relations & rule.relations
+        and _still_allowed(state, action)
     ]
+
+
+def _still_allowed(state: CaseState, action: Action) -> bool:
+    """Conditions beyond the status: a resident cancels only what nobody has taken on yet."""
+    return not (action is Action.CANCEL and state.acknowledged)

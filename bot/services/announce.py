@@ -64,6 +64,7 @@ def state_of(case: Case) -> CaseState:
         reopen_count=case.reopen_count,
         rating=Rating(case.rating) if case.rating else None,
         manager_id=case.manager_id,
+        acknowledged=case.acknowledged_at is not None,
     )
 
 

@@ -1,0 +1,218 @@
+"""Every (status, action, actor) through the real services on the example directory.
+
+An allowed combination lands where CONTRACT §4 says and leaves events and messages behind; any
+other is refused and changes nothing: the case rows, every event and every outbox row are
+identical before and after. The expected table is written out here, not read from the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.services.context import ServiceContext, ServiceRefusal
+from bot.services.lifecycle import Request, act
+from core.cases import Action
+
+from .example import ACTORS, NEW_MANAGER, REQUESTS, case_in, snapshot
+
+# Who may do what in each status (CONTRACT §4); every combination not listed is refused.
+HOLDERS = {"manager", "supervisor"}
+STAFF = {"staff"}
+ALLOWED: dict[str, dict[str, set[str]]] = {
+    "unassigned": {
+        "reassign": STAFF,
+        "reject": STAFF,
+        "close": STAFF,
+        "cancel": {"resident"},
+    },
+    "assigned": {
+        "acknowledge": HOLDERS,
+        "resolve": HOLDERS,
+        "decline": HOLDERS,
+        "reassign": STAFF,
+        "reject": STAFF,
+        "close": STAFF,
+        "cancel": {"resident"},
+        "escalate": {"system"},
+        "remind": {"system"},
+    },
+    "acknowledged": {
+        "resolve": HOLDERS,
+        "decline": HOLDERS,
+        "reassign": STAFF,
+        "reject": STAFF,
+        "close": STAFF,
+        "escalate": {"system"},
+        "remind": {"system"},
+    },
+    "resolved": {
+        "rate_satisfied": {"resident"},
+        "rate_basically": {"resident"},
+        "rate_dissatisfied": {"resident"},
+        "close": STAFF,
+        "close_unrated": {"system"},
+    },
+    "closed": {},
+    "cancelled": {},
+    "rejected": {},
+}
+
+# Where an allowed action lands: (status or None for "stays", event kinds, changed fields).
+OUTCOMES: dict[str, tuple[str | None, list[str], dict[str, Any]]] = {
+    "acknowledge": ("acknowledged", ["acknowledged"], {}),
+    "resolve": ("resolved", ["resolved"], {}),
+    "decline": ("unassigned", ["declined"], {"manager_id": None}),
+    "rate_satisfied": ("closed", ["rated"], {"rating": "satisfied"}),
+    "rate_basically": ("closed", ["rated"], {"rating": "basically_satisfied"}),
+    "rate_dissatisfied": (
+        "assigned",
+        ["rated", "reopened"],
+        {"rating": "dissatisfied", "reopen_count": 1, "escalation_level": 1},
+    ),
+    "reassign": ("assigned", ["reassigned"], {"manager_id": NEW_MANAGER, "escalation_level": 0}),
+    "reject": ("rejected", ["rejected"], {}),
+    "close": ("closed", ["closed"], {}),
+    "cancel": ("cancelled", ["cancelled"], {}),
+    "escalate": (None, ["escalated"], {"escalation_level": 1}),
+    "remind": (None, ["reminded"], {}),
+    "close_unrated": ("closed", ["closed_unrated"], {}),
+}
+
+ENDED = {"closed", "cancelled", "rejected"}
+TABLE_REASONS = {"refused.not_entitled", "refused.wrong_status", "refused.closed"}
+
+
+def test_the_table_names_every_action_and_status() -> None:
+    assert {r.action for r in REQUESTS.values()} == set(Action)
+    assert set(OUTCOMES) == set(REQUESTS)
+    for allowed in ALLOWED.values():
+        assert set(allowed) <= set(REQUESTS)
+        assert all(who <= set(ACTORS) for who in allowed.values())
+
+
+async def _check_allowed(ctx: ServiceContext, status: str, action: str, who: str) -> None:
+    number = await case_in(ctx, status)
+    before_cases, before_events, before_outbox = await snapshot(ctx)
+    start = next(c for c in before_cases if c["number"] == number)
+    actor = ACTORS[who]
+    returned = await act(ctx, number=number, actor=actor, request=REQUESTS[action])
+    cases, events, outbox = await snapshot(ctx)
+    row = next(c for c in cases if c["number"] == number)
+    label = (status, action, who)
+    target, kinds, changes = OUTCOMES[action]
+    assert returned.status == row["status"] == (target or status), label
+    for name in ("manager_id", "escalation_level", "reopen_count", "rating"):
+        assert row[name] == changes.get(name, start[name]), (label, name)
+    assert (row["closed_at"] is not None) == (row["status"] in ENDED), label
+    if action in ("acknowledge", "resolve"):
+        assert row["acknowledged_at"] is not None, label
+    if action == "resolve":
+        assert row["resolved_at"] is not None, label
+    # Other cases are untouched; this one gained exactly the expected events and some messages.
+    assert [c for c in cases if c["number"] != number] == [
+        c for c in before_cases if c["number"] != number
+    ], label
+    assert events[: len(before_events)] == before_events, label
+    added = events[len(before_events) :]
+    assert [e["kind"] for e in added] == kinds, label
+    assert {(e["case_number"], e["actor_id"], e["channel"]) for e in added} == {
+        (number, actor.person_id, actor.channel.value)
+    }, label
+    assert outbox[: len(before_outbox)] == before_outbox, label
+    messages = outbox[len(before_outbox) :]
+    assert messages, label
+    assert all(f"#{number}" in m["text"] and m["case_number"] == number for m in messages), label
+
+
+@pytest.mark.parametrize("status", list(ALLOWED))
+async def test_every_action_by_every_actor(loaded: ServiceContext, status: str) -> None:
+    ctx = loaded
+    refused_case = await case_in(ctx, status)
+    baseline = await snapshot(ctx)
+    allowed = refused = 0
+    for action, request in REQUESTS.items():
+        for who, actor in ACTORS.items():
+            if who in ALLOWED[status].get(action, set()):
+                await _check_allowed(ctx, status, action, who)
+                baseline = await snapshot(ctx)
+                allowed += 1
+                continue
+            with pytest.raises(ServiceRefusal) as refusal:
+                await act(ctx, number=refused_case, actor=actor, request=request)
+            assert refusal.value.reason in TABLE_REASONS, (status, action, who)
+            assert await snapshot(ctx) == baseline, (status, action, who)
+            refused += 1
+    assert allowed == sum(len(w) for w in ALLOWED[status].values())
+    assert allowed + refused == len(REQUESTS) * len(ACTORS)
+
+
+async def test_refusal_reasons_tell_the_person_why(loaded: ServiceContext) -> None:
+    ctx = loaded
+    number = await case_in(ctx, "acknowledged")
+    with pytest.raises(ServiceRefusal) as stranger:
+        await act(ctx, number=number, actor=ACTORS["other_staff"], request=REQUESTS["close"])
+    assert stranger.value.reason == "refused.not_entitled"
+    with pytest.raises(ServiceRefusal) as stale:
+        await act(ctx, number=number, actor=ACTORS["manager"], request=REQUESTS["acknowledge"])
+    assert stale.value.reason == "refused.wrong_status"
+    assert stale.value.params["number"] == number
+    assert stale.value.params["status"] == {"zh": "处理中", "en": "in progress"}
+    done = await case_in(ctx, "closed")
+    with pytest.raises(ServiceRefusal) as ended:
+        await act(ctx, number=done, actor=ACTORS["resident"], request=REQUESTS["rate_satisfied"])
+    assert ended.value.reason == "refused.closed"
+
+
+async def test_arguments_that_name_nobody_are_refused(loaded: ServiceContext) -> None:
+    ctx = loaded
+    number = await case_in(ctx, "assigned")
+    baseline = await snapshot(ctx)
+    staff = ACTORS["staff"]
+    bad = [
+        (Request(Action.REASSIGN, manager_id="nobody"), "refused.unknown_manager"),
+        (Request(Action.REASSIGN, manager_id="r-bgy-72"), "refused.unknown_manager"),
+        (Request(Action.REASSIGN, manager_id="mgr-jzsj-south"), "refused.same_manager"),
+        (Request(Action.REJECT), "refused.reason_missing"),
+        (Request(Action.REJECT, note="  "), "refused.reason_missing"),
+        (Request(Action.REJECT, duplicate_of=number), "refused.unknown_original"),
+        (Request(Action.REJECT, duplicate_of=99999), "refused.unknown_original"),
+        (Request(Action.CLOSE), "refused.reason_missing"),
+    ]
+    for request, reason in bad:
+        with pytest.raises(ServiceRefusal) as refusal:
+            await act(ctx, number=number, actor=staff, request=request)
+        assert refusal.value.reason == reason, request
+        assert await snapshot(ctx) == baseline, request
+    with pytest.raises(ServiceRefusal) as missing:
+        await act(ctx, number=99999, actor=staff, request=REQUESTS["close"])
+    assert missing.value.reason == "refused.no_such_case"
+
+
+async def test_a_duplicate_links_to_its_original(loaded: ServiceContext) -> None:
+    ctx = loaded
+    original = await case_in(ctx, "assigned")
+    copy = await case_in(ctx, "assigned")
+    rejected = await act(
+        ctx,
+        number=copy,
+        actor=ACTORS["staff"],
+        request=Request(Action.REJECT, duplicate_of=original),
+    )
+    assert (rejected.status, rejected.duplicate_of) == ("rejected", original)
+
+
+async def test_a_case_once_taken_on_cannot_be_withdrawn(loaded: ServiceContext) -> None:
+    ctx = loaded
+    reopened = await case_in(ctx, "resolved")
+    await act(ctx, number=reopened, actor=ACTORS["resident"], request=REQUESTS["rate_dissatisfied"])
+    declined = await case_in(ctx, "acknowledged")
+    await act(ctx, number=declined, actor=ACTORS["manager"], request=REQUESTS["decline"])
+    baseline = await snapshot(ctx)
+    assert [c["status"] for c in baseline[0][-2:]] == ["assigned", "unassigned"]
+    for number in (reopened, declined):
+        with pytest.raises(ServiceRefusal) as refusal:
+            await act(ctx, number=number, actor=ACTORS["resident"], request=REQUESTS["cancel"])
+        assert refusal.value.reason == "refused.wrong_status"
+    assert await snapshot(ctx) == baseline
