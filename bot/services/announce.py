@@ -95,10 +95,21 @@ class Scene:
             "status": both(f"status.{case.status}"),
             "level": both(f"role.{self._level_role()}"),
             "original": case.duplicate_of or "-",
+            "reason": self._reason(event),
         }
         if case.rating:
             params["rating"] = both(f"rating.{case.rating}")
         return params
+
+    def _reason(self, event: CaseEvent) -> dict[str, str]:
+        """Why a case was rejected: the note, and for a duplicate its original, in each language."""
+        reasons = {language: event.note for language in LANGUAGES}
+        if self.case.duplicate_of is not None:
+            original = self.case.duplicate_of
+            for language in LANGUAGES:
+                said = render(language, "case.duplicate_reason", original=original)
+                reasons[language] = f"{said}. {event.note}" if event.note else said
+        return {k: v or "-" for k, v in reasons.items()}
 
     def _level_role(self) -> str:
         index = min(self.case.escalation_level, len(self.chain) - 1)

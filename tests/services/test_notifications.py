@@ -286,3 +286,16 @@ async def test_the_manager_hears_when_the_resident_withdraws(loaded: ServiceCont
     assert withdrawn.template == "case.cancelled_manager"
     assert f"#{n}" in withdrawn.text
     assert withdrawn.buttons == []
+
+
+async def test_a_rejection_gives_its_reason_or_the_original(loaded: ServiceContext) -> None:
+    original = await new_case(loaded)
+    duplicate = await new_case(loaded)
+    invalid = await new_case(loaded)
+    await lifecycle.reject(loaded, number=duplicate, actor=STAFF, duplicate_of=original)
+    await lifecycle.reject(loaded, number=invalid, actor=STAFF, note="不属于社区事务")
+    told_dup = [m.text for m in to(await outbox(loaded, duplicate), RESIDENT.person_id or "")]
+    told_bad = [m.text for m in to(await outbox(loaded, invalid), RESIDENT.person_id or "")]
+    assert f"与诉求 #{original} 重复" in told_dup[-1]
+    assert told_bad[-1].endswith("原因：不属于社区事务")
+    assert "#-" not in told_dup[-1] + told_bad[-1]
