@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +68,24 @@ class Inbound:
 
 class AlreadyHandled(Exception):
     """This inbound update was handled before; nothing was done again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One transaction in progress: its session and the moment it happens at."""
+
+    session: AsyncSession
+    now: datetime
+    default_language: str
+
+
+@asynccontextmanager
+async def unit_of_work(ctx: ServiceContext, inbound: Inbound | None = None) -> AsyncIterator[Unit]:
+    """One transaction for one use case; with ``inbound``, a replay raises ``AlreadyHandled``."""
+    now = ctx.clock()
+    async with ctx.db.transaction() as session:
+        await first_time(session, inbound, now)
+        yield Unit(session, now, ctx.default_language)
 
 
 async def first_time(session: AsyncSession, inbound: Inbound | None, now: datetime) -> None:

@@ -18,7 +18,7 @@ from db import queries
 from db.models import Case, CaseEvent
 
 from .announce import Scene, announce, both, state_of
-from .context import Actor, Inbound, ServiceContext, ServiceRefusal, first_time
+from .context import Actor, Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .levels import Policy, policy_for
 from .notify import Outbox
 from .parties import load_parties
@@ -49,48 +49,52 @@ async def act(
 
     With ``inbound``, a replay of the same update raises ``AlreadyHandled`` and does nothing.
     """
-    now = ctx.clock()
-    async with ctx.db.transaction() as session:
-        await first_time(session, inbound, now)
-        case = await queries.get_case(session=session, number=number, lock=True)
-        if case is None:
-            raise ServiceRefusal("refused.no_such_case", {"number": number})
-        before = await load_parties(session=session, case=case)
-        policy = await policy_for(session=session, category_id=case.category_id)
-        await _check_arguments(session, request, number)
-        result = apply(
-            state_of(case),
-            request.action,
-            before.relations(actor.person_id, system=actor.is_system),
-            rating=request.rating,
-            new_manager_id=request.manager_id,
-            chain_length=len(policy.chain),
+    async with unit_of_work(ctx, inbound) as unit:
+        return await act_in(unit, number=number, actor=actor, request=request)
+
+
+async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> Case:
+    """``act`` within a transaction the caller holds (with other work of the same use case)."""
+    session, now = unit.session, unit.now
+    case = await queries.get_case(session=session, number=number, lock=True)
+    if case is None:
+        raise ServiceRefusal("refused.no_such_case", {"number": number})
+    before = await load_parties(session=session, case=case)
+    policy = await policy_for(session=session, category_id=case.category_id)
+    await _check_arguments(session, request, number)
+    result = apply(
+        state_of(case),
+        request.action,
+        before.relations(actor.person_id, system=actor.is_system),
+        rating=request.rating,
+        new_manager_id=request.manager_id,
+        chain_length=len(policy.chain),
+    )
+    if isinstance(result, Refusal):
+        raise ServiceRefusal(
+            result.reason, {"number": number, "status": both(f"status.{case.status}")}
         )
-        if isinstance(result, Refusal):
-            raise ServiceRefusal(
-                result.reason, {"number": number, "status": both(f"status.{case.status}")}
-            )
-        _write_state(case, result.state, request, policy, now)
-        events = [
-            CaseEvent(
-                case_number=number,
-                at=now,
-                kind=kind.value,
-                actor_id=actor.person_id,
-                channel=actor.channel.value,
-                note=request.note,
-                data=_event_data(kind, request, case),
-            )
-            for kind in result.events
-        ]
-        session.add_all(events)
-        await session.flush()
-        after = await load_parties(session=session, case=case)
-        scene = await _scene(session, case, policy)
-        await announce(
-            Outbox(session, now, ctx.default_language), scene, events, before=before, after=after
+    _write_state(case, result.state, request, policy, now)
+    events = [
+        CaseEvent(
+            case_number=number,
+            at=now,
+            kind=kind.value,
+            actor_id=actor.person_id,
+            channel=actor.channel.value,
+            note=request.note,
+            data=_event_data(kind, request, case),
         )
-        return case
+        for kind in result.events
+    ]
+    session.add_all(events)
+    await session.flush()
+    after = await load_parties(session=session, case=case)
+    scene = await _scene(session, case, policy)
+    await announce(
+        Outbox(session, now, unit.default_language), scene, events, before=before, after=after
+    )
+    return case
 
 
 async def _check_arguments(session: AsyncSession, request: Request, number: int) -> None:

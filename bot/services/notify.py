@@ -65,6 +65,25 @@ class Outbox:
         urgent: bool = False,
     ) -> OutboxMessage | None:
         """Queue ``template`` for ``person``; None when they cannot be reached or it was queued."""
+        specs = [[{"key": b.label, "data": b.data} for b in row] for row in buttons]
+        return await self.ask(
+            person, template, key=key, case=case, params=params, buttons=specs, urgent=urgent
+        )
+
+    async def ask(
+        self,
+        person: Person | None,
+        template: str,
+        *,
+        key: str,
+        case: Case | None = None,
+        params: Mapping[str, Any] | None = None,
+        buttons: Sequence[Sequence[Mapping[str, str]]] = (),
+        urgent: bool = False,
+        reask: bool = False,
+    ) -> OutboxMessage | None:
+        """Like ``tell``, with buttons as ``{"key": catalog key}`` or ``{"label": text}`` plus
+        ``"data"``; ``reask`` puts "please answer with the buttons" first."""
         if person is None or not person.active:
             return None
         address = address_of(person, case)
@@ -78,6 +97,9 @@ class Outbox:
             return None
         language = language_of(person, self.default_language)
         values = {name: localize(value, language) for name, value in (params or {}).items()}
+        text = render(language, template, **values)
+        if reask:
+            text = f"{render(language, 'flow.reask')}\n{text}"
         message = OutboxMessage(
             idempotency_key=idempotency_key,
             channel=address[0].value,
@@ -87,10 +109,17 @@ class Outbox:
             template=template,
             params=dict(params or {}),
             language=language,
-            text=render(language, template, **values),
+            text=text,
             buttons=[
-                [{"text": render(language, b.label), "data": b.data} for b in row]
+                [
+                    {
+                        "text": b["label"] if "label" in b else render(language, b["key"]),
+                        "data": b["data"],
+                    }
+                    for b in row
+                ]
                 for row in buttons
+                if row
             ],
             urgent=urgent,
             next_attempt_at=self.now,

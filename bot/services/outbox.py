@@ -1,4 +1,4 @@
-"""The outbox's life after a use case wrote to it: listing, claiming due messages, recording results.
+"""The outbox after a use case wrote to it: listing, claiming due messages, recording results.
 
 Delivery claims rows under a lease (``sending`` until ``next_attempt_at``): a process that dies
 mid-send leaves rows that another claim picks up once the lease runs out, so nothing is lost and

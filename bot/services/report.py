@@ -15,7 +15,7 @@ from db import queries
 from db.models import Case, CaseEvent, Person
 
 from .announce import Scene, announce
-from .context import Actor, Inbound, ServiceContext, ServiceRefusal, first_time
+from .context import Actor, Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .levels import policy_for
 from .notify import Outbox
 from .parties import load_parties
@@ -44,79 +44,83 @@ async def report(
     inbound: Inbound | None = None,
 ) -> Case:
     """Open a case for ``resident_id`` and route it; refuse an unknown place or an empty text."""
-    now = ctx.clock()
+    async with unit_of_work(ctx, inbound) as unit:
+        return await open_case(unit, resident_id=resident_id, channel=channel, new=new)
+
+
+async def open_case(unit: Unit, *, resident_id: str, channel: Channel, new: NewReport) -> Case:
+    """``report`` within a transaction the caller holds (a guided report ends with its draft)."""
+    session, now = unit.session, unit.now
     description = new.description.strip()
     if not description:
         raise ServiceRefusal("refused.empty_description")
-    async with ctx.db.transaction() as session:
-        await first_time(session, inbound, now)
-        community = await queries.get_community(session=session, community_id=new.community_id)
-        if community is None or not community.active:
-            raise ServiceRefusal("refused.unknown_community", {"community": new.community_id})
-        category = await queries.get_category(session=session, category_id=new.category_id)
-        if category is None or not category.active:
-            raise ServiceRefusal("refused.unknown_category", {"category": new.category_id})
-        resident = await queries.get_person(session=session, person_id=resident_id)
-        if resident is None or not resident.active:
-            raise ServiceRefusal("refused.not_entitled")
-        policy = await policy_for(session=session, category_id=category.id)
-        manager_id = await _route(session, community.id, category.id)
-        ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
-        status = Status.ASSIGNED if manager_id else Status.UNASSIGNED
-        case = Case(
-            status=status.value,
-            community_id=community.id,
-            category_id=category.id,
-            location=new.location.strip()[:MAX_LOCATION],
-            description=description[:MAX_DESCRIPTION],
-            photos=list(new.photos),
-            channel=channel.value,
-            resident_id=resident.id,
-            manager_id=manager_id,
+    community = await queries.get_community(session=session, community_id=new.community_id)
+    if community is None or not community.active:
+        raise ServiceRefusal("refused.unknown_community", {"community": new.community_id})
+    category = await queries.get_category(session=session, category_id=new.category_id)
+    if category is None or not category.active:
+        raise ServiceRefusal("refused.unknown_category", {"category": new.category_id})
+    resident = await queries.get_person(session=session, person_id=resident_id)
+    if resident is None or not resident.active:
+        raise ServiceRefusal("refused.not_entitled")
+    policy = await policy_for(session=session, category_id=category.id)
+    manager_id = await _route(session, community.id, category.id)
+    ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
+    status = Status.ASSIGNED if manager_id else Status.UNASSIGNED
+    case = Case(
+        status=status.value,
+        community_id=community.id,
+        category_id=category.id,
+        location=new.location.strip()[:MAX_LOCATION],
+        description=description[:MAX_DESCRIPTION],
+        photos=list(new.photos),
+        channel=channel.value,
+        resident_id=resident.id,
+        manager_id=manager_id,
+        ack_due_at=ack_due,
+        resolve_due_at=resolve_due,
+        next_due_at=next_due_at(
+            status,
+            now=now,
             ack_due_at=ack_due,
             resolve_due_at=resolve_due,
-            next_due_at=next_due_at(
-                status,
-                now=now,
-                ack_due_at=ack_due,
-                resolve_due_at=resolve_due,
-                resolved_at=None,
-                levels=policy.levels,
-            ),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(case)
-        await session.flush()
-        assert case.number is not None
-        actor = Actor(resident.id, channel)
-        events = [
-            CaseEvent(
-                case_number=case.number,
-                at=now,
-                kind=EventKind.REPORTED.value,
-                actor_id=actor.person_id,
-                channel=channel.value,
-                note="",
-                data={"status": case.status},
-            ),
-            CaseEvent(
-                case_number=case.number,
-                at=now,
-                kind=(EventKind.ROUTED if manager_id else EventKind.UNROUTED).value,
-                actor_id=None,
-                channel=Channel.SYSTEM.value,
-                note="",
-                data={"manager": manager_id} if manager_id else {},
-            ),
-        ]
-        session.add_all(events)
-        await session.flush()
-        parties = await load_parties(session=session, case=case)
-        scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
-        outbox = Outbox(session, now, ctx.default_language)
-        await announce(outbox, scene, events, before=None, after=parties)
-        return case
+            resolved_at=None,
+            levels=policy.levels,
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(case)
+    await session.flush()
+    assert case.number is not None
+    actor = Actor(resident.id, channel)
+    events = [
+        CaseEvent(
+            case_number=case.number,
+            at=now,
+            kind=EventKind.REPORTED.value,
+            actor_id=actor.person_id,
+            channel=channel.value,
+            note="",
+            data={"status": case.status},
+        ),
+        CaseEvent(
+            case_number=case.number,
+            at=now,
+            kind=(EventKind.ROUTED if manager_id else EventKind.UNROUTED).value,
+            actor_id=None,
+            channel=Channel.SYSTEM.value,
+            note="",
+            data={"manager": manager_id} if manager_id else {},
+        ),
+    ]
+    session.add_all(events)
+    await session.flush()
+    parties = await load_parties(session=session, case=case)
+    scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
+    outbox = Outbox(session, now, unit.default_language)
+    await announce(outbox, scene, events, before=None, after=parties)
+    return case
 
 
 async def _route(session: AsyncSession, community_id: str, category_id: str) -> str | None:
