@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     twilio_api_url: str = "https://api.twilio.com"
     public_url: str = "http://127.0.0.1:8080"
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=1, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
     directory_file: str | None = None
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
         if self.telegram_webhook_url and self.telegram_webhook_secret is None:
-            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
+            # no field to hang it on: the message names the variable itself
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL is set")
         return self
 
     @property
@@ -94,6 +95,6 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         first = error.errors()[0]
-        name = "_".join(str(part) for part in first["loc"]).upper() or "settings"
+        name = "_".join(str(part) for part in first["loc"]).upper()
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise SettingsError(f"{name}: {message}") from None
+        raise SettingsError(f"{name}: {message}" if name else message) from None

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.services.context import ServiceContext
 
 
-def create_web_app(ctx: ServiceContext) -> Starlette:
-    """The Starlette app serving ``/healthz`` and ``/readyz``."""
+def create_web_app(ctx: ServiceContext, routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The Starlette app: ``/healthz``, ``/readyz`` and the channels' ``routes`` (webhooks)."""
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -25,4 +27,4 @@ def create_web_app(ctx: ServiceContext) -> Starlette:
             return JSONResponse({"ready": False, "database": str(error)}, status_code=503)
         return JSONResponse({"ready": True, "database": "ok"})
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), *routes])

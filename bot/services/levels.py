@@ -11,6 +11,8 @@ from core.directory import LevelOverrides
 from core.policy import DEFAULT_LEVELS, QuietHours, ServiceLevels
 from db import queries
 
+from .context import ServiceContext
+
 DEFAULT_CHAIN = ("manager", "supervisor", "staff")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -48,3 +50,12 @@ async def zone(session: AsyncSession) -> ZoneInfo:
     """The directory's local time zone."""
     name = await queries.get_setting(session=session, key="timezone", default=DEFAULT_TIMEZONE)
     return ZoneInfo(name)
+
+
+async def quiet_now(ctx: ServiceContext) -> bool:
+    """True inside the directory's quiet hours (non-urgent messages go silently or wait)."""
+    async with ctx.db.reading() as session:
+        defaults = await queries.get_setting(session=session, key="defaults", default={})
+        tz = await zone(session)
+    quiet = DEFAULT_LEVELS.with_overrides(_overrides(defaults)).quiet_hours
+    return quiet is not None and quiet.contains(ctx.clock().astimezone(tz).time())

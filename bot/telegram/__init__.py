@@ -1,0 +1,1 @@
+"""The Telegram channel: PTB handlers (thin) and the wiring of the Application."""

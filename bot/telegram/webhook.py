@@ -1,0 +1,38 @@
+"""``POST /telegram/webhook``: the secret checked before the body is read, the answer only after
+the update's work is committed (a failure answers 500, so Telegram delivers it again)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from telegram import Update
+
+from .handlers import TelegramGateway
+from .wiring import TelegramApp
+
+HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class TelegramWebhook:
+    """The webhook endpoint for one Application."""
+
+    def __init__(self, app: TelegramApp, gateway: TelegramGateway, secret: str) -> None:
+        self._app, self._gateway, self._secret = app, gateway, secret.encode()
+
+    async def __call__(self, request: Request) -> Response:
+        """Handle one update."""
+        given = request.headers.get(HEADER, "").encode()
+        if not hmac.compare_digest(given, self._secret):
+            return Response(status_code=403)
+        try:
+            update = Update.de_json(json.loads(await request.body()), self._app.bot)
+        except (ValueError, TypeError, KeyError):
+            return Response(status_code=400)
+        await self._app.process_update(update)
+        if update.update_id in self._gateway.failed:
+            self._gateway.failed.discard(update.update_id)
+            return Response(status_code=500)
+        return Response(status_code=200)

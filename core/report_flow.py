@@ -1,0 +1,124 @@
+"""The guided report, as a pure state machine: category → community (when not known) → location →
+description → photos (optional) → confirm. Any step can be abandoned; a step that wants a choice
+and gets free text asks again. Channels render the steps; services keep the state in the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+MAX_PHOTOS = 5
+
+
+class Step(StrEnum):
+    """What the resident is being asked."""
+
+    CATEGORY = "category"
+    COMMUNITY = "community"
+    LOCATION = "location"
+    DESCRIPTION = "description"
+    PHOTOS = "photos"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What there is to choose from, fixed when the report starts (so button numbers hold)."""
+
+    categories: tuple[str, ...]
+    communities: tuple[str, ...]
+    buildings: tuple[str, ...] = ()  # of the chosen or known community
+    known_community: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A report in progress."""
+
+    step: Step = Step.CATEGORY
+    category: str | None = None
+    community: str | None = None
+    location: str = ""
+    description: str = ""
+    photos: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button pressed: the index of the option on the current step."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Free text typed."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A photo sent (its provider file id)."""
+
+    file_id: str
+
+
+class Signal(StrEnum):
+    """The flow's own buttons."""
+
+    SKIP = "skip"  # no (more) photos
+    CONFIRM = "confirm"
+    ABANDON = "abandon"
+
+
+Input = Choice | Text | Photo | Signal
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where an input leaves the report: still going (``draft``), submitted, or abandoned."""
+
+    draft: Draft | None
+    submitted: bool = False
+    reask: bool = False  # the input did not fit the step: the same question again
+
+
+def start(options: Options) -> Draft:
+    """A new draft; the community is filled in when the resident's is known."""
+    return Draft(community=options.known_community)
+
+
+def advance(draft: Draft, options: Options, given: Input) -> Outcome:
+    """Apply one input to the draft."""
+    if given is Signal.ABANDON:
+        return Outcome(None)
+    match draft.step, given:
+        case Step.CATEGORY, Choice(index) if 0 <= index < len(options.categories):
+            chosen = replace(draft, category=options.categories[index])
+            return Outcome(_after_category(chosen))
+        case Step.COMMUNITY, Choice(index) if 0 <= index < len(options.communities):
+            return Outcome(replace(draft, community=options.communities[index], step=Step.LOCATION))
+        case Step.LOCATION, Choice(index) if 0 <= index < len(options.buildings):
+            return Outcome(replace(draft, location=options.buildings[index], step=Step.DESCRIPTION))
+        case Step.LOCATION, Text(text) if text.strip():
+            return Outcome(replace(draft, location=text.strip(), step=Step.DESCRIPTION))
+        case Step.DESCRIPTION, Text(text) if text.strip():
+            return Outcome(replace(draft, description=text.strip(), step=Step.PHOTOS))
+        case Step.DESCRIPTION, Photo(file_id):
+            # a photo before the words: keep it and still ask for the description
+            return Outcome(replace(draft, photos=(*draft.photos, file_id)[:MAX_PHOTOS]))
+        case Step.PHOTOS, Photo(file_id):
+            photos = (*draft.photos, file_id)[:MAX_PHOTOS]
+            step = Step.CONFIRM if len(photos) >= MAX_PHOTOS else Step.PHOTOS
+            return Outcome(replace(draft, photos=photos, step=step))
+        case Step.PHOTOS, Signal.SKIP:
+            return Outcome(replace(draft, step=Step.CONFIRM))
+        case Step.CONFIRM, Signal.CONFIRM:
+            return Outcome(draft, submitted=True)
+    return Outcome(draft, reask=True)
+
+
+def _after_category(draft: Draft) -> Draft:
+    return replace(draft, step=Step.LOCATION if draft.community else Step.COMMUNITY)
