@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.exc import DBAPIError
 from telegram import Bot
 from telegram.error import TelegramError
 
@@ -28,8 +29,25 @@ def build_context(settings: Settings) -> ServiceContext:
     )
 
 
+async def reach_database(db: Database, language: str) -> None:
+    """Open one connection, or raise ``SettingsError`` naming DATABASE_URL."""
+    # A missing folder is the usual mistake; catching it first also spares aiosqlite's failed
+    # connect, whose worker thread may outlive the event loop and print a stray traceback.
+    name = db.engine.url.database if db.is_sqlite else None
+    if name and name != ":memory:" and not Path(name).parent.is_dir():
+        folder = Path(name).parent
+        raise SettingsError(render(language, "cli.database_folder_missing", folder=folder))
+    try:
+        async with db.engine.connect():
+            pass
+    except (DBAPIError, OSError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise SettingsError(render(language, "cli.database_unreachable", error=reason)) from None
+
+
 async def prepare_database(db: Database, language: str) -> None:
     """Bring the embedded SQLite store to the newest schema; elsewhere refuse an old one."""
+    await reach_database(db, language)
     if db.is_sqlite:
         await upgrade(db)
     elif not await is_current(db):

@@ -15,6 +15,7 @@ from typing import Any
 from bot import commands
 from bot.config import SettingsError, load_settings
 from bot.directory_file import DirectoryFileError
+from core.cases import Status
 
 OK, USAGE = 0, 2
 
@@ -61,7 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     cases = sub.add_parser("cases", help="list or show cases")
     csub = cases.add_subparsers(dest="cases", required=True)
     listing = csub.add_parser("list", help="open cases, or filtered")
-    listing.add_argument("--status", action="append", metavar="S", help="repeatable")
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=[s.value for s in Status],
+        metavar="S",
+        help=f"repeatable; one of {', '.join(Status)}",
+    )
     listing.add_argument("--community", metavar="C")
     listing.add_argument("--json", action="store_true")
     show = csub.add_parser("show", help="one case with its events")
@@ -86,8 +93,11 @@ def _handler(args: argparse.Namespace) -> _Handler:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code."""
-    args = build_parser().parse_args(argv)
+    """Run one command; return its exit code (2 for a usage error, as argparse exits)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error already explained on stderr
+        return exit_.code if isinstance(exit_.code, int) else USAGE
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -53,6 +53,8 @@ class Env:
         try:
             if prepare:
                 await app.prepare_database(ctx.db, self.language)
+            else:
+                await app.reach_database(ctx.db, self.language)
             yield ctx
         finally:
             await ctx.db.dispose()
@@ -124,6 +126,7 @@ async def outbox_list(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban outbox [--dead]``."""
     async with env.context() as ctx:
         rows = await outbox.outbox_messages(ctx, dead=args.dead)
+        tz = await views.local_zone(ctx)
     if args.json:
         return Result(json=[row.model_dump(mode="json") for row in rows])
     if not rows:
@@ -140,7 +143,7 @@ async def outbox_list(args: argparse.Namespace, env: Env) -> Result:
                     r.address,
                     r.template,
                     r.attempts,
-                    r.next_attempt_at,
+                    r.next_attempt_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                     r.last_error,
                 ]
                 for r in rows

@@ -1,8 +1,9 @@
 """Apply a validated directory in one transaction: upsert by id, deactivate what has cases.
 
 Loading the same directory twice changes nothing. People and communities missing from a new file
-are deleted when nothing refers to them, and deactivated when cases do, so the history stays whole.
-Residents met on a channel (not from the file) are left alone.
+are deleted when nothing refers to them, and deactivated when cases (or their events) do, so the
+history stays whole. A deactivated row gives up its Telegram id, phone and SMS number, so a renamed
+entry may take them over. Residents met on a channel (not from the file) are left alone.
 """
 
 from __future__ import annotations
@@ -17,11 +18,25 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.directory import BUILTIN_CATEGORY, Directory, LevelOverrides
-from db.models import Case, Category, Community, CommunityStaff, Person, RoutingRule, Setting
+from db.models import (
+    Case,
+    CaseEvent,
+    Category,
+    Community,
+    CommunityStaff,
+    Person,
+    RoutingRule,
+    Setting,
+)
 
 from .context import ServiceContext
 
 _BUILTIN_OTHER = Category(id=BUILTIN_CATEGORY, name_zh="其他", name_en="Other", position=10_000)
+# Unique identities a retired row must release, per table, so another entry can hold them.
+_IDENTITIES: dict[type[Any], tuple[str, ...]] = {
+    Community: ("sms_number",),
+    Person: ("telegram_id", "phone"),
+}
 
 
 @dataclass(slots=True)
@@ -42,12 +57,19 @@ def _overrides(model: LevelOverrides) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_unset=True, include=set(keys))
 
 
-def _upsert(session: AsyncSession, row: Any, values: dict[str, Any], summary: LoadSummary) -> None:
-    """Set ``values`` on an existing row, counting it only when something differs."""
+def _upsert(
+    session: AsyncSession,
+    row: Any,
+    values: dict[str, Any],
+    summary: LoadSummary,
+    *,
+    touched: bool = False,
+) -> None:
+    """Set ``values`` on a row; count it updated when anything differs or was ``touched``."""
     changed = {k: v for k, v in values.items() if getattr(row, k) != v}
     for key, value in changed.items():
         setattr(row, key, value)
-    summary.counts["updated" if changed else "unchanged"] += 1
+    summary.counts["updated" if changed or touched else "unchanged"] += 1
     session.add(row)
 
 
@@ -62,24 +84,45 @@ async def _sync(
 ) -> None:
     """Make the rows of ``model`` match ``wanted`` (id -> values); retire the rest."""
     current = {row.id: row for row in existing}
+    released: set[str] = set()
+    for row_id, row in current.items():
+        if row_id not in wanted:
+            await _retire(session, row, in_use=row_id in in_use, summary=summary)
+        elif _release_moved(row, wanted[row_id]):
+            released.add(row_id)
+    await session.flush()  # released identities must be free before an entry takes them
     for row_id, values in wanted.items():
         row = current.get(row_id)
         if row is None:
             session.add(model(id=row_id, **values))
             summary.counts["added"] += 1
         else:
-            _upsert(session, row, {**values, "active": True}, summary)
-    for row_id, row in current.items():
-        if row_id in wanted:
-            continue
-        if row_id in in_use:
-            if row.active:
-                row.active = False
-                session.add(row)
-                summary.counts["deactivated"] += 1
-        else:
-            await session.delete(row)
-            summary.counts["deleted"] += 1
+            values = {**values, "active": True}
+            _upsert(session, row, values, summary, touched=row_id in released)
+
+
+def _release_moved(row: Any, values: dict[str, Any]) -> bool:
+    """Let go of the unique identities ``values`` change (another entry may take them)."""
+    moved = [n for n in _IDENTITIES.get(type(row), ()) if getattr(row, n) != values[n]]
+    for name in moved:
+        setattr(row, name, None)
+    return bool(moved)
+
+
+async def _retire(session: AsyncSession, row: Any, *, in_use: bool, summary: LoadSummary) -> None:
+    """Delete a row nothing refers to; deactivate one in use, releasing its unique identities."""
+    if not in_use:
+        await session.delete(row)
+        summary.counts["deleted"] += 1
+        return
+    held = {name: None for name in _IDENTITIES.get(type(row), ()) if getattr(row, name) is not None}
+    if row.active:
+        summary.counts["deactivated"] += 1
+    elif held:
+        summary.counts["updated"] += 1
+    for name, value in {**held, "active": False}.items():
+        setattr(row, name, value)
+    session.add(row)
 
 
 async def _ids_in_cases(session: AsyncSession, *columns: Any) -> set[str]:
@@ -157,7 +200,7 @@ async def apply_directory(session: AsyncSession, directory: Directory) -> LoadSu
             for p in directory.people
         },
         existing=people,
-        in_use=await _ids_in_cases(session, Case.resident_id, Case.manager_id),
+        in_use=await _ids_in_cases(session, Case.resident_id, Case.manager_id, CaseEvent.actor_id),
         summary=summary,
     )
     wanted_categories = {

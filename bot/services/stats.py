@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -57,7 +58,7 @@ async def rates(
         if period.until is not None:
             end = datetime.combine(period.until + timedelta(days=1), time(), tz)
             query = query.where(col(Case.created_at) < end)
-        rows = (await session.execute(query)).all()
+        rows: Sequence[Any] = (await (await session.connection()).execute(query)).all()
     groups: dict[str, list[CaseFacts]] = defaultdict(list)
     for status, ack_due, acked, resolve_due, resolved, rating, community, manager in rows:
         key = "" if by is None else (community if by == "community" else manager or UNASSIGNED_KEY)

@@ -35,7 +35,7 @@ class Running:
     async def until(self, check: Callable[[], bool], seconds: float = 10.0) -> None:
         """Wait until ``check()`` holds (the bot works asynchronously)."""
         async with asyncio.timeout(seconds):
-            while not check():
+            while not check():  # noqa: ASYNC110 - the emulator has no event to wait on
                 await asyncio.sleep(0.02)
 
     async def next_message(self, chat: int, after: int, seconds: float = 10.0) -> Sent:
