@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import uvicorn
 from sqlalchemy.exc import DBAPIError
 from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.config import Settings, SettingsError
 from bot.directory_file import read_directory
+from bot.runtime import Stack
 from bot.services.context import ServiceContext
 from bot.services.directory import load_directory
-from bot.web import create_web_app
 from core.texts import render
 from db.engine import Database, open_database
 from db.migrate import is_current, upgrade
@@ -55,31 +54,24 @@ async def prepare_database(db: Database, language: str) -> None:
 
 
 async def run(settings: Settings) -> None:
-    """Run Wolaiban: database checks, the directory file, then the HTTP server until stopped."""
+    """Run Wolaiban: database checks, the directory file, then the whole stack until stopped."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("httpx", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx = build_context(settings)
     try:
         await prepare_database(ctx.db, settings.default_language)
         if settings.directory_file:
             summary = await load_directory(ctx, read_directory(Path(settings.directory_file)))
             log.info("directory %s loaded: %s", settings.directory_file, dict(summary.counts))
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_web_app(ctx),
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level=settings.log_level.lower(),
-            )
-        )
-        log.info(
-            render(
-                settings.default_language,
-                "cli.serving",
-                host=settings.http_host,
-                port=settings.http_port,
-            )
-        )
-        await server.serve()
+        stack = Stack(settings, ctx)
+        await stack.start()
+        host, port = settings.http_host, stack.port
+        log.info(render(settings.default_language, "cli.serving", host=host, port=port))
+        try:
+            await stack.wait()
+        finally:
+            await stack.stop()
     finally:
         await ctx.db.dispose()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
@@ -113,10 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     except KeyboardInterrupt:
         return OK
-    if result.json is not None:
-        print(json.dumps(result.json, ensure_ascii=False, indent=2))
-    elif result.text:
-        print(result.text, file=sys.stdout if result.code == OK else sys.stderr)
+    try:
+        if result.json is not None:
+            print(json.dumps(result.json, ensure_ascii=False, indent=2))
+        elif result.text:
+            print(result.text, file=sys.stdout if result.code == OK else sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `wolaiban cases list --json | head`: the reader has had enough
+        # Point stdout at nothing so the interpreter's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return result.code
 
 

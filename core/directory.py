@@ -47,8 +47,13 @@ def needs_quotes(value: object) -> str:
     return " (put it in quotes)" if isinstance(value, int | float | bool) else ""
 
 
+MAX_ID = 64  # the width of every id column
+
+
 def _id(value: object) -> str:
     if isinstance(value, str) and _ID.fullmatch(value):
+        if len(value) > MAX_ID:
+            raise ValueError(f"id {value[:20]!r}… is {len(value)} characters; at most {MAX_ID}")
         return value
     raise ValueError(f"bad id {value!r}: use letters, digits, '.', '_' or '-'{needs_quotes(value)}")
 

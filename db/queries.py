@@ -114,4 +114,4 @@ async def record_receipt(
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
         .returning(col(InboundReceipt.id))
     )
-    return (await session.execute(statement)).first() is not None
+    return (await session.exec(statement)).first() is not None
