@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from core.buttons import buttons_for
-from core.cases import CaseState, EventKind, Rating, Status
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.buttons import Button, buttons_for
+from core.cases import CaseState, Channel, EventKind, Rating, Status
 from core.texts import LANGUAGES, render
-from db.models import Case, CaseEvent, Category, Community, Person
+from db.models import Case, CaseEvent, Category, Community, OutboxMessage, Person
 
 from .notify import Outbox
 from .parties import Parties
@@ -159,10 +162,13 @@ async def announce(
     before: Parties | None,
     after: Parties,
 ) -> None:
-    """Queue every message the events call for, each person's buttons derived from the state."""
+    """Queue every message the events call for, each person's buttons derived from the state;
+    then bring the cards sent before up to date, so no button outlives its use."""
     state = state_of(scene.case)
     number = scene.case.number
     assert number is not None
+    events = list(events)
+    earlier = await _cards(outbox.session, number)
     for event in events:
         params = scene.params(event)
         for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
@@ -176,3 +182,72 @@ async def announce(
                     buttons=buttons_for(state, after.relations(person.id), number),
                     urgent=scene.urgent,
                 )
+
+    if earlier and events:
+        await _refresh(outbox, scene, earlier, after, key=f"case:{number}:event:{events[-1].id}")
+
+
+# Messages that carry a case's buttons: edited in place as the case moves (Telegram only).
+CARD_TEMPLATES = (
+    "case.card",
+    "case.unrouted",
+    "case.declined",
+    "case.escalated",
+    "case.reopened",
+    "case.reminder",
+    "case.resolved",
+    "case.received",
+    "tg.case_detail",
+)
+
+
+async def _cards(session: AsyncSession, number: int) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.case_number == number,
+            OutboxMessage.channel == Channel.TELEGRAM.value,
+            col(OutboxMessage.template).in_(CARD_TEMPLATES),
+            col(OutboxMessage.edit_of).is_(None),
+            OutboxMessage.status != "dead",
+        )
+        .order_by(col(OutboxMessage.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def _refresh(
+    outbox: Outbox, scene: Scene, cards: list[OutboxMessage], after: Parties, *, key: str
+) -> None:
+    """Edit each earlier card: its first text, the status now, the buttons its reader has now."""
+    state = state_of(scene.case)
+    number = scene.case.number
+    assert number is not None
+    for card in cards:
+        if not card.buttons:
+            continue  # nothing to press on it, nothing that can go stale
+        status = render(card.language, f"status.{scene.case.status}")
+        text = f"{card.text}\n\n{render(card.language, 'card.status', status=status)}"
+        buttons = buttons_for(state, after.relations(card.person_id or ""), number)
+        if await _reads_already(outbox.session, card, text, buttons):
+            continue
+        await outbox.edit(card, key=key, text=text, buttons=buttons)
+
+
+async def _reads_already(
+    session: AsyncSession, card: OutboxMessage, text: str, buttons: list[list[Button]]
+) -> bool:
+    """True when the card's last edit already says this (another edit would change nothing)."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.edit_of == card.id)
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(1)
+    )
+    last = (await session.exec(query)).first()
+    data = [[b.data for b in row] for row in buttons]
+    return (
+        last is not None
+        and last.text == text
+        and [[b["data"] for b in row] for row in last.buttons] == data
+    )

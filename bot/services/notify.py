@@ -127,3 +127,36 @@ class Outbox:
         )
         self.session.add(message)
         return message
+
+    async def edit(
+        self, original: OutboxMessage, *, key: str, text: str, buttons: Sequence[Sequence[Button]]
+    ) -> OutboxMessage | None:
+        """Queue an edit of a message sent (or to be sent) before, in its reader's language."""
+        idempotency_key = f"{key}:edit:{original.id}"
+        existing = await self.session.exec(
+            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)
+        )
+        if existing.first() is not None:
+            return None
+        language = original.language
+        message = OutboxMessage(
+            idempotency_key=idempotency_key,
+            channel=original.channel,
+            person_id=original.person_id,
+            address=original.address,
+            case_number=original.case_number,
+            template="card.edit",
+            params={},
+            language=language,
+            text=text,
+            buttons=[
+                [{"text": render(language, b.label), "data": b.data} for b in row]
+                for row in buttons
+            ],
+            urgent=original.urgent,
+            edit_of=original.id,
+            next_attempt_at=self.now,
+            created_at=self.now,
+        )
+        self.session.add(message)
+        return message

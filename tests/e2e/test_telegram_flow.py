@@ -40,12 +40,20 @@ async def test_report_acknowledge_resolve_rate(running: Running) -> None:
     await tg.user_presses(MANAGER, card, "ack:1")
     acknowledged = await running.next_message(RESIDENT, seen + 6)
     assert "接单" in acknowledged.text
+    # the manager's one message is edited in place: its buttons follow the status
+    await running.until(lambda: card.button_data() == ["done:1", "decline:1"])
+    assert "处理中" in card.text
+    assert len(tg.inbox(MANAGER)) == 1
+    # and the resident's "withdraw" button is gone once the case is taken on
+    await running.until(lambda: received.button_data() == [])
     await tg.user_presses(MANAGER, card, "done:1")
     resolved = await running.next_message(RESIDENT, seen + 7)
     assert resolved.button_data() == ["rate:1:1", "rate:1:2", "rate:1:3"]
     await tg.user_presses(RESIDENT, resolved, "rate:1:1")
     closed = await running.next_message(RESIDENT, seen + 8)
     assert "已办结" in closed.text
+    await running.until(lambda: resolved.button_data() == [] and card.button_data() == [])
+    assert "已办结" in card.text
     async with running.ctx.db.reading() as session:
         case = (await session.exec(select(Case))).one()
     assert case.status == "closed"

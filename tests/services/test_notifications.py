@@ -24,9 +24,11 @@ PARCELS = NewReport("jzsj-south", "parcels", "快递堆在马路上", location="
 
 
 async def outbox(ctx: ServiceContext, number: int) -> list[OutboxMessage]:
-    """The messages about case ``number``, oldest first."""
+    """The new messages about case ``number``, oldest first (edits of earlier ones left out)."""
     async with ctx.db.reading() as session:
-        query = select(OutboxMessage).where(OutboxMessage.case_number == number)
+        query = select(OutboxMessage).where(
+            OutboxMessage.case_number == number, col(OutboxMessage.edit_of).is_(None)
+        )
         return list((await session.exec(query.order_by(col(OutboxMessage.id)))).all())
 
 
