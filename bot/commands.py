@@ -195,7 +195,7 @@ async def cases_show(args: argparse.Namespace, env: Env) -> Result:
                 ("community", case["community_name"]),
                 ("category", case["category_name"]),
                 ("location", case["location"]),
-                ("manager", case["manager"]),
+                ("manager", case["manager_name"]),
                 ("created", case["created_at"]),
             ]
         ],
@@ -203,7 +203,10 @@ async def cases_show(args: argparse.Namespace, env: Env) -> Result:
     )
     events = table(
         [env.say(f"col.{c}") for c in ("at", "kind", "actor", "channel", "note")],
-        [[e["at"], e["kind"], e["actor"], e["channel"], e["note"]] for e in case["events"]],
+        [
+            [e["at"], env.say(f"event.{e['kind']}"), e["actor_name"], e["channel"], e["note"]]
+            for e in case["events"]
+        ],
     )
     body = f"{case['description']}\n\n{env.say('cli.events')}\n{events}"
     return Result(text=f"{head}\n\n{body}")

@@ -248,9 +248,16 @@ def apply(
                 ),
                 (rule.event,),
             )
-        case Action.ACKNOWLEDGE | Action.RESOLVE:
-            taken = replace(state, status=rule.target or state.status, acknowledged=True)
-            return Transition(taken, (rule.event,))
+        case Action.ACKNOWLEDGE:
+            return Transition(
+                replace(state, status=Status.ACKNOWLEDGED, acknowledged=True), (rule.event,)
+            )
+        case Action.RESOLVE:
+            # A new resolution waits for a new verdict: an earlier "not satisfied" no longer stands.
+            return Transition(
+                replace(state, status=Status.RESOLVED, acknowledged=True, rating=None),
+                (rule.event,),
+            )
         case Action.DECLINE:
             return Transition(
                 replace(state, status=Status.UNASSIGNED, manager_id=None), (rule.event,)

@@ -11,7 +11,9 @@ from core.cases import Rating, Status
 # Weight of a "basically satisfied" rating in the satisfaction rate (CONTRACT §8).
 BASICALLY_SATISFIED_WEIGHT = 0.9
 
-# Withdrawn by the resident or turned away by staff: in the count of cases, in no rate.
+# Withdrawn by the resident or turned away by staff: in the count of cases, in no rate — except
+# that a resident who withdrew after the acknowledge deadline passed unanswered counts as a case
+# the manager did not respond to (they gave up waiting).
 _NOT_THE_MANAGERS = frozenset({Status.CANCELLED, Status.REJECTED})
 
 
@@ -25,6 +27,7 @@ class CaseFacts:
     resolve_due_at: datetime
     resolved_at: datetime | None
     rating: Rating | None
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,9 @@ def compute_rates(facts: Iterable[CaseFacts], *, now: datetime) -> Rates:
         status = fact.status
         # Not the manager's to answer.
         if status in excluded:
+            gave_up = fact.closed_at is not None and fact.closed_at > fact.ack_due_at
+            if status == Status.CANCELLED and fact.acknowledged_at is None and gave_up:
+                response_base += 1
             continue
         acknowledged_at = fact.acknowledged_at
         if acknowledged_at is not None:

@@ -47,6 +47,7 @@ async def rates(
                 Case.rating,
                 Case.community_id,
                 Case.manager_id,
+                Case.closed_at,
             )
         )
     )
@@ -60,7 +61,7 @@ async def rates(
             query = query.where(col(Case.created_at) < end)
         rows: Sequence[Any] = (await (await session.connection()).execute(query)).all()
     groups: dict[str, list[CaseFacts]] = defaultdict(list)
-    for status, ack_due, acked, resolve_due, resolved, rating, community, manager in rows:
+    for status, ack_due, acked, resolve_due, resolved, rating, community, manager, closed in rows:
         key = "" if by is None else (community if by == "community" else manager or UNASSIGNED_KEY)
         groups[key].append(
             CaseFacts(
@@ -70,6 +71,7 @@ async def rates(
                 resolve_due_at=resolve_due,
                 resolved_at=resolved,
                 rating=Rating(rating) if rating else None,
+                closed_at=closed,
             )
         )
     if by is None:

@@ -59,6 +59,7 @@ def case_json(
         "channel": case.channel,
         "resident": case.resident_id,
         "manager": case.manager_id,
+        "manager_name": _name(names, "person", case.manager_id),
         "escalation_level": case.escalation_level,
         "reopen_count": case.reopen_count,
         "rating": case.rating,
@@ -76,12 +77,18 @@ def case_json(
                 "at": _iso(e.at, tz),
                 "kind": e.kind,
                 "actor": e.actor_id,
+                "actor_name": _name(names, "person", e.actor_id),
                 "channel": e.channel,
                 "note": e.note,
             }
             for e in events
         ]
     return data
+
+
+def _name(names: dict[str, tuple[str, str]], kind: str, key: str | None) -> str | None:
+    """A display name from ``names``, else the id itself."""
+    return names.get(f"{kind}:{key}", (key,))[0] if key else None
 
 
 async def _names(ctx: ServiceContext, language: str) -> dict[str, tuple[str, str]]:
@@ -105,6 +112,10 @@ async def show_case(ctx: ServiceContext, *, number: int) -> dict[str, Any] | Non
             return None
         events = await queries.case_events(session=session, number=number)
         tz = await zone(session)
+        for person_id in {e.actor_id for e in events} | {case.manager_id, case.resident_id}:
+            person = await queries.get_person(session=session, person_id=person_id or "")
+            if person is not None:
+                names[f"person:{person.id}"] = (person.name, person.id)
     return case_json(case, tz, names=names, events=events)
 
 

@@ -389,3 +389,18 @@ def test_strangers_the_system_and_ended_cases_get_no_buttons(status: Status) -> 
     if status in ENDED:
         for relations in RELATION_SETS:
             assert buttons_for(state, relations, 7) == []
+
+
+def test_a_new_resolution_clears_the_earlier_dissatisfied_rating() -> None:
+    reopened = CaseState(
+        Status.ASSIGNED,
+        reopen_count=1,
+        rating=Rating.DISSATISFIED,
+        manager_id="m-1",
+        acknowledged=True,
+    )
+    result = apply(reopened, Action.RESOLVE, frozenset({R.ASSIGNEE}))
+    assert isinstance(result, Transition)
+    assert result.state.status is Status.RESOLVED
+    assert result.state.rating is None
+    assert result.state.reopen_count == 1

@@ -197,3 +197,28 @@ def test_as_dict_is_the_stats_json_shape() -> None:
         "dissatisfied": 1,
     }
     assert compute_rates([], now=NOW).as_dict()["satisfaction_rate"] is None
+
+
+def test_a_resident_who_gave_up_waiting_counts_against_the_response_rate() -> None:
+    reported = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    due = reported + timedelta(minutes=30)
+
+    def cancelled(at: datetime) -> CaseFacts:
+        return CaseFacts(
+            status=Status.CANCELLED,
+            ack_due_at=due,
+            acknowledged_at=None,
+            resolve_due_at=reported + timedelta(hours=72),
+            resolved_at=None,
+            rating=None,
+            closed_at=at,
+        )
+
+    now = reported + timedelta(hours=5)
+    # withdrawn 10 minutes in: nobody was late yet, it counts in no rate
+    early = compute_rates([cancelled(reported + timedelta(minutes=10))], now=now)
+    assert (early.cases, early.response_base, early.response_rate) == (1, 0, None)
+    # withdrawn after an hour of silence: one case not responded to in time
+    late = compute_rates([cancelled(reported + timedelta(hours=1))], now=now)
+    assert (late.response_base, late.responded_in_time, late.response_rate) == (1, 0, 0.0)
+    assert late.resolution_base == 0
