@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    sms_per_second: float = Field(default=1.0, gt=0, le=100)  # per sending number
     public_url: str = "http://127.0.0.1:8080"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
@@ -82,6 +83,19 @@ class Settings(BaseSettings):
             # no field to hang it on: the message names the variable itself
             raise ValueError("TELEGRAM_WEBHOOK_SECRET: required when TELEGRAM_WEBHOOK_URL is set")
         return self
+
+    @model_validator(mode="after")
+    def _sms_needs_a_sender(self) -> Settings:
+        if self.sms_enabled and not (self.twilio_from_number or self.twilio_messaging_service_sid):
+            raise ValueError(
+                "TWILIO_FROM_NUMBER: set it (or TWILIO_MESSAGING_SERVICE_SID) to send SMS"
+            )
+        return self
+
+    @property
+    def sms_sender(self) -> str:
+        """The number SMS go out from, or the messaging service that picks one."""
+        return self.twilio_messaging_service_sid or self.twilio_from_number or ""
 
     @property
     def sms_enabled(self) -> bool:

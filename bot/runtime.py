@@ -15,9 +15,11 @@ from bot.config import Settings
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.dispatcher import Settings as DeliverySettings
 from bot.delivery.pacing import Limits, Pacer
+from bot.delivery.sms_sender import SmsSender
 from bot.delivery.telegram_sender import TelegramSender
 from bot.services.context import ServiceContext
-from bot.services.levels import quiet_now
+from bot.services.levels import quiet_now, quiet_until
+from bot.sms.webhook import SMS_PATH, STATUS_PATH, TwilioWebhooks
 from bot.telegram import wiring
 from bot.telegram.handlers import TelegramGateway
 from bot.telegram.webhook import TelegramWebhook
@@ -78,6 +80,9 @@ class Stack:
                 secret = settings.telegram_webhook_secret.get_secret_value()
                 hook = TelegramWebhook(self.telegram, gateway, secret)
                 routes.append(Route("/telegram/webhook", hook, methods=["POST"]))
+        self.sms_sender: SmsSender | None = None
+        if settings.sms_enabled:
+            routes += self._sms(settings, ctx, delivery or DeliverySettings())
         self.web = create_web_app(ctx, routes)
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -89,6 +94,38 @@ class Stack:
             )
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _sms(
+        self, settings: Settings, ctx: ServiceContext, delivery: DeliverySettings
+    ) -> list[Route]:
+        """The SMS dispatcher and Twilio's two webhooks."""
+        assert settings.twilio_account_sid is not None
+        assert settings.twilio_auth_token is not None
+        token = settings.twilio_auth_token.get_secret_value()
+        public = settings.public_url.rstrip("/")
+        self.sms_sender = SmsSender(
+            account_sid=settings.twilio_account_sid,
+            auth_token=token,
+            api_url=settings.twilio_api_url,
+            sender=settings.sms_sender,
+            status_callback=f"{public}{STATUS_PATH}",
+        )
+        rate = settings.sms_per_second
+        dispatcher = Dispatcher(
+            ctx,
+            channel=Channel.SMS,
+            sender=self.sms_sender,
+            pacer=Pacer(Limits(per_second=rate, chat_interval=1 / rate)),
+            settings=delivery,
+            hold_until=lambda: quiet_until(ctx),
+        )
+        self.kick.add(dispatcher.kick)
+        self.dispatchers.append(dispatcher)
+        hooks = TwilioWebhooks(ctx, auth_token=token, public_url=public, kick=self.kick)
+        return [
+            Route(SMS_PATH, hooks.inbound, methods=["POST"]),
+            Route(STATUS_PATH, hooks.status, methods=["POST"]),
+        ]
 
     @property
     def port(self) -> int:
@@ -119,5 +156,7 @@ class Stack:
                 await wiring.stop(self.telegram)
         for dispatcher in self.dispatchers:
             await dispatcher.stop()
+        if self.sms_sender is not None:
+            await self.sms_sender.close()
         self._server.should_exit = True
         await asyncio.gather(*self._tasks, return_exceptions=True)

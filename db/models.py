@@ -175,12 +175,17 @@ class InboundReceipt(SQLModel, table=True):
 
     __tablename__ = "inbound_receipt"
 
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_inbound_source_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_inbound_source_id"),
+        Index("ix_inbound_sender_time", "sender", "received_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=16)
     external_id: str = Field(max_length=64)
     received_at: datetime
+    # Who sent it, where the channel says (an SMS sender's phone): per-sender limits count these.
+    sender: str | None = Field(default=None, max_length=32)
 
 
 class OptOut(SQLModel, table=True):

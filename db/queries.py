@@ -102,10 +102,10 @@ async def get_category(*, session: AsyncSession, category_id: str) -> Category |
 
 
 async def record_receipt(
-    *, session: AsyncSession, source: str, external_id: str, at: datetime
+    *, session: AsyncSession, source: str, external_id: str, at: datetime, sender: str | None = None
 ) -> bool:
     """Record an inbound update once; False when it was recorded before (a replay)."""
-    values = {"source": source, "external_id": external_id, "received_at": at}
+    values = {"source": source, "external_id": external_id, "received_at": at, "sender": sender}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (

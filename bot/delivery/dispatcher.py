@@ -15,7 +15,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.services import outbox
 from bot.services.context import ServiceContext
@@ -58,11 +58,15 @@ class Dispatcher:
         pacer: Pacer,
         settings: Settings = Settings(),
         quiet_now: Callable[[], Awaitable[bool]] | None = None,
+        hold_until: Callable[[], Awaitable[datetime | None]] | None = None,
         on_fallback: Callable[[], None] | None = None,
     ) -> None:
+        """``quiet_now``: send non-urgent messages silently while it says so (Telegram);
+        ``hold_until``: keep non-urgent messages until then (SMS in quiet hours)."""
         self._ctx, self._channel, self._sender, self._pacer = ctx, channel, sender, pacer
         self._settings = settings
         self._quiet_now = quiet_now
+        self._hold_until = hold_until
         self._on_fallback = on_fallback
         self._queues: dict[str, deque[Claimed]] = defaultdict(deque)
         self._groups: dict[str, bool] = {}
@@ -109,8 +113,13 @@ class Dispatcher:
         if room <= 0:
             return
         try:
+            hold = await self._hold_until() if self._hold_until else None
             rows = await outbox.claim_due(
-                self._ctx, channel=self._channel, limit=room, lease=self._settings.lease
+                self._ctx,
+                channel=self._channel,
+                limit=room,
+                lease=self._settings.lease,
+                hold_until=hold,
             )
             self._silent = bool(self._quiet_now and await self._quiet_now())
         except Exception:  # the database may be away for a moment; the next poll tries again
@@ -183,9 +192,13 @@ class Dispatcher:
                 )
             case Transient(error):
                 await outbox.record_dead(ctx, message_id=message.id, error=error, unreachable=False)
-            case Permanent(error, unreachable):
+            case Permanent(error, unreachable, opted_out):
                 fallback = await outbox.record_dead(
-                    ctx, message_id=message.id, error=error, unreachable=unreachable
+                    ctx,
+                    message_id=message.id,
+                    error=error,
+                    unreachable=unreachable,
+                    opted_out=opted_out,
                 )
                 if fallback is not None and self._on_fallback is not None:
                     self._on_fallback()

@@ -31,10 +31,12 @@ class Transient:
 
 @dataclass(frozen=True, slots=True)
 class Permanent:
-    """A failure retrying cannot mend; ``unreachable`` when the person cannot get messages here."""
+    """A failure retrying cannot mend; ``unreachable`` when the person cannot get messages here,
+    ``opted_out`` when the number unsubscribed."""
 
     error: str
     unreachable: bool = False
+    opted_out: bool = False
 
 
 Outcome = Delivered | Flooded | Transient | Permanent

@@ -64,6 +64,7 @@ class Inbound:
 
     source: str
     external_id: str
+    sender: str | None = None  # the SMS sender's phone: per-sender limits count receipts
 
 
 class AlreadyHandled(Exception):
@@ -93,6 +94,10 @@ async def first_time(session: AsyncSession, inbound: Inbound | None, now: dateti
     if inbound is None:
         return
     if not await record_receipt(
-        session=session, source=inbound.source, external_id=inbound.external_id, at=now
+        session=session,
+        source=inbound.source,
+        external_id=inbound.external_id,
+        at=now,
+        sender=inbound.sender,
     ):
         raise AlreadyHandled(f"{inbound.source}:{inbound.external_id}")

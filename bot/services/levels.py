@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.directory import LevelOverrides
-from core.policy import DEFAULT_LEVELS, QuietHours, ServiceLevels
+from core.policy import DEFAULT_LEVELS, QuietHours, ServiceLevels, defer_for_quiet_hours
 from db import queries
 
 from .context import ServiceContext
@@ -52,10 +53,17 @@ async def zone(session: AsyncSession) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-async def quiet_now(ctx: ServiceContext) -> bool:
-    """True inside the directory's quiet hours (non-urgent messages go silently or wait)."""
+async def quiet_until(ctx: ServiceContext) -> datetime | None:
+    """Inside the directory's quiet hours: when they end; else None."""
     async with ctx.db.reading() as session:
         defaults = await queries.get_setting(session=session, key="defaults", default={})
         tz = await zone(session)
     quiet = DEFAULT_LEVELS.with_overrides(_overrides(defaults)).quiet_hours
-    return quiet is not None and quiet.contains(ctx.clock().astimezone(tz).time())
+    now = ctx.clock()
+    end = defer_for_quiet_hours(now, quiet=quiet, tz=tz, urgent=False)
+    return end if end != now else None
+
+
+async def quiet_now(ctx: ServiceContext) -> bool:
+    """True inside the directory's quiet hours (Telegram then sends non-urgent news silently)."""
+    return await quiet_until(ctx) is not None

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cases import Channel
 from db import queries
-from db.models import OutboxMessage
+from db.models import OptOut, OutboxMessage
 
 from .context import ServiceContext
 
@@ -38,6 +38,7 @@ class Claimed:
     urgent: bool
     attempts: int
     edit_message_id: str | None
+    language: str = "zh"
 
 
 async def outbox_messages(
@@ -56,9 +57,18 @@ async def outbox_messages(
 
 
 async def claim_due(
-    ctx: ServiceContext, *, channel: Channel, limit: int, lease: timedelta
+    ctx: ServiceContext,
+    *,
+    channel: Channel,
+    limit: int,
+    lease: timedelta,
+    hold_until: datetime | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due messages of ``channel``, oldest first, for ``lease``."""
+    """Claim up to ``limit`` due messages of ``channel``, oldest first, for ``lease``.
+
+    SMS to a number that opted out is suppressed (recorded, never sent); with ``hold_until``
+    (quiet hours), non-urgent messages wait until then.
+    """
     now = ctx.clock()
     query = (
         select(OutboxMessage)
@@ -74,6 +84,14 @@ async def claim_due(
     claimed: list[Claimed] = []
     async with ctx.db.transaction() as session:
         for row in (await session.exec(query)).all():
+            if channel is Channel.SMS and await session.get(OptOut, row.address) is not None:
+                row.status, row.last_error = "suppressed", "the number opted out (STOP)"
+                session.add(row)
+                continue
+            if hold_until is not None and not row.urgent:
+                row.next_attempt_at = hold_until
+                session.add(row)
+                continue
             edit_id = await _edit_target(session, row, now)
             if row.edit_of is not None and edit_id is None:
                 continue
@@ -92,6 +110,7 @@ async def claim_due(
                     urgent=row.urgent,
                     attempts=row.attempts,
                     edit_message_id=edit_id,
+                    language=row.language,
                 )
             )
     return claimed
@@ -139,17 +158,25 @@ async def record_retry(
 
 
 async def record_dead(
-    ctx: ServiceContext, *, message_id: int, error: str, unreachable: bool
+    ctx: ServiceContext,
+    *,
+    message_id: int,
+    error: str,
+    unreachable: bool,
+    opted_out: bool = False,
 ) -> OutboxMessage | None:
     """Give up on a message. ``unreachable``: the person blocked the bot or the chat is gone —
-    mark them so and, when they have a phone, queue the same text by SMS instead."""
+    mark them so and, when they have a phone, queue the same text by SMS instead. ``opted_out``:
+    the number unsubscribed (Twilio's 21610) — remember it, so nothing more is tried."""
     now = ctx.clock()
     async with ctx.db.transaction() as session:
         row = await session.get(OutboxMessage, message_id)
         if row is None:
             return None
-        row.status, row.last_error = "dead", error
+        row.status, row.last_error = ("suppressed" if opted_out else "dead"), error
         session.add(row)
+        if opted_out and await session.get(OptOut, row.address) is None:
+            session.add(OptOut(phone=row.address, at=now, source="provider"))
         if not unreachable or row.person_id is None or row.channel != Channel.TELEGRAM:
             return None
         person = await queries.get_person(session=session, person_id=row.person_id)
@@ -176,3 +203,42 @@ async def record_dead(
         )
         session.add(fallback)
         return fallback
+
+
+# Delivery states in the order they happen; the two failures are as final as "delivered".
+_PROGRESS = {
+    "accepted": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
+UNDELIVERED_CODES = frozenset({"30003", "30005", "30006", "30007"})
+OPTED_OUT_CODE = "21610"
+
+
+async def record_delivery(
+    ctx: ServiceContext, *, provider_id: str, status: str, error_code: str | None
+) -> bool:
+    """A provider's delivery report; the state only moves forward, whatever order reports come
+    in. False when no message has that id."""
+    async with ctx.db.transaction() as session:
+        query = select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_id)
+        row = (await session.exec(query.with_for_update())).first()
+        if row is None:
+            return False
+        if error_code in UNDELIVERED_CODES:
+            status = "undelivered"  # the handset or carrier refused it: not worth retrying
+        rank = _PROGRESS.get(status)
+        current = _PROGRESS.get(row.delivery_status or "", -1)
+        if rank is not None and rank > current:
+            row.delivery_status = status
+        if error_code:
+            row.last_error = f"{status} (error {error_code})"
+            if error_code == OPTED_OUT_CODE and await session.get(OptOut, row.address) is None:
+                session.add(OptOut(phone=row.address, at=ctx.clock(), source="provider"))
+        session.add(row)
+        return True

@@ -198,4 +198,18 @@ TEXTS: dict[str, str] = {
     "event.escalated": "escalated",
     "event.reminded": "reminded",
     "event.closed_unrated": "closed unrated",
+    # SMS
+    "sms.codes": "Reply {codes}",
+    "sms.code.ack": "A{number} to acknowledge",
+    "sms.code.done": "D{number} when done",
+    "sms.code.rate": "1 satisfied, 2 basically, 3 not satisfied",
+    "sms.help": "Wolaiban by SMS: text your problem to report it; STATUS #n for progress; after a fix reply 1 satisfied, 2 basically, 3 not satisfied; STOP to unsubscribe.",
+    "sms.ask_community": "Reply with the number of your community:\n{choices}",
+    "sms.opted_out": "You will get no more Wolaiban SMS. Reply START to resume.",
+    "sms.opted_in": "Wolaiban SMS resumed.",
+    "sms.status": "Case #{number} ({category}): {status}.",
+    "sms.no_case": "We found no report of yours. Text your problem to report it.",
+    "sms.nothing_to_rate": "No case is waiting for your rating.",
+    "sms.slow_down": "You are sending too fast; please try again later.",
+    "sms.updated": "OK, case #{number} is now {status}.",
 }

@@ -193,4 +193,18 @@ TEXTS: dict[str, str] = {
     "event.escalated": "升级",
     "event.reminded": "提醒",
     "event.closed_unrated": "未评价办结",
+    # SMS
+    "sms.codes": "回复 {codes}",
+    "sms.code.ack": "A{number} 接单",
+    "sms.code.done": "D{number} 办好",
+    "sms.code.rate": "1 满意，2 基本满意，3 不满意",
+    "sms.help": "“我来办”短信：直接发送问题即可反映；“查询 #编号”查看进度；收到办好通知后回复 1 满意、2 基本满意、3 不满意；回复 TD 退订。",
+    "sms.ask_community": "请回复您所在社区的序号：\n{choices}",
+    "sms.opted_out": "已退订“我来办”短信，回复 START 可恢复。",
+    "sms.opted_in": "已恢复“我来办”短信通知。",
+    "sms.status": "诉求 #{number}（{category}）：{status}。",
+    "sms.no_case": "没有找到您的诉求。直接发送问题即可反映。",
+    "sms.nothing_to_rate": "没有等待您评价的诉求。",
+    "sms.slow_down": "您发送得太频繁了，请稍后再试。",
+    "sms.updated": "好的，诉求 #{number} 现为「{status}」。",
 }

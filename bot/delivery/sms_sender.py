@@ -1,0 +1,81 @@
+"""Outbox messages as SMS through twilio's async client, with Twilio's answers as outcomes."""
+
+from __future__ import annotations
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from bot.services.outbox import Claimed
+from bot.services.sms_text import as_sms
+
+from .outcomes import Delivered, Flooded, Outcome, Permanent, Transient
+
+OPTED_OUT = 21610
+TIMEOUT_SECONDS = 30.0
+
+
+class SmsSender:
+    """The SMS way out, through Twilio's Messages API (``TWILIO_API_URL`` respected)."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        api_url: str,
+        sender: str,
+        status_callback: str,
+    ) -> None:
+        self._sid, self._token, self._api_url = account_sid, auth_token, api_url.rstrip("/")
+        # A "MG…" sid is a messaging service; anything else is the number we send from.
+        self._sender, self._callback = sender, status_callback
+        self._client: Client | None = None
+
+    def _twilio(self) -> Client:
+        # Made on first use: its HTTP session must be born inside the running event loop.
+        if self._client is None:
+            http = AsyncTwilioHttpClient(timeout=TIMEOUT_SECONDS)
+            self._client = Client(self._sid, self._token, http_client=http)
+            self._client.api.base_url = self._api_url
+        return self._client
+
+    def scope(self, message: Claimed) -> tuple[str, bool]:
+        """Paced per sending number: carriers limit each number, not each recipient."""
+        return f"sms:{self._sender}", False
+
+    async def send(self, message: Claimed, *, silent: bool) -> Outcome:
+        """Send one SMS; Twilio's refusals become outcomes, never exceptions."""
+        body = as_sms(message.text, message.buttons, message.language)
+        sender = (
+            {"messaging_service_sid": self._sender}
+            if self._sender.startswith("MG")
+            else {"from_": self._sender}
+        )
+        try:
+            sent = await self._twilio().messages.create_async(
+                to=message.address, body=body, status_callback=self._callback, **sender
+            )
+        except TwilioRestException as error:
+            return _refusal(error)
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            return Transient(f"{type(error).__name__}: {error}")
+        return Delivered(str(sent.sid))
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._client is not None and isinstance(self._client.http_client, AsyncTwilioHttpClient):
+            await self._client.http_client.close()
+            self._client = None
+
+
+def _refusal(error: TwilioRestException) -> Outcome:
+    described = f"Twilio {error.status} (error {error.code}): {error.msg}"
+    if error.code == OPTED_OUT:
+        return Permanent(described, opted_out=True)
+    if error.status == 429:
+        return Flooded(1.0)
+    if error.status >= 500:
+        return Transient(described)
+    return Permanent(described)

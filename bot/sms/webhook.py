@@ -1,0 +1,78 @@
+"""``POST /twilio/sms`` and ``POST /twilio/status``.
+
+Each request's ``X-Twilio-Signature`` is checked against ``PUBLIC_URL + path`` — the address Twilio
+was told, not the one this server sees behind a proxy — and a request that fails gets 403 with
+nothing written. The TwiML answer goes back only once the message's work is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.services.context import ServiceContext
+from bot.services.outbox import record_delivery
+from bot.services.sms_inbound import InboundSms, handle_sms
+
+SMS_PATH, STATUS_PATH = "/twilio/sms", "/twilio/status"
+
+
+class TwilioWebhooks:
+    """The two Twilio endpoints."""
+
+    def __init__(
+        self, ctx: ServiceContext, *, auth_token: str, public_url: str, kick: Callable[[], None]
+    ) -> None:
+        self._ctx, self._kick = ctx, kick
+        self._validator = RequestValidator(auth_token)
+        self._public = public_url.rstrip("/")
+
+    async def _signed_form(self, request: Request, path: str) -> dict[str, str] | None:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature:
+            return None
+        form = await request.form()
+        params = {key: value for key, value in form.items() if isinstance(value, str)}
+        if not self._validator.validate(f"{self._public}{path}", params, signature):
+            return None
+        return params
+
+    async def inbound(self, request: Request) -> Response:
+        """A text from a phone: handled, then answered with TwiML."""
+        params = await self._signed_form(request, SMS_PATH)
+        if params is None:
+            return Response(status_code=403)
+        if not params.get("MessageSid") or not params.get("From"):
+            return Response(status_code=400)
+        replies = await handle_sms(
+            self._ctx,
+            InboundSms(
+                sid=params["MessageSid"],
+                sender=params["From"],
+                to=params.get("To", ""),
+                body=params.get("Body", ""),
+            ),
+        )
+        self._kick()
+        twiml = MessagingResponse()
+        for text in replies:
+            twiml.message(text)
+        return Response(str(twiml), media_type="application/xml")
+
+    async def status(self, request: Request) -> Response:
+        """A delivery report for a message we sent."""
+        params = await self._signed_form(request, STATUS_PATH)
+        if params is None:
+            return Response(status_code=403)
+        sid = params.get("MessageSid") or params.get("SmsSid")
+        status = params.get("MessageStatus") or params.get("SmsStatus") or ""
+        if not sid:
+            return Response(status_code=400)
+        await record_delivery(
+            self._ctx, provider_id=sid, status=status, error_code=params.get("ErrorCode") or None
+        )
+        return Response(status_code=204)
