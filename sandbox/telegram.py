@@ -92,9 +92,12 @@ class TelegramEmulator:
     forced_retry: dict[int, int] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
     _updates: list[dict[str, Any]] = field(default_factory=list)
+    _history: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _replayed: list[dict[str, Any]] = field(default_factory=list)
     _next_update: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _next_message: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: bool = False
     _global: deque[float] = field(default_factory=deque)
     _last_private: dict[int, float] = field(default_factory=dict)
     _group: dict[int, deque[float]] = field(default_factory=lambda: defaultdict(deque))
@@ -158,15 +161,25 @@ class TelegramEmulator:
         return self.inbox(chat_id)[-1]
 
     async def replay(self, update_id: int) -> None:
-        """Deliver an update again, as Telegram does after a timeout."""
-        original = next(u for u in self._updates if u["update_id"] == update_id)
+        """Deliver an update again, as Telegram does after a timeout (by the webhook, or in the
+        next ``getUpdates`` answer even though its offset was confirmed)."""
+        original = self._history[update_id]
+        if self.webhook is None:
+            self._replayed.append(original)
         await self._deliver(original)
+
+    def close(self) -> None:
+        """End the long polls in progress now (the server is about to stop and would wait)."""
+        self._closed = True
+        self._arrived.set()
 
     # ---- updates ----------------------------------------------------------------------------
 
     async def _push(self, body: dict[str, Any]) -> int:
         update = {"update_id": next(self._next_update), **body}
-        self._updates.append(update)
+        self._history[update["update_id"]] = update
+        if self.webhook is None:
+            self._updates.append(update)
         await self._deliver(update)
         return int(update["update_id"])
 
@@ -186,9 +199,11 @@ class TelegramEmulator:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
         while True:
-            ready = [u for u in self._updates if u["update_id"] >= offset]
-            if ready or time.monotonic() >= deadline:
-                return ready[: int(params.get("limit") or 100)]
+            ready = self._replayed + [u for u in self._updates if u["update_id"] >= offset]
+            if ready or self._closed or time.monotonic() >= deadline:
+                given = ready[: int(params.get("limit") or 100)]
+                self._replayed = [u for u in self._replayed if u not in given]
+                return given
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), deadline - time.monotonic())

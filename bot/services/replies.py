@@ -202,6 +202,20 @@ async def set_language(
         )
 
 
+async def heard_from(
+    ctx: ServiceContext, *, person_id: str, language: str | None = None
+) -> Person:
+    """A person wrote on Telegram: they can be reached there again, and when the directory gives
+    them no language, Telegram's ``language`` becomes theirs."""
+    async with unit_of_work(ctx) as unit:
+        person = await queries.get_person(session=unit.session, person_id=person_id)
+        assert person is not None, person_id
+        person.telegram_unreachable = False
+        person.language = person.language or normalize_language(language)
+        unit.session.add(person)
+        return person
+
+
 async def bind_invite(
     ctx: ServiceContext,
     *,

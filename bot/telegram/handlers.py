@@ -102,9 +102,15 @@ class TelegramGateway:
         user = update.effective_user
         if user is None or user.is_bot:
             return None
-        return await ensure_resident(
+        person = await ensure_resident(
             self._ctx, name=user.full_name, telegram_id=user.id, language=user.language_code
         )
+        told = person.language is None and normalize_language(user.language_code) is not None
+        if person.telegram_unreachable or told:
+            person = await replies.heard_from(
+                self._ctx, person_id=person.id, language=user.language_code
+            )
+        return person
 
     async def _who(self, update: Update) -> tuple[Person, Inbound]:
         person = await self._person(update)

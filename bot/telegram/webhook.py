@@ -8,6 +8,7 @@ import json
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from telegram import Update
 
 from .handlers import TelegramGateway
@@ -22,7 +23,12 @@ class TelegramWebhook:
     def __init__(self, app: TelegramApp, gateway: TelegramGateway, secret: str) -> None:
         self._app, self._gateway, self._secret = app, gateway, secret.encode()
 
-    async def __call__(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry: Starlette's ``Route`` hands an object (not a function) the raw call."""
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
         """Handle one update."""
         given = request.headers.get(HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret):

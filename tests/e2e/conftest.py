@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from bot.config import Settings
 from bot.delivery.pacing import Limits
@@ -15,6 +19,7 @@ from bot.runtime import Stack
 from bot.services.context import ServiceContext
 from bot.services.directory import load_directory
 from db.engine import Database
+from db.models import Case, CaseEvent, Draft, OutboxMessage, Person
 from sandbox.serve import serving
 from sandbox.telegram import Limits as TelegramLimits
 from sandbox.telegram import Sent, TelegramEmulator
@@ -22,6 +27,17 @@ from tests.conftest import EXAMPLE
 
 # Quick pacing so a conversation does not take seconds; the emulator enforces the same.
 CHAT_INTERVAL = 0.05
+WEBHOOK_SECRET = "e2e-webhook-secret-0123"
+
+# Telegram ids of the example directory (examples/changyang.yaml) and of a stranger.
+STAFF = 1001  # liubo, staff of jzsj-south
+MANAGER = 2001  # mgr-jzsj-south
+OTHER_MANAGER = 2002  # mgr-bgy-north
+SUPERVISOR = 3001  # sup-jzsj-south
+RESIDENT = 4001  # r-jzsj-172, jzsj-south building 172, zh
+YUANXIANG = 4003  # r-yuanxiang-5, whose manager has no Telegram
+ANNA = 4005  # r-yunwan-en, English
+STRANGER = 5001  # in no directory: a resident met on Telegram
 
 
 @dataclass
@@ -31,6 +47,8 @@ class Running:
     stack: Stack
     telegram: TelegramEmulator
     ctx: ServiceContext
+    settings: Settings
+    last_update: int = 0  # the update_id of what a person did last (to replay it)
 
     async def until(self, check: Callable[[], bool], seconds: float = 10.0) -> None:
         """Wait until ``check()`` holds (the bot works asynchronously)."""
@@ -42,6 +60,129 @@ class Running:
         """The first message the bot sends ``chat`` beyond the ``after`` it had."""
         await self.until(lambda: len(self.telegram.inbox(chat)) > after, seconds)
         return self.telegram.inbox(chat)[after]
+
+    # ---- a person's side of the chat ---------------------------------------------------------
+
+    async def says(
+        self, user: int, text: str = "", *, photo: str | None = None, answers: int = 1
+    ) -> list[Sent]:
+        """``user`` writes; the ``answers`` messages the bot sends back."""
+        seen = len(self.telegram.inbox(user))
+        self.last_update = await self.telegram.user_says(user, text, photo=photo)
+        await self.until(lambda: len(self.telegram.inbox(user)) >= seen + answers)
+        return self.telegram.inbox(user)[seen : seen + answers]
+
+    async def say(self, user: int, text: str = "", *, photo: str | None = None) -> Sent:
+        """``user`` writes; the bot's (first) answer."""
+        return (await self.says(user, text, photo=photo))[0]
+
+    async def press(self, user: int, message: Sent, data: str) -> Sent:
+        """``user`` presses a button; the next message the bot sends them."""
+        seen = len(self.telegram.inbox(user))
+        self.last_update = await self.telegram.user_presses(user, message, data)
+        return await self.next_message(user, seen)
+
+    async def press_label(self, user: int, message: Sent, label: str) -> Sent:
+        """``user`` presses the button reading ``label``; the bot's next message to them."""
+        return await self.press(user, message, data_of(message, label))
+
+    async def alert(self, user: int, message: Sent, data: str) -> dict[str, Any]:
+        """``user`` presses a button that is refused; the alert Telegram shows them."""
+        seen = len(self.telegram.alerts)
+        await self.telegram.user_presses(user, message, data)
+        await self.until(lambda: len(self.telegram.alerts) > seen)
+        return self.telegram.alerts[seen]
+
+    async def nothing_more(self, user: int) -> None:
+        """Assert the bot sends ``user`` nothing beyond what they have: their next ``/help``
+        is answered first (updates are handled, and a chat's messages sent, in order)."""
+        seen = len(self.telegram.inbox(user))
+        await self.telegram.user_says(user, "/help")
+        await self.until(lambda: len(self.telegram.inbox(user)) > seen)
+        first = self.telegram.inbox(user)[seen]
+        assert "/lang" in first.text, f"unexpected message: {first.text!r}"
+        await self.until(lambda: len(self.telegram.inbox(user)) == seen + 1)
+
+    async def report(self, user: int, description: str, *, category: str = "快递堆放占道") -> int:
+        """A resident of a known community walks the guided report; the new case's number."""
+        ask = await self.say(user, "/report")
+        ask = await self.press_label(user, ask, category)
+        ask = await self.say(user, "172号楼门口")
+        ask = await self.say(user, description)
+        ask = await self.press(user, ask, ask.button_data()[0])  # no photos
+        received = await self.press(user, ask, ask.button_data()[0])  # submit
+        async with self.ctx.db.reading() as session:
+            case = (
+                await session.exec(select(Case).where(Case.description == description))
+            ).one()
+        assert f"#{case.number}" in received.text
+        assert case.number is not None
+        return case.number
+
+    # ---- the database, as an operator would look at it ---------------------------------------
+
+    async def case(self, number: int) -> Case:
+        """One case as it stands."""
+        async with self.ctx.db.reading() as session:
+            found = await session.get(Case, number)
+        assert found is not None
+        return found
+
+    async def cases(self) -> list[Case]:
+        """Every case, by number."""
+        async with self.ctx.db.reading() as session:
+            return list((await session.exec(select(Case).order_by(col(Case.number)))).all())
+
+    async def events(self, number: int) -> list[str]:
+        """The kinds of a case's events, in order."""
+        async with self.ctx.db.reading() as session:
+            query = (
+                select(CaseEvent.kind)
+                .where(CaseEvent.case_number == number)
+                .order_by(col(CaseEvent.id))
+            )
+            return list((await session.exec(query)).all())
+
+    async def outbox(self) -> list[OutboxMessage]:
+        """Every outbox row, oldest first."""
+        async with self.ctx.db.reading() as session:
+            query = select(OutboxMessage).order_by(col(OutboxMessage.id))
+            return list((await session.exec(query)).all())
+
+    async def drafts(self) -> list[Draft]:
+        """Conversations in progress."""
+        async with self.ctx.db.reading() as session:
+            return list((await session.exec(select(Draft))).all())
+
+    async def person(self, person_id: str) -> Person:
+        """One person as the database has them."""
+        async with self.ctx.db.reading() as session:
+            found = await session.get(Person, person_id)
+        assert found is not None
+        return found
+
+    # ---- the process ---------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop the stack (Telegram keeps what users send meanwhile)."""
+        await self.stack.stop()
+
+    async def start(self) -> None:
+        """Start a new stack on the same settings, database and emulator."""
+        self.stack = new_stack(self.settings, self.ctx)
+        await self.stack.start()
+
+
+def labels(message: Sent) -> list[str]:
+    """The labels of a message's buttons, row by row."""
+    return [b["text"] for row in message.buttons for b in row]
+
+
+def data_of(message: Sent, label: str) -> str:
+    """The callback data of the button reading ``label``."""
+    found = [b["callback_data"] for row in message.buttons for b in row if b["text"] == label]
+    assert found, f"no button {label!r} in {labels(message)}"
+    return found[0]
 
 
 def settings_for(db: Database, telegram_url: str, token: str, **extra: object) -> Settings:
@@ -55,26 +196,63 @@ def settings_for(db: Database, telegram_url: str, token: str, **extra: object) -
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-@pytest.fixture
-async def running(db: Database) -> AsyncIterator[Running]:
+def new_stack(settings: Settings, ctx: ServiceContext) -> Stack:
+    """The stack ``wolaiban run`` runs, with quick pacing."""
+    return Stack(settings, ctx, telegram_limits=Limits(chat_interval=CHAT_INTERVAL))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def run_stack(db: Database, *, webhook: bool = False) -> AsyncIterator[Running]:
+    """The example directory loaded, its people known to the emulator, the stack started."""
     emulator = TelegramEmulator(limits=TelegramLimits(private_interval=CHAT_INTERVAL))
     ctx = ServiceContext(db=db, default_language="zh")
     await load_directory(ctx, read_directory(EXAMPLE))
     for user_id, name, language in (
-        (4001, "李大爷", "zh"),
-        (4003, "吕先生", "zh"),
-        (4005, "Anna", "en"),
-        (2001, "王经理", "zh"),
-        (3001, "赵主管", "zh"),
-        (1001, "刘博", "zh"),
-        (5001, "新用户", "zh"),
+        (RESIDENT, "李大爷", "zh"),
+        (YUANXIANG, "吕先生", "zh"),
+        (ANNA, "Anna", "en"),
+        (MANAGER, "王经理", "zh"),
+        (OTHER_MANAGER, "郑经理", "zh"),
+        (SUPERVISOR, "赵主管", "zh"),
+        (STAFF, "刘博", "zh"),
+        (STRANGER, "新用户", "zh"),
     ):
         emulator.add_user(user_id, name, language)
     async with serving(emulator.app) as url:
-        settings = settings_for(db, url, emulator.token)
-        stack = Stack(settings, ctx, telegram_limits=Limits(chat_interval=CHAT_INTERVAL))
-        await stack.start()
+        extra: dict[str, object] = {}
+        if webhook:
+            port = free_port()
+            extra = {
+                "http_port": port,
+                "telegram_webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
+                "telegram_webhook_secret": WEBHOOK_SECRET,
+            }
+        settings = settings_for(db, url, emulator.token, **extra)
+        run = Running(new_stack(settings, ctx), emulator, ctx, settings)
+        await run.stack.start()
         try:
-            yield Running(stack, emulator, ctx)
+            yield run
         finally:
-            await stack.stop()
+            await run.stack.stop()
+            emulator.close()
+
+
+@pytest.fixture
+async def running(db: Database) -> AsyncIterator[Running]:
+    """The stack polling the emulator (no TELEGRAM_WEBHOOK_URL)."""
+    async with run_stack(db) as run:
+        yield run
+
+
+@pytest.fixture
+async def hooked(db: Database) -> AsyncIterator[Running]:
+    """The stack in webhook mode: the emulator posts updates to its ``/telegram/webhook``."""
+    async with run_stack(db, webhook=True) as run:
+        yield run

@@ -1,4 +1,4 @@
-"""The seed's second story across both channels: reported by SMS, handled on Telegram, rated by SMS."""
+"""The seed's second story on both channels: reported and rated by SMS, handled on Telegram."""
 
 from __future__ import annotations
 
