@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
     directory_file: str | None = None
+    sweep_seconds: float = Field(default=5.0, gt=0, le=3600)  # how often the clock looks
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
     log_level: str = "INFO"

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from starlette.routing import Route
@@ -25,6 +26,7 @@ from bot.telegram.handlers import TelegramGateway
 from bot.telegram.webhook import TelegramWebhook
 from bot.web import create_web_app
 from core.cases import Channel
+from scheduler.jobs import Clockwork
 
 log = logging.getLogger("wolaiban")
 
@@ -83,6 +85,13 @@ class Stack:
         self.sms_sender: SmsSender | None = None
         if settings.sms_enabled:
             routes += self._sms(settings, ctx, delivery or DeliverySettings())
+        self.clockwork = Clockwork(
+            ctx,
+            tz=ZoneInfo(settings.timezone),
+            sweep_seconds=settings.sweep_seconds,
+            on_work=self.kick,
+            language=settings.default_language,
+        )
         self.web = create_web_app(ctx, routes)
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -143,6 +152,7 @@ class Stack:
         if self.telegram is not None:
             await wiring.start(self.telegram, self.settings)
         self._tasks += [asyncio.create_task(d.run()) for d in self.dispatchers]
+        self.clockwork.start()
         self.kick()  # whatever waited in the outbox while we were down goes now
 
     async def wait(self) -> None:
@@ -151,6 +161,7 @@ class Stack:
 
     async def stop(self) -> None:
         """Stop taking updates, finish the sends in flight, close the server."""
+        self.clockwork.shutdown()
         if self.telegram is not None:
             with contextlib.suppress(Exception):  # stopping must go on whatever Telegram says
                 await wiring.stop(self.telegram)

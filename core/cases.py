@@ -69,6 +69,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     ESCALATE = "escalate"
     REMIND = "remind"
+    NUDGE = "nudge"
     CLOSE_UNRATED = "close_unrated"
 
 
@@ -89,6 +90,7 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     ESCALATED = "escalated"
     REMINDED = "reminded"
+    NUDGED = "nudged"
     CLOSED_UNRATED = "closed_unrated"
 
 
@@ -173,6 +175,9 @@ TRANSITIONS: dict[Action, Rule] = {
     ),
     Action.ESCALATE: Rule(_ACTIVE, None, frozenset({Relation.SYSTEM}), EventKind.ESCALATED),
     Action.REMIND: Rule(_ACTIVE, None, frozenset({Relation.SYSTEM}), EventKind.REMINDED),
+    Action.NUDGE: Rule(
+        frozenset({Status.RESOLVED}), None, frozenset({Relation.SYSTEM}), EventKind.NUDGED
+    ),
     Action.CLOSE_UNRATED: Rule(
         frozenset({Status.RESOLVED}),
         Status.CLOSED,

@@ -50,6 +50,7 @@ ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
     ),
     EventKind.ESCALATED: (("holders", "case.escalated"), ("resident", "case.escalated_resident")),
     EventKind.REMINDED: (("holders", "case.reminder"),),
+    EventKind.NUDGED: (("resident", "case.nudge"),),
     EventKind.CLOSED_UNRATED: (("resident", "case.closed_unrated"),),
 }
 
@@ -196,6 +197,7 @@ CARD_TEMPLATES = (
     "case.reopened",
     "case.reminder",
     "case.resolved",
+    "case.nudge",
     "case.received",
     "tg.case_detail",
 )

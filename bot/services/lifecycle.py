@@ -139,6 +139,10 @@ def _write_state(
         case Action.REMIND:
             case.reminders_sent += 1
             case.next_due_at = now + policy.levels.remind_every
+        case Action.NUDGE:
+            # One nudge; the rest of confirm_within later, the case closes unrated.
+            case.reminders_sent += 1
+            case.next_due_at = (case.resolved_at or now) + policy.levels.confirm_within
     if not state.status.is_open:
         case.closed_at = now
     if entered:
@@ -242,6 +246,11 @@ async def remind(ctx: ServiceContext, *, number: int) -> Case:
     return await act(ctx, number=number, actor=Actor.system(), request=Request(Action.REMIND))
 
 
+async def nudge(ctx: ServiceContext, *, number: int) -> Case:
+    """The clock asks the resident once more for a rating."""
+    return await act(ctx, number=number, actor=Actor.system(), request=Request(Action.NUDGE))
+
+
 async def close_unrated(ctx: ServiceContext, *, number: int) -> Case:
     """The clock closes a resolved case the resident never rated."""
     request = Request(Action.CLOSE_UNRATED)
@@ -257,6 +266,7 @@ __all__ = [
     "close_unrated",
     "decline",
     "escalate",
+    "nudge",
     "rate",
     "reassign",
     "reject",

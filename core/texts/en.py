@@ -212,4 +212,7 @@ TEXTS: dict[str, str] = {
     "sms.nothing_to_rate": "No case is waiting for your rating.",
     "sms.slow_down": "You are sending too fast; please try again later.",
     "sms.updated": "OK, case #{number} is now {status}.",
+    "case.nudge": "Case #{number} was fixed; we are still waiting for your rating:",
+    "event.nudged": "nudged",
+    "cli.scheduler_held": "The scheduler runs in another process; this one serves messages but sends no reminders or escalations.",
 }

@@ -207,4 +207,7 @@ TEXTS: dict[str, str] = {
     "sms.nothing_to_rate": "没有等待您评价的诉求。",
     "sms.slow_down": "您发送得太频繁了，请稍后再试。",
     "sms.updated": "好的，诉求 #{number} 现为「{status}」。",
+    "case.nudge": "诉求 #{number} 已办好，还在等您的评价：",
+    "event.nudged": "催评价",
+    "cli.scheduler_held": "定时任务已在另一个进程中运行；本进程只处理消息，不做提醒和升级。",
 }

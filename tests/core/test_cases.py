@@ -105,6 +105,7 @@ TABLE: dict[str, Row] = {
         {s: S.CLOSED for s in (S.UNASSIGNED, S.ASSIGNED, S.ACKNOWLEDGED, S.RESOLVED)},
         (E.CLOSED,),
     ),
+    "nudge": Row(Action.NUDGE, frozenset({R.SYSTEM}), {S.RESOLVED: S.RESOLVED}, (E.NUDGED,)),
     "cancel": Row(
         Action.CANCEL,
         frozenset({R.RESIDENT}),

@@ -1,0 +1,74 @@
+"""APScheduler in the ``run`` process: the sweep of due cases every few seconds (and, on SQLite,
+the lease that keeps a second process from sweeping too). No business rule lives here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.services.clock import hold_lease, run_due
+from bot.services.context import ServiceContext
+
+log = logging.getLogger("wolaiban.scheduler")
+
+
+class Clockwork:
+    """The scheduler and its jobs."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        tz: tzinfo,
+        sweep_seconds: float,
+        on_work: Callable[[], None],
+        language: str = "zh",
+    ) -> None:
+        self._ctx, self._on_work, self._seconds = ctx, on_work, sweep_seconds
+        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._told_held = False
+        # coalesce: runs missed while down collapse into one; no grace limit: never skipped.
+        self.scheduler = AsyncIOScheduler(
+            timezone=tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        # The first sweep runs at once: steps that fell due while we were down go first.
+        self.scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=sweep_seconds,
+            id="sweep",
+            next_run_time=datetime.now(tz),
+        )
+        self._language = language
+
+    def start(self) -> None:
+        """Start the jobs."""
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop the jobs."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    async def sweep(self) -> None:
+        """Step every due case (on SQLite only while this process holds the lease)."""
+        if self._ctx.db.is_sqlite:
+            lease = self._seconds * 3 + 10
+            if not await hold_lease(
+                self._ctx, name="scheduler", holder=self._holder, seconds=lease
+            ):
+                if not self._told_held:
+                    log.warning("the scheduler runs in another process; this one only serves")
+                    self._told_held = True
+                return
+            self._told_held = False
+        done = await run_due(self._ctx)
+        if done:
+            log.info("clock: %s", {step.value: n for step, n in done.items()})
+            self._on_work()
