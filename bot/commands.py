@@ -128,7 +128,7 @@ async def outbox_list(args: argparse.Namespace, env: Env) -> Result:
         rows = await outbox.outbox_messages(ctx, dead=args.dead)
         tz = await views.local_zone(ctx)
     if args.json:
-        return Result(json=[row.model_dump(mode="json") for row in rows])
+        return Result(json=[row.model_dump(mode="json", exclude={"photo"}) for row in rows])
     if not rows:
         return Result(text=env.say("cli.outbox_dead_empty" if args.dead else "cli.outbox_empty"))
     headers = [env.say(f"col.{c}") for c in ("id", "channel", "to", "template", "attempts")]

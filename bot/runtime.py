@@ -152,7 +152,7 @@ class Stack:
         if self.telegram is not None:
             await wiring.start(self.telegram, self.settings)
         self._tasks += [asyncio.create_task(d.run()) for d in self.dispatchers]
-        self.clockwork.start()
+        await self.clockwork.start()
         self.kick()  # whatever waited in the outbox while we were down goes now
 
     async def wait(self) -> None:

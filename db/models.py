@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -157,6 +157,7 @@ class OutboxMessage(SQLModel, table=True):
     language: str = Field(default="zh", max_length=2)
     text: str
     buttons: list[list[dict[str, str]]] = Field(default_factory=list, sa_type=JSON)
+    photo: bytes | None = Field(default=None, sa_type=LargeBinary)  # a chart (PNG), with text
     urgent: bool = False
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0

@@ -13,6 +13,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.services.clock import hold_lease, run_due
 from bot.services.context import ServiceContext
+from bot.services.digest import send_digest, staff_members
+from bot.services.levels import digest_time
 
 log = logging.getLogger("wolaiban.scheduler")
 
@@ -46,10 +48,28 @@ class Clockwork:
             next_run_time=datetime.now(tz),
         )
         self._language = language
+        self._tz = tz
 
-    def start(self) -> None:
-        """Start the jobs."""
+    async def start(self) -> None:
+        """Start the jobs: the sweep, and the digest at the directory's ``digest_at`` (sent at
+        once when that time has passed today and it has not gone out yet)."""
+        hour, minute = await digest_time(self._ctx)
+        self.scheduler.add_job(
+            self.digests, "cron", hour=hour, minute=minute, id="digest", replace_existing=True
+        )
         self.scheduler.start()
+        now = datetime.now(self._tz)
+        if (now.hour, now.minute) >= (hour, minute):
+            self.scheduler.add_job(self.digests, id="digest-catch-up")
+
+    async def digests(self) -> None:
+        """Today's digest for every staff member (each once a day, whichever instance sends)."""
+        sent = 0
+        for person_id in await staff_members(self._ctx):
+            sent += await send_digest(self._ctx, person_id=person_id) is not None
+        if sent:
+            log.info("digests queued: %d", sent)
+            self._on_work()
 
     def shutdown(self) -> None:
         """Stop the jobs."""

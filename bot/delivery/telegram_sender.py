@@ -61,6 +61,14 @@ class TelegramSender:
                 message_id=int(message.edit_message_id),
                 reply_markup=markup,
             )
+        if message.photo is not None:
+            return await self._bot.send_photo(
+                int(message.address),
+                message.photo,
+                caption=message.text,
+                reply_markup=markup,
+                disable_notification=silent,
+            )
         return await self._bot.send_message(
             int(message.address), message.text, reply_markup=markup, disable_notification=silent
         )

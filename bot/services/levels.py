@@ -67,3 +67,11 @@ async def quiet_until(ctx: ServiceContext) -> datetime | None:
 async def quiet_now(ctx: ServiceContext) -> bool:
     """True inside the directory's quiet hours (Telegram then sends non-urgent news silently)."""
     return await quiet_until(ctx) is not None
+
+
+async def digest_time(ctx: ServiceContext) -> tuple[int, int]:
+    """When the daily digest goes out, local (hour, minute), from the directory's defaults."""
+    async with ctx.db.reading() as session:
+        defaults = await queries.get_setting(session=session, key="defaults", default={})
+    at = DEFAULT_LEVELS.with_overrides(_overrides(defaults)).digest_at
+    return at.hour, at.minute

@@ -39,6 +39,7 @@ class Claimed:
     attempts: int
     edit_message_id: str | None
     language: str = "zh"
+    photo: bytes | None = None
 
 
 async def outbox_messages(
@@ -111,6 +112,7 @@ async def claim_due(
                     attempts=row.attempts,
                     edit_message_id=edit_id,
                     language=row.language,
+                    photo=row.photo,
                 )
             )
     return claimed

@@ -31,7 +31,11 @@ class Period:
 
 
 async def rates(
-    ctx: ServiceContext, *, period: Period = Period(), by: GroupBy | None = None
+    ctx: ServiceContext,
+    *,
+    period: Period = Period(),
+    by: GroupBy | None = None,
+    communities: Sequence[str] | None = None,
 ) -> dict[str, Rates]:
     """Rates of the cases reported in ``period``: ``{"": all}`` or one entry per group key."""
     now = ctx.clock()
@@ -56,6 +60,8 @@ async def rates(
         if period.since is not None:
             start = datetime.combine(period.since, time(), tz)
             query = query.where(col(Case.created_at) >= start)
+        if communities is not None:
+            query = query.where(col(Case.community_id).in_(communities))
         if period.until is not None:
             end = datetime.combine(period.until + timedelta(days=1), time(), tz)
             query = query.where(col(Case.created_at) < end)

@@ -40,6 +40,7 @@ REQUESTS: dict[str, Request] = {
     "cancel": Request(Action.CANCEL),
     "escalate": Request(Action.ESCALATE),
     "remind": Request(Action.REMIND),
+    "nudge": Request(Action.NUDGE),
     "close_unrated": Request(Action.CLOSE_UNRATED),
 }
 

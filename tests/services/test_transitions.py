@@ -52,6 +52,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "rate_basically": {"resident"},
         "rate_dissatisfied": {"resident"},
         "close": STAFF,
+        "nudge": {"system"},
         "close_unrated": {"system"},
     },
     "closed": {},
@@ -77,6 +78,7 @@ OUTCOMES: dict[str, tuple[str | None, list[str], dict[str, Any]]] = {
     "cancel": ("cancelled", ["cancelled"], {}),
     "escalate": (None, ["escalated"], {"escalation_level": 1}),
     "remind": (None, ["reminded"], {}),
+    "nudge": (None, ["nudged"], {}),
     "close_unrated": ("closed", ["closed_unrated"], {}),
 }
 
