@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bot import app, demo
+from bot import app
 from bot.config import Settings, SettingsError
 from bot.directory_file import read_directory
 from bot.services import invites, outbox, stats, views
@@ -68,7 +68,10 @@ async def run(args: argparse.Namespace, env: Env) -> Result:
 
 async def play_demo(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban demo``."""
-    return Result(code=await demo.play(language=args.lang or env.language, keep=args.keep))
+    # The demo drives the product with the emulators; only this command ever loads them.
+    from sandbox.demo import play
+
+    return Result(code=await play(language=args.lang or env.language, keep=args.keep))
 
 
 async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:

@@ -56,6 +56,7 @@ class Stack:
         *,
         telegram_limits: Limits | None = None,
         delivery: DeliverySettings | None = None,
+        scheduled_digests: bool = True,
     ) -> None:
         self.settings, self.ctx = settings, ctx
         self.kick = Kicker()
@@ -91,6 +92,7 @@ class Stack:
             sweep_seconds=settings.sweep_seconds,
             on_work=self.kick,
             language=settings.default_language,
+            digests=scheduled_digests,
         )
         self.web = create_web_app(ctx, routes)
         self._server = uvicorn.Server(
@@ -161,7 +163,7 @@ class Stack:
 
     async def stop(self) -> None:
         """Stop taking updates, finish the sends in flight, close the server."""
-        self.clockwork.shutdown()
+        await self.clockwork.stop()
         if self.telegram is not None:
             with contextlib.suppress(Exception):  # stopping must go on whatever Telegram says
                 await wiring.stop(self.telegram)

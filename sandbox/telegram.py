@@ -70,6 +70,7 @@ class Sent:
     at: float
     edits: int = 0
     photo: bool = False
+    history: list[tuple[float, str, list[list[dict[str, str]]]]] = field(default_factory=list)
 
     def button_data(self) -> list[str]:
         """Every button's callback data, row by row."""
@@ -89,6 +90,7 @@ class TelegramEmulator:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     too_many_requests: int = 0
+    photos: dict[int, bytes] = field(default_factory=dict)  # message id -> uploaded photo
     forced_retry: dict[int, int] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
     _updates: list[dict[str, Any]] = field(default_factory=list)
@@ -159,6 +161,11 @@ class TelegramEmulator:
     def last(self, chat_id: int) -> Sent:
         """The newest message the bot sent to a chat."""
         return self.inbox(chat_id)[-1]
+
+    def answer_to(self, update_id: int) -> dict[str, Any] | None:
+        """How the bot answered the button press of ``update_id`` (None while it has not)."""
+        query_id = self._history[update_id]["callback_query"]["id"]
+        return next((a for a in self.alerts if a.get("callback_query_id") == query_id), None)
 
     async def replay(self, update_id: int) -> None:
         """Deliver an update again, as Telegram does after a timeout (by the webhook, or in the
@@ -266,6 +273,8 @@ class TelegramEmulator:
             photo=photo,
         )
         self.chats[chat_id].append(sent)
+        if photo and isinstance(params.get("photo"), bytes):
+            self.photos[sent.message_id] = params["photo"]
         return self._message_json(sent)
 
     def _edit(self, params: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
@@ -277,6 +286,9 @@ class TelegramEmulator:
         buttons = (params.get("reply_markup") or {}).get("inline_keyboard", [])
         if text == found.text and buttons == found.buttons:
             return 400, "Bad Request: message is not modified"
+        found.history.append((time.monotonic(), text, buttons))  # what each edit showed, when
+        if not found.history[:-1]:
+            found.history.insert(0, (found.at, found.text, found.buttons))
         found.text, found.buttons, found.edits = text, buttons, found.edits + 1
         return self._message_json(found)
 
@@ -290,7 +302,7 @@ class TelegramEmulator:
         params: dict[str, Any] = {}
         for key, value in form.multi_items():
             if not isinstance(value, str):
-                params[key] = "<upload>"
+                params[key] = await value.read()  # an uploaded file (a photo): its bytes
             elif key in _JSON_PARAMS:
                 try:
                     params[key] = json.loads(value)

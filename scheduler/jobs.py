@@ -3,6 +3,7 @@ the lease that keeps a second process from sweeping too). No business rule lives
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -30,6 +31,7 @@ class Clockwork:
         sweep_seconds: float,
         on_work: Callable[[], None],
         language: str = "zh",
+        digests: bool = True,
     ) -> None:
         self._ctx, self._on_work, self._seconds = ctx, on_work, sweep_seconds
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
@@ -49,21 +51,33 @@ class Clockwork:
         )
         self._language = language
         self._tz = tz
+        self._digests = digests
+        self._quiet = asyncio.Event()  # set while no job is running
+        self._quiet.set()
 
     async def start(self) -> None:
         """Start the jobs: the sweep, and the digest at the directory's ``digest_at`` (sent at
         once when that time has passed today and it has not gone out yet)."""
+        self.scheduler.start()
+        if not self._digests:
+            return
         hour, minute = await digest_time(self._ctx)
         self.scheduler.add_job(
             self.digests, "cron", hour=hour, minute=minute, id="digest", replace_existing=True
         )
-        self.scheduler.start()
         now = datetime.now(self._tz)
         if (now.hour, now.minute) >= (hour, minute):
             self.scheduler.add_job(self.digests, id="digest-catch-up")
 
     async def digests(self) -> None:
         """Today's digest for every staff member (each once a day, whichever instance sends)."""
+        self._quiet.clear()
+        try:
+            await self._send_digests()
+        finally:
+            self._quiet.set()
+
+    async def _send_digests(self) -> None:
         sent = 0
         for person_id in await staff_members(self._ctx):
             sent += await send_digest(self._ctx, person_id=person_id) is not None
@@ -71,13 +85,21 @@ class Clockwork:
             log.info("digests queued: %d", sent)
             self._on_work()
 
-    def shutdown(self) -> None:
-        """Stop the jobs."""
+    async def stop(self) -> None:
+        """Stop the jobs, letting one that runs finish its transaction."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self._quiet.wait()
 
     async def sweep(self) -> None:
         """Step every due case (on SQLite only while this process holds the lease)."""
+        self._quiet.clear()
+        try:
+            await self._sweep()
+        finally:
+            self._quiet.set()
+
+    async def _sweep(self) -> None:
         if self._ctx.db.is_sqlite:
             lease = self._seconds * 3 + 10
             if not await hold_lease(

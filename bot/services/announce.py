@@ -19,7 +19,8 @@ from .notify import Outbox
 from .parties import Parties
 
 # Audiences: "resident"; "resident_closed" (only when the case is now closed); "manager" (the
-# manager after the change); "previous_manager" (the one who no longer holds it); "staff";
+# manager after the change), "manager_closed" (likewise, once closed); "previous_manager" (the
+# one who no longer holds it); "staff";
 # "holders" (who holds it at its escalation level); "escalation_holders" (holders above level 0).
 ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
     EventKind.REPORTED: (("resident", "case.received"),),
@@ -28,7 +29,8 @@ ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
     EventKind.ACKNOWLEDGED: (("resident", "case.acknowledged"),),
     EventKind.RESOLVED: (("resident", "case.resolved"),),
     EventKind.DECLINED: (("staff", "case.declined"),),
-    EventKind.RATED: (("manager", "case.rated"), ("resident_closed", "case.closed")),
+    # A "not satisfied" is told to the manager by the reopen message, with its reason.
+    EventKind.RATED: (("manager_closed", "case.rated"), ("resident_closed", "case.closed")),
     EventKind.REOPENED: (
         ("resident", "case.reopened_resident"),
         ("manager", "case.reopened"),
@@ -136,6 +138,9 @@ def _audience(name: str, scene: Scene, before: Parties | None, after: Parties) -
             return [after.resident] if closed and after.resident else []
         case "manager":
             return [after.manager] if after.manager else []
+        case "manager_closed":
+            closed = case.status == Status.CLOSED
+            return [after.manager] if closed and after.manager else []
         case "previous_manager":
             old = before.manager if before else None
             still_holds = (

@@ -241,4 +241,9 @@ TEXTS: dict[str, str] = {
     "chart.cases": "cases",
     "chart.rate": "rate",
     "tg.raw": "{text}",
+    "demo.took": "The demo took {seconds} s.",
+    "demo.failed_step": "The demo failed at: {step}",
+    "demo.rates": "The three rates per community:",
+    "demo.bot": "Wolaiban",
+    "demo.edited": "✎ (message edited)",
 }

@@ -236,4 +236,9 @@ TEXTS: dict[str, str] = {
     "chart.cases": "件数",
     "chart.rate": "比率",
     "tg.raw": "{text}",
+    "demo.took": "演示用时 {seconds} 秒。",
+    "demo.failed_step": "演示失败：{step}",
+    "demo.rates": "各社区三率：",
+    "demo.bot": "我来办",
+    "demo.edited": "✎（消息已更新）",
 }

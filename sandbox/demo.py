@@ -1,0 +1,168 @@
+"""``wolaiban demo``: the seed's three stories through the real stack, offline.
+
+The Telegram and Twilio emulators run on loopback, the real ``run`` stack (PTB polling, the HTTP
+server, delivery, the scheduler) runs against them on a temporary SQLite database, and scripted
+people play the stories with the timers shortened to seconds. Everything each person sees is
+printed in order; a story that does not reach its end stops the demo with the step that failed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.config import Settings
+from bot.delivery.pacing import Limits
+from bot.runtime import Stack
+from bot.services import stats
+from bot.services.context import ServiceContext
+from bot.services.digest import send_digest
+from bot.services.directory import load_directory
+from bot.tables import percent, table
+from core.directory_checks import validate_directory
+from core.texts import render
+from db.engine import open_database
+from db.migrate import upgrade
+from sandbox.demo_script import Script, StoryFailed
+from sandbox.serve import free_port, serving
+from sandbox.telegram import Limits as TelegramLimits
+from sandbox.telegram import TelegramEmulator
+from sandbox.twilio import TwilioEmulator
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "changyang.yaml"
+FROM_NUMBER = "+8610690000099"
+# Seconds instead of minutes and hours, and no quiet hours: the demo may run at any time of day.
+FAST = {
+    "ack_within": "4s",
+    "remind_every": "2s",
+    "escalate_after": 2,
+    "resolve_within": "1h",
+    "confirm_within": "1h",
+    "quiet_hours": None,
+}
+
+
+def demo_directory(language: str) -> dict[str, Any]:
+    """The example directory with demo timings (and everyone speaking ``language``)."""
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["defaults"] = {**data.get("defaults", {}), **FAST}
+    for category in data["categories"]:
+        for key in ("ack_within", "remind_every", "resolve_within", "confirm_within"):
+            category.pop(key, None)
+        category.pop("working_days", None)  # a weekend must not stall the demo
+    for person in data["people"]:
+        person["language"] = language
+    return data
+
+
+async def play(*, language: str, keep: Path | None) -> int:
+    """Run the demo; 0 when every story reaches its expected end."""
+    folder = Path(tempfile.mkdtemp(prefix="wolaiban-demo-"))
+    started = time.monotonic()
+    try:
+        return await _play(folder, language)
+    finally:
+        _clean_up(folder, keep)
+        print(render(language, "demo.took", seconds=f"{time.monotonic() - started:.1f}"))
+
+
+async def _play(folder: Path, language: str) -> int:
+    directory = validate_directory(demo_directory(language))
+    assert not isinstance(directory, list), directory
+    db = open_database(f"sqlite+aiosqlite:///{folder / 'wolaiban.db'}")
+    ctx = ServiceContext(db=db, default_language=language)
+    telegram = TelegramEmulator(limits=TelegramLimits(private_interval=0.05))
+    twilio = TwilioEmulator()
+    try:
+        await upgrade(db)
+        await load_directory(ctx, directory)
+        async with serving(telegram.app) as telegram_url, serving(twilio.app) as twilio_url:
+            stack = _stack(ctx, language, telegram, twilio, telegram_url, twilio_url)
+            await stack.start()
+            script = Script(telegram, twilio, ctx, language, public_url=stack.settings.public_url)
+            try:
+                await script.run_stories()
+                await _digests(ctx, script, folder)
+            except StoryFailed as failed:
+                script.print_transcript()
+                print(render(language, "demo.failed_step", step=str(failed)), file=sys.stderr)
+                return 1
+            finally:
+                await twilio.settle()  # delivery reports land before the server goes
+                await stack.stop()
+        script.print_transcript()
+        await _print_rates(ctx, language)
+        return 0
+    finally:
+        await db.dispose()
+
+
+def _stack(
+    ctx: ServiceContext,
+    language: str,
+    telegram: TelegramEmulator,
+    twilio: TwilioEmulator,
+    telegram_url: str,
+    twilio_url: str,
+) -> Stack:
+    port = free_port()
+    settings = Settings(
+        _env_file=None,
+        database_url=ctx.db.url,
+        telegram_bot_token=telegram.token,
+        telegram_api_url=telegram_url,
+        twilio_account_sid=twilio.account_sid,
+        twilio_auth_token=twilio.auth_token,
+        twilio_from_number=FROM_NUMBER,
+        twilio_api_url=twilio_url,
+        public_url=f"http://127.0.0.1:{port}",
+        http_port=port,
+        sms_per_second=20,
+        sweep_seconds=0.5,
+        default_language=language,
+    )
+    # The demo sends the digest itself, once the stories are done.
+    return Stack(settings, ctx, telegram_limits=Limits(chat_interval=0.05), scheduled_digests=False)
+
+
+async def _digests(ctx: ServiceContext, script: Script, folder: Path) -> None:
+    """The morning digest for the three communities' staff: text and chart."""
+    for person_id in ("liubo", "suxinghua", "yangzhao"):
+        message = await send_digest(ctx, person_id=person_id, on_demand=True)
+        if message is None:
+            raise StoryFailed(f"digest for {person_id}")
+    await script.wait_for_digests(folder)
+
+
+async def _print_rates(ctx: ServiceContext, language: str) -> None:
+    found = await stats.rates(ctx, by="community")
+    columns = ("key", "cases", "response", "resolution", "satisfaction")
+    rows = [
+        [
+            key,
+            r.cases,
+            percent(r.response_rate),
+            percent(r.resolution_rate),
+            percent(r.satisfaction_rate),
+        ]
+        for key, r in found.items()
+    ]
+    print()
+    print(render(language, "demo.rates"))
+    print(table([render(language, f"col.{c}") for c in columns], rows))
+
+
+def _clean_up(folder: Path, keep: Path | None) -> None:
+    """Copy the database and the charts to ``keep`` when asked; remove the temporary folder."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        for path in folder.iterdir():
+            if path.suffix in (".db", ".png"):
+                shutil.copy(path, keep / path.name)
+    shutil.rmtree(folder, ignore_errors=True)
