@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot import logs
 from bot.config import Settings, SettingsError
 from bot.directory_file import read_directory
 from bot.runtime import Stack
@@ -55,9 +56,16 @@ async def prepare_database(db: Database, language: str) -> None:
 
 async def run(settings: Settings) -> None:
     """Run Wolaiban: database checks, the directory file, then the whole stack until stopped."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
-    for noisy in ("httpx", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    secrets = [
+        value.get_secret_value()
+        for value in (
+            settings.telegram_bot_token,
+            settings.telegram_webhook_secret,
+            settings.twilio_auth_token,
+        )
+        if value is not None
+    ]
+    logs.configure(settings.log_level, secrets)
     ctx = build_context(settings)
     try:
         await prepare_database(ctx.db, settings.default_language)

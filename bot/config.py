@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    # Telegram's flood limits (the defaults are Telegram's own); lower them, never raise them.
+    telegram_per_second: float = Field(default=30.0, gt=0, le=30)
+    telegram_chat_interval: float = Field(default=1.0, ge=0, le=60)
+    telegram_group_per_minute: int = Field(default=20, gt=0, le=20)
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None

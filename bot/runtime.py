@@ -72,7 +72,14 @@ class Stack:
                 ctx,
                 channel=Channel.TELEGRAM,
                 sender=TelegramSender(self.telegram.bot),
-                pacer=Pacer(telegram_limits or Limits()),
+                pacer=Pacer(
+                    telegram_limits
+                    or Limits(
+                        per_second=settings.telegram_per_second,
+                        chat_interval=settings.telegram_chat_interval,
+                        group_per_minute=settings.telegram_group_per_minute,
+                    )
+                ),
                 settings=delivery or DeliverySettings(),
                 quiet_now=lambda: quiet_now(ctx),
                 on_fallback=self.kick,

@@ -90,6 +90,7 @@ class TelegramEmulator:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     commands: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     too_many_requests: int = 0
+    outage: bool = False  # every send answered 502, as when Telegram is down
     photos: dict[int, bytes] = field(default_factory=dict)  # message id -> uploaded photo
     forced_retry: dict[int, int] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
@@ -352,6 +353,8 @@ class TelegramEmulator:
 
     def _outgoing(self, method: str, params: dict[str, Any]) -> Any:
         chat_id = int(params.get("chat_id", 0))
+        if self.outage:
+            return 502, "Bad Gateway"
         if chat_id in self.blocked:
             return 403, "Forbidden: bot was blocked by the user"
         if chat_id > 0 and chat_id not in self.users:

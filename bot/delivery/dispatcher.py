@@ -33,7 +33,9 @@ class Settings:
     """How hard the dispatcher works and how long it keeps trying."""
 
     batch: int = 300
-    lease: timedelta = timedelta(minutes=5)
+    # A crashed process's claimed messages wait this long before another claim takes them; the
+    # living dispatcher renews its claims well before (a third of the way), so none goes twice.
+    lease: timedelta = timedelta(seconds=20)
     poll_seconds: float = 0.5
     max_attempts: int = 8
     backoff_base: float = 2.0
@@ -86,8 +88,13 @@ class Dispatcher:
     async def run(self) -> None:
         """Claim and send until ``stop``."""
         next_claim = 0.0
+        renew_every = self._settings.lease.total_seconds() / 3
+        next_renewal = time.monotonic() + renew_every
         while not self._stopping:
             now = time.monotonic()
+            if now >= next_renewal and self._held:
+                await self._renew()
+                next_renewal = now + renew_every
             if self._wake.is_set() or now >= next_claim:
                 self._wake.clear()
                 await self._claim()
@@ -132,6 +139,12 @@ class Dispatcher:
             self._queues[scope].append(row)
             self._groups[scope] = group
             self._held.add(row.id)
+
+    async def _renew(self) -> None:
+        try:
+            await outbox.renew_claims(self._ctx, ids=sorted(self._held), lease=self._settings.lease)
+        except Exception:  # the next renewal tries again; the lease still has two thirds left
+            log.exception("renewing %s outbox claims failed", self._channel.value)
 
     def _send_ready(self) -> float:
         """Start every send whose scope is free now; return seconds until the next one is."""

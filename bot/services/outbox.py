@@ -118,6 +118,20 @@ async def claim_due(
     return claimed
 
 
+async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timedelta) -> None:
+    """Extend the lease of messages this process holds and has not sent yet."""
+    if not ids:
+        return
+    until = ctx.clock() + lease
+    async with ctx.db.transaction() as session:
+        query = select(OutboxMessage).where(
+            col(OutboxMessage.id).in_(ids), OutboxMessage.status == "sending"
+        )
+        for row in (await session.exec(query)).all():
+            row.next_attempt_at = until
+            session.add(row)
+
+
 async def _edit_target(session: AsyncSession, row: OutboxMessage, now: datetime) -> str | None:
     """The sent message an edit row changes; an edit waits for it, and is dropped with it."""
     if row.edit_of is None:
