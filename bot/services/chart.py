@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # headless: no display, no GUI toolkit
 
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from core.texts import render
 
@@ -62,6 +63,7 @@ def render_chart(days: Sequence[Day], language: str) -> bytes:
     )
     axes.set_xticks(x, [d.label for d in days], rotation=45, fontsize=8)
     axes.set_ylabel(render(labels, "chart.cases"))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # cases come whole
     rates = axes.twinx()
     for key, color in (
         ("response", "#F58518"),
@@ -80,7 +82,15 @@ def render_chart(days: Sequence[Day], language: str) -> bytes:
     rates.set_ylabel(render(labels, "chart.rate"))
     handles = axes.get_legend_handles_labels()
     more = rates.get_legend_handles_labels()
-    legend = axes.legend(handles[0] + more[0], handles[1] + more[1], fontsize=7, loc="upper left")
+    legend = axes.legend(
+        handles[0] + more[0],
+        handles[1] + more[1],
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),  # below the plot: never over the bars
+        ncol=5,
+        frameon=False,
+    )
     if font and labels == "zh":
         for text in (*legend.get_texts(), axes.yaxis.label, rates.yaxis.label):
             text.set_fontfamily(font)
