@@ -256,16 +256,3 @@ def test_outbox_lists_waiting_messages(loaded_cli: Cli) -> None:
     ]
     assert all("10:00" in row for row in table.values())  # due at once, in Beijing time
     assert cli("outbox", "--dead").out.strip() == "没有放弃发送的消息。"
-
-
-def test_demo_prints_the_three_rates_of_three_communities(cli: Cli) -> None:
-    done = cli("demo")
-    assert done.code == 0, done.err
-    rate = r"(\d{1,3}\.\d%|-)"
-    rows = {
-        m.group(1): m.group(0)
-        for m in re.finditer(rf"^(\S+)\s+\d+\s+{rate}\s+{rate}\s+{rate}$", done.out, re.M)
-    }
-    assert set(rows) == {"bgy-north", "jzsj-south", "yuanxiang"}
-    assert "#1" in done.out  # the conversation names the cases
-    assert not cli.path.exists()  # the demo keeps to its own temporary database
