@@ -107,6 +107,7 @@ class TwilioEmulator:
     received: list[Sms] = field(default_factory=list)
     phones: dict[str, list[Sms]] = field(default_factory=lambda: defaultdict(list))
     callbacks: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
+    refused: list[tuple[str, int]] = field(default_factory=list)  # (To, error code) of each refusal
     too_many_requests: int = 0
     _last_send: dict[str, float] = field(default_factory=dict)
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
@@ -213,9 +214,11 @@ class TwilioEmulator:
             message = f"The From phone number {from_} is not a valid, SMS-capable inbound phone "
             return _error(400, 21606, message + "number or short code for your account.")
         if to in self.opted_out:
+            self.refused.append((to, 21610))
             return _error(400, 21610, "Attempt to send to unsubscribed recipient")
         if self._too_soon(sender):
             self.too_many_requests += 1
+            self.refused.append((to, 20429))
             return _error(429, 20429, "Too Many Requests")
         sms = Sms(new_sid("SM"), to, sender, body, time.monotonic(), segments(body), "queued")
         self._record(sms)

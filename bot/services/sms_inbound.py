@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import col, func, select
 
@@ -58,6 +59,23 @@ class InboundSms:
     body: str
 
 
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """The answers to one SMS: queued by SMS to the number that texted, even for a person the
+    outbox would otherwise reach on Telegram (they asked by SMS, so they read their phone)."""
+
+    outbox: Outbox
+    phone: str
+
+    async def ask(
+        self, person: Person, template: str, *, key: str, params: dict[str, Any] | None = None
+    ) -> None:
+        """Queue ``template`` for ``person`` as an answer to this SMS."""
+        row = await self.outbox.ask(person, template, key=key, params=params)
+        if row is not None:
+            row.channel, row.address = SMS.value, self.phone
+
+
 async def handle_sms(ctx: ServiceContext, message: InboundSms) -> list[str]:
     """Handle ``message``; return the texts to answer with (TwiML)."""
     inbound = Inbound("sms", message.sid, sender=message.sender)
@@ -72,17 +90,17 @@ async def handle_sms(ctx: ServiceContext, message: InboundSms) -> list[str]:
 async def _handle(unit: Unit, message: InboundSms) -> None:
     person = await _sender(unit, message)
     command = grammar.parse(message.body)
-    outbox = Outbox(unit.session, unit.now, unit.default_language)
+    answers = Answers(Outbox(unit.session, unit.now, unit.default_language), message.sender)
     key = f"sms:{message.sid}"
-    if await _over_limit(unit, message, person, command, outbox, key):
+    if await _over_limit(unit, message, person, command, answers, key):
         return
     try:
-        await _dispatch(unit, message, person, command, outbox, key)
+        await _dispatch(unit, message, person, command, answers, key)
     except ServiceRefusal as refusal:
         # The answer says why; nothing else of this message changed (the use case raised
         # before writing, and its own writes were never flushed past the refusal).
         params = {k: localize(v, _language(person, unit)) for k, v in refusal.params.items()}
-        await outbox.ask(person, refusal.reason, key=key, params=params)
+        await answers.ask(person, refusal.reason, key=key, params=params)
 
 
 def _language(person: Person, unit: Unit) -> str:
@@ -104,10 +122,19 @@ async def _sender(unit: Unit, message: InboundSms) -> Person:
         )
         unit.session.add(person)
         await unit.session.flush()
-    elif person.source != "directory" and grammar.parse(message.body).__class__ is grammar.Report:
-        person.language = spoken  # replies follow the language they last wrote in
+    elif (
+        person.source != "directory"
+        and isinstance(grammar.parse(message.body), grammar.Report)
+        and any(ch.isalpha() for ch in message.body)
+    ):
+        person.language = spoken  # replies follow the language they last wrote in (not "5")
         unit.session.add(person)
     return person
+
+
+def _is_number(text: str) -> bool:
+    """A bare number, as a reply to a numbered list ("2", "２", "2。")."""
+    return grammar.normalize(text).isdigit()
 
 
 async def _over_limit(
@@ -115,7 +142,7 @@ async def _over_limit(
     message: InboundSms,
     person: Person,
     command: grammar.Command,
-    outbox: Outbox,
+    answers: Answers,
     key: str,
 ) -> bool:
     """Per-sender limits: past them, one polite notice, then silence until the window passes."""
@@ -145,7 +172,7 @@ async def _over_limit(
         ),
     )
     if not noticed:
-        await outbox.ask(person, "sms.slow_down", key=key)
+        await answers.ask(person, "sms.slow_down", key=key)
     return True
 
 
@@ -158,19 +185,23 @@ async def _dispatch(
     message: InboundSms,
     person: Person,
     command: grammar.Command,
-    outbox: Outbox,
+    answers: Answers,
     key: str,
 ) -> None:
     draft = await unit.session.get(Draft, f"{SMS.value}:{person.id}")
+    if draft is not None and draft.flow == "sms_community" and _is_number(message.body):
+        # The answer to "which community?": "1" to "3" are not ratings here.
+        await _answer_draft(unit, message, person, draft, message.body, answers, key)
+        return
     match command:
         case grammar.OptOut():
             await _opt(unit, message.sender, out=True)
-            await outbox.ask(person, "sms.opted_out", key=key)
+            await answers.ask(person, "sms.opted_out", key=key)
         case grammar.OptIn():
             await _opt(unit, message.sender, out=False)
-            await outbox.ask(person, "sms.opted_in", key=key)
+            await answers.ask(person, "sms.opted_in", key=key)
         case grammar.Help():
-            await outbox.ask(person, "sms.help", key=key)
+            await answers.ask(person, "sms.help", key=key)
         case grammar.Acknowledge(number) | grammar.Done(number):
             action = (
                 Action.ACKNOWLEDGE if isinstance(command, grammar.Acknowledge) else Action.RESOLVE
@@ -178,20 +209,20 @@ async def _dispatch(
             case = await act_in(
                 unit, number=number, actor=Actor(person.id, SMS), request=Request(action)
             )
-            await outbox.ask(
+            await answers.ask(
                 person,
                 "sms.updated",
                 key=key,
                 params={"number": number, "status": both(f"status.{case.status}")},
             )
         case grammar.Status(number):
-            await _status(unit, person, number, outbox, key)
+            await _status(unit, person, number, answers, key)
         case grammar.Rate():
-            await _rate(unit, person, command, outbox, key)
+            await _rate(unit, person, command, answers, key)
         case grammar.Report(text) if draft is not None:
-            await _answer_draft(unit, message, person, draft, text, outbox, key)
+            await _answer_draft(unit, message, person, draft, text, answers, key)
         case grammar.Report(text):
-            await _report(unit, message, person, text, outbox, key)
+            await _report(unit, message, person, text, answers, key)
 
 
 async def _opt(unit: Unit, phone: str, *, out: bool) -> None:
@@ -209,18 +240,20 @@ async def _latest(unit: Unit, person: Person, *, status: Status | None = None) -
     return (await unit.session.exec(query.order_by(col(Case.number).desc()).limit(1))).first()
 
 
-async def _status(unit: Unit, person: Person, number: int | None, outbox: Outbox, key: str) -> None:
+async def _status(
+    unit: Unit, person: Person, number: int | None, answers: Answers, key: str
+) -> None:
     case = (
         await queries.get_case(session=unit.session, number=number)
         if number is not None
         else await _latest(unit, person)
     )
     if case is None or (case.resident_id != person.id and person.role == "resident"):
-        await outbox.ask(person, "sms.no_case", key=key)
+        await answers.ask(person, "sms.no_case", key=key)
         return
     category = await queries.get_category(session=unit.session, category_id=case.category_id)
     name = {"zh": category.name_zh, "en": category.name_en} if category else case.category_id
-    await outbox.ask(
+    await answers.ask(
         person,
         "sms.status",
         key=key,
@@ -229,13 +262,13 @@ async def _status(unit: Unit, person: Person, number: int | None, outbox: Outbox
 
 
 async def _rate(
-    unit: Unit, person: Person, command: grammar.Rate, outbox: Outbox, key: str
+    unit: Unit, person: Person, command: grammar.Rate, answers: Answers, key: str
 ) -> None:
     number = command.number
     if number is None:
         waiting = await _latest(unit, person, status=Status.RESOLVED)
         if waiting is None:
-            await outbox.ask(person, "sms.nothing_to_rate", key=key)
+            await answers.ask(person, "sms.nothing_to_rate", key=key)
             return
         number = waiting.number
     assert number is not None
@@ -252,7 +285,7 @@ async def _rate(
                 updated_at=unit.now,
             )
         )
-        await outbox.ask(person, "flow.ask_rate_reason", key=key, params={"number": number})
+        await answers.ask(person, "flow.ask_rate_reason", key=key, params={"number": number})
         return
     request = Request(Action.RATE, rating=command.rating, note=command.reason)
     await act_in(unit, number=number, actor=Actor(person.id, SMS), request=request)
@@ -274,7 +307,7 @@ async def _answer_draft(
     person: Person,
     draft: Draft,
     text: str,
-    outbox: Outbox,
+    answers: Answers,
     key: str,
 ) -> None:
     await unit.session.delete(draft)
@@ -290,11 +323,11 @@ async def _answer_draft(
         await _open(unit, person, choices[int(picked) - 1], draft.data["text"])
         return
     # Not a number from the list: take it as a new report (and ask again where it is).
-    await _report(unit, message, person, text, outbox, key)
+    await _report(unit, message, person, text, answers, key)
 
 
 async def _report(
-    unit: Unit, message: InboundSms, person: Person, text: str, outbox: Outbox, key: str
+    unit: Unit, message: InboundSms, person: Person, text: str, answers: Answers, key: str
 ) -> None:
     community = await _community_of(unit, message, person)
     if community is not None:
@@ -319,7 +352,7 @@ async def _report(
             updated_at=unit.now,
         )
     )
-    await outbox.ask(person, "sms.ask_community", key=key, params={"choices": lines})
+    await answers.ask(person, "sms.ask_community", key=key, params={"choices": lines})
 
 
 async def _community_of(unit: Unit, message: InboundSms, person: Person) -> str | None:

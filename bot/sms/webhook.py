@@ -7,6 +7,9 @@ nothing written. The TwiML answer goes back only once the message's work is comm
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -19,6 +22,9 @@ from bot.services.outbox import record_delivery
 from bot.services.sms_inbound import InboundSms, handle_sms
 
 SMS_PATH, STATUS_PATH = "/twilio/sms", "/twilio/status"
+UNMATCHED_WAIT_SECONDS = 5.0  # well within the 15 s Twilio waits for a webhook's answer
+
+log = logging.getLogger(__name__)
 
 
 class TwilioWebhooks:
@@ -72,7 +78,16 @@ class TwilioWebhooks:
         status = params.get("MessageStatus") or params.get("SmsStatus") or ""
         if not sid:
             return Response(status_code=400)
-        await record_delivery(
-            self._ctx, provider_id=sid, status=status, error_code=params.get("ErrorCode") or None
-        )
+        error_code = params.get("ErrorCode") or None
+        # A report can overtake our own record of the send (Twilio calls back as soon as it has
+        # the message, before its answer to us is written down): wait a little for that record.
+        deadline, pause = time.monotonic() + UNMATCHED_WAIT_SECONDS, 0.02
+        while not await record_delivery(
+            self._ctx, provider_id=sid, status=status, error_code=error_code
+        ):
+            if time.monotonic() + pause > deadline:
+                log.warning("a delivery report for %s, a message we have no record of", sid)
+                break
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
         return Response(status_code=204)

@@ -112,6 +112,7 @@ async def test_opted_out_number_is_21610() -> None:
             await client.messages.create_async(to=RESIDENT, from_=BOT, body="hi")
     assert (raised.value.status, raised.value.code) == (400, 21610)
     assert emulator.inbox(RESIDENT) == []
+    assert emulator.refused == [(RESIDENT, 21610)]
 
 
 async def test_sender_pacing_is_429() -> None:
