@@ -40,6 +40,7 @@ from .context import (
 )
 from .lifecycle import Request, act_in
 from .notify import Outbox, localize
+from .parties import load_parties
 from .report import NewReport, open_case
 from .sms_text import as_sms
 
@@ -248,7 +249,10 @@ async def _status(
         if number is not None
         else await _latest(unit, person)
     )
-    if case is None or (case.resident_id != person.id and person.role == "resident"):
+    # Only someone with a part in the case hears of it: its resident, its manager and those above,
+    # its community's staff.
+    parties = await load_parties(session=unit.session, case=case) if case else None
+    if case is None or parties is None or not parties.relations(person.id):
         await answers.ask(person, "sms.no_case", key=key)
         return
     category = await queries.get_category(session=unit.session, category_id=case.category_id)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.delivery.pacing import Limits
-from bot.directory_file import read_directory
 from bot.runtime import Stack
 from bot.services.context import ServiceContext
 from bot.services.directory import load_directory
@@ -19,7 +18,7 @@ from sandbox.serve import serving
 from sandbox.telegram import Limits as TelegramLimits
 from sandbox.telegram import TelegramEmulator
 from sandbox.twilio import Reply, TwilioEmulator
-from tests.conftest import EXAMPLE
+from tests.e2e.directory import example_any_hour
 
 FROM_NUMBER = "+8610690000099"
 PEOPLE = (
@@ -68,7 +67,7 @@ async def both_channels(db: Database, **extra: object) -> AsyncIterator[Both]:
         telegram.add_user(user_id, name)
     twilio = TwilioEmulator()
     ctx = ServiceContext(db=db, default_language="zh")
-    await load_directory(ctx, read_directory(EXAMPLE))
+    await load_directory(ctx, example_any_hour())
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     async with serving(telegram.app) as telegram_url, serving(twilio.app) as twilio_url:
@@ -86,7 +85,10 @@ async def both_channels(db: Database, **extra: object) -> AsyncIterator[Both]:
             **extra,
         }
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-        stack = Stack(settings, ctx, telegram_limits=Limits(chat_interval=0.05))
+        # Digests are tested on their own; here they would only add background traffic.
+        stack = Stack(
+            settings, ctx, telegram_limits=Limits(chat_interval=0.05), scheduled_digests=False
+        )
         await stack.start()
         try:
             yield Both(stack, telegram, twilio, ctx, public)
