@@ -53,6 +53,11 @@ class Outbox:
     now: datetime
     default_language: str
 
+    async def _queued(self, idempotency_key: str) -> bool:
+        """True when a message with this key was queued before (the step is being repeated)."""
+        query = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)
+        return (await self.session.exec(query)).first() is not None
+
     async def tell(
         self,
         person: Person | None,
@@ -90,10 +95,7 @@ class Outbox:
         if address is None:
             return None
         idempotency_key = f"{key}:{person.id}:{template}"
-        existing = await self.session.exec(
-            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)
-        )
-        if existing.first() is not None:
+        if await self._queued(idempotency_key):
             return None
         language = language_of(person, self.default_language)
         values = {name: localize(value, language) for name, value in (params or {}).items()}
@@ -133,10 +135,7 @@ class Outbox:
     ) -> OutboxMessage | None:
         """Queue an edit of a message sent (or to be sent) before, in its reader's language."""
         idempotency_key = f"{key}:edit:{original.id}"
-        existing = await self.session.exec(
-            select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)
-        )
-        if existing.first() is not None:
+        if await self._queued(idempotency_key):
             return None
         language = original.language
         message = OutboxMessage(
