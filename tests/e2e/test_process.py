@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -21,35 +18,10 @@ from db.models import Case, CaseEvent, OutboxMessage
 from sandbox.serve import free_port, serving
 from sandbox.telegram import Limits, TelegramEmulator
 from tests.conftest import EXAMPLE
+from tests.e2e.process import Process
 
 RESIDENT, MANAGER, ENGLISH = 4001, 2001, 4005
 PHONE = re.compile(r"\+\d{8,15}")
-
-
-class Process:
-    """One ``wolaiban run``; started and killed at will, its log collected."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log, self.child = env, log, None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.child = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run"], env=self.env, stdout=out, stderr=out
-            )
-
-    def kill(self) -> None:
-        assert self.child is not None
-        self.child.send_signal(signal.SIGKILL)
-        self.child.wait()
-
-    def stop(self) -> None:
-        if self.child is not None and self.child.poll() is None:
-            self.child.terminate()
-            try:
-                self.child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture

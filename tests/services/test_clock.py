@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from bot.services import lifecycle
 from bot.services.clock import run_due
 from bot.services.context import Actor, ServiceContext
+from bot.services.digest import send_digest
 from bot.services.report import NewReport, report
 from core.cases import Channel
 from core.due import Step
@@ -195,6 +196,10 @@ async def test_three_sweepers_step_each_of_a_thousand_cases_once(
     ]
     try:
         results = await asyncio.gather(*(run_due(s, limit=2000) for s in sweepers))
+        # and the morning digest, tried by all three for every staff member: once each
+        digests = await asyncio.gather(
+            *(send_digest(s, person_id=p) for s in sweepers for p in ("liubo", "suxinghua"))
+        )
     finally:
         for s in sweepers:
             await s.db.dispose()
@@ -206,6 +211,17 @@ async def test_three_sweepers_step_each_of_a_thousand_cases_once(
         ).all()
     assert len(reminded) == 1000
     assert len(set(reminded)) == 1000
+    assert sum(d is not None for d in digests) == 2
+    async with loaded.db.reading() as session:
+        texts = (
+            await session.exec(
+                select(OutboxMessage.person_id).where(
+                    col(OutboxMessage.idempotency_key).startswith("digest:"),
+                    col(OutboxMessage.photo).is_(None),
+                )
+            )
+        ).all()
+    assert sorted(texts) == ["liubo", "suxinghua"]
 
 
 async def _search_path(ctx: ServiceContext) -> str:

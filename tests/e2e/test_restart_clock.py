@@ -1,0 +1,73 @@
+"""Steps that fall due while the process is down run once when it is back: in the events and in
+what the manager's chat received."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlmodel import col, select
+
+from db.engine import open_database
+from db.models import CaseEvent
+from sandbox.serve import free_port, serving
+from sandbox.telegram import Limits, TelegramEmulator
+from tests.conftest import EXAMPLE
+from tests.e2e.process import Process
+from tests.e2e.test_process import MANAGER, RESIDENT, buttons, report, until
+
+
+def _directory(folder: Path) -> Path:
+    """The example with a 5-second acknowledge deadline and no quiet hours."""
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["defaults"] = {
+        **data.get("defaults", {}),
+        "ack_within": "5s",
+        "remind_every": "1h",
+        "quiet_hours": None,
+    }
+    path = folder / "directory.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def test_a_reminder_due_while_down_is_sent_once_after_restart(tmp_path: Path) -> None:
+    emulator = TelegramEmulator(limits=Limits(private_interval=0.1))
+    emulator.add_user(RESIDENT, "李大爷")
+    emulator.add_user(MANAGER, "王经理")
+    database = tmp_path / "wolaiban.db"
+    async with serving(emulator.app) as url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "TELEGRAM_BOT_TOKEN": emulator.token,
+            "TELEGRAM_API_URL": url,
+            "TELEGRAM_CHAT_INTERVAL": "0.1",
+            "HTTP_PORT": str(free_port()),
+            "DIRECTORY_FILE": str(_directory(tmp_path)),
+            "SWEEP_SECONDS": "0.5",
+        }
+        process = Process(env, tmp_path / "run.log")
+        process.start()
+        try:
+            await report(emulator, RESIDENT, "快递堆在路上")
+            await until(lambda: "ack:1" in buttons(emulator, MANAGER))
+            process.stop()  # down before the acknowledge deadline (5 s after the report)
+            await asyncio.sleep(6)  # the deadline passes while nobody runs
+            process.start()
+            await until(lambda: any("⏰" in m.text for m in emulator.inbox(MANAGER)))
+            await asyncio.sleep(2)  # several sweeps later: still one reminder
+        finally:
+            process.stop()
+    reminders = [m for m in emulator.inbox(MANAGER) if "⏰" in m.text]
+    assert len(reminders) == 1
+    db = open_database(f"sqlite+aiosqlite:///{database}")
+    try:
+        async with db.reading() as session:
+            kinds = (await session.exec(select(CaseEvent.kind).order_by(col(CaseEvent.id)))).all()
+    finally:
+        await db.dispose()
+    assert list(kinds) == ["reported", "routed", "reminded"]
