@@ -20,7 +20,7 @@ from core.cases import Action, Channel, Rating, Refusal, apply
 from db import queries
 from db.models import Category, Community, Draft, Person
 
-from .announce import state_of
+from .announce import both, state_of
 from .context import Actor, Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .lifecycle import Request, act_in
 from .notify import Outbox, language_of
@@ -319,17 +319,15 @@ async def ask_before(
             new_manager_id="-",
         )
         if isinstance(trial, Refusal):
-            raise ServiceRefusal(trial.reason, {"number": number, "status": case.status})
+            status = both(f"status.{case.status}")
+            raise ServiceRefusal(trial.reason, {"number": number, "status": status})
         flow_name = _ASKING.get(action, "reassign")
         data: dict[str, Any] = {"number": number}
         buttons: list[list[dict[str, str]]] = []
         if action is Action.REASSIGN:
             managers = await _managers(unit, exclude=case.manager_id)
             data["managers"] = [m.id for m in managers]
-            buttons = [
-                [{"label": m.name, "data": f"{PREFIX}reassign:{i}"} for i, m in pair]
-                for pair in _pairs(list(enumerate(managers)))
-            ]
+            buttons = _manager_buttons(list(enumerate(managers)))
         elif action is Action.RATE:
             buttons = [[{"key": "button.flow.no_reason", "data": f"{PREFIX}{flow_name}:skip"}]]
         buttons.append([{"key": "button.flow.abandon", "data": f"{PREFIX}{flow_name}:x"}])
@@ -352,6 +350,31 @@ async def ask_before(
         await Outbox(unit.session, unit.now, unit.default_language).ask(
             person, template, key=_key(unit, inbound), params=data, buttons=buttons
         )
+
+
+def _manager_buttons(managers: list[tuple[int, Person]]) -> list[list[dict[str, str]]]:
+    """A button per manager (by their index in the offer), two a row."""
+    return [
+        [{"label": m.name, "data": f"{PREFIX}reassign:{i}"} for i, m in pair]
+        for pair in _pairs(managers)
+    ]
+
+
+async def _ask_reassign(
+    unit: Unit, person: Person, number: int, manager_ids: list[str], *, key: str, reask: bool
+) -> None:
+    """Ask again to whom case ``number`` goes, with the buttons of the managers offered before."""
+    offered = [(i, await unit.session.get(Person, m)) for i, m in enumerate(manager_ids)]
+    buttons = _manager_buttons([(i, m) for i, m in offered if m is not None])
+    buttons.append([{"key": "button.flow.abandon", "data": f"{PREFIX}reassign:x"}])
+    await Outbox(unit.session, unit.now, unit.default_language).ask(
+        person,
+        "flow.ask_reassign",
+        key=key,
+        params={"number": number},
+        buttons=buttons,
+        reask=reask,
+    )
 
 
 async def _managers(unit: Unit, *, exclude: str | None) -> list[Person]:
@@ -393,7 +416,42 @@ async def _question_answered(
             managers = row.data.get("managers", [])
             index = int(parsed[1]) if parsed and parsed[1].isdigit() else -1
             if not 0 <= index < len(managers):
-                return  # free text where a manager must be chosen: the buttons stay
+                # free text where a manager must be chosen: the same buttons again, gently
+                await _ask_reassign(unit, person, number, managers, key=key, reask=True)
+                return
             request = Request(Action.REASSIGN, manager_id=managers[index])
     await unit.session.delete(row)
+    overtaken = await _overtaken(unit, person, number, request.action)
+    if overtaken is not None:
+        # The case moved on since the question was asked: it no longer stands; say why.
+        await Outbox(unit.session, unit.now, unit.default_language).ask(
+            person, overtaken.reason, key=key, params=overtaken.params
+        )
+        return
     await act_in(unit, number=number, actor=actor, request=request)
+
+
+_OVERTAKEN = frozenset({"refused.closed", "refused.wrong_status", "refused.not_entitled"})
+
+
+async def _overtaken(
+    unit: Unit, person: Person, number: int, action: Action
+) -> ServiceRefusal | None:
+    """Why a question asked earlier no longer stands (the case's status or holder changed),
+    or None while its answer can still be acted on."""
+    case = await queries.get_case(session=unit.session, number=number, lock=True)
+    if case is None:
+        return ServiceRefusal("refused.no_such_case", {"number": number})
+    parties = await load_parties(session=unit.session, case=case)
+    trial = apply(
+        state_of(case),
+        action,
+        parties.relations(person.id),
+        rating=Rating.DISSATISFIED,
+        new_manager_id="-",
+    )
+    if isinstance(trial, Refusal) and trial.reason in _OVERTAKEN:
+        return ServiceRefusal(
+            trial.reason, {"number": number, "status": both(f"status.{case.status}")}
+        )
+    return None

@@ -202,9 +202,7 @@ async def set_language(
         )
 
 
-async def heard_from(
-    ctx: ServiceContext, *, person_id: str, language: str | None = None
-) -> Person:
+async def heard_from(ctx: ServiceContext, *, person_id: str, language: str | None = None) -> Person:
     """A person wrote on Telegram: they can be reached there again, and when the directory gives
     them no language, Telegram's ``language`` becomes theirs."""
     async with unit_of_work(ctx) as unit:

@@ -7,6 +7,7 @@ A button press is answered at once — with an alert when nothing could be done,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -23,6 +24,7 @@ from telegram.ext import (
 
 from bot.services import conversation, lifecycle, replies
 from bot.services.context import Actor, AlreadyHandled, Inbound, ServiceContext, ServiceRefusal
+from bot.services.digest import send_digest
 from bot.services.notify import localize
 from bot.services.report import ensure_resident
 from core.buttons import decode
@@ -56,6 +58,7 @@ class TelegramGateway:
             "help": self.help,
             "open": self.open,
             "case": self.case,
+            "digest": self.digest,
         }
         for name, handler in commands.items():
             app.add_handler(CommandHandler(name, self._guard(handler)))
@@ -94,9 +97,16 @@ class TelegramGateway:
             text = render(language, refusal.reason, **params)
             await update.callback_query.answer(text, show_alert=True)
         elif person is not None:
-            await replies.say(
-                self._ctx, person_id=person.id, template=refusal.reason, params=refusal.params
-            )
+            # The refused step wrote nothing, not even the update's receipt: the answer records
+            # it, so a replay of the update is not answered twice.
+            with contextlib.suppress(AlreadyHandled):
+                await replies.say(
+                    self._ctx,
+                    person_id=person.id,
+                    template=refusal.reason,
+                    params=refusal.params,
+                    inbound=Inbound("telegram", str(update.update_id)),
+                )
 
     async def _person(self, update: Update) -> Person | None:
         user = update.effective_user
@@ -170,6 +180,17 @@ class TelegramGateway:
         """``/open`` — open cases, oldest first."""
         person, inbound = await self._who(update)
         await replies.open_cases(self._ctx, person_id=person.id, inbound=inbound)
+
+    async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """``/digest`` — today's digest now, for staff."""
+        person, inbound = await self._who(update)
+        if (
+            person.role != "staff"
+            or await send_digest(self._ctx, person_id=person.id, on_demand=True) is None
+        ):
+            await replies.say(
+                self._ctx, person_id=person.id, template="tg.not_staff", inbound=inbound
+            )
 
     async def case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/case <n>`` — one case with the buttons its reader may press."""

@@ -246,4 +246,5 @@ TEXTS: dict[str, str] = {
     "demo.rates": "The three rates per community:",
     "demo.bot": "Wolaiban",
     "demo.edited": "✎ (message edited)",
+    "cmd.digest": "Today's digest (staff)",
 }

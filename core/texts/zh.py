@@ -241,4 +241,5 @@ TEXTS: dict[str, str] = {
     "demo.rates": "各社区三率：",
     "demo.bot": "我来办",
     "demo.edited": "✎（消息已更新）",
+    "cmd.digest": "今日简报（工作人员）",
 }
