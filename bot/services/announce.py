@@ -193,28 +193,13 @@ async def announce(
         await _refresh(outbox, scene, earlier, after, key=f"case:{number}:event:{events[-1].id}")
 
 
-# Messages that carry a case's buttons: edited in place as the case moves (Telegram only).
-CARD_TEMPLATES = (
-    "case.card",
-    "case.unrouted",
-    "case.declined",
-    "case.escalated",
-    "case.reopened",
-    "case.reminder",
-    "case.resolved",
-    "case.nudge",
-    "case.received",
-    "tg.case_detail",
-)
-
-
 async def _cards(session: AsyncSession, number: int) -> list[OutboxMessage]:
+    """The case's earlier Telegram messages (those with buttons get edited as it moves)."""
     query = (
         select(OutboxMessage)
         .where(
             OutboxMessage.case_number == number,
             OutboxMessage.channel == Channel.TELEGRAM.value,
-            col(OutboxMessage.template).in_(CARD_TEMPLATES),
             col(OutboxMessage.edit_of).is_(None),
             OutboxMessage.status != "dead",
         )

@@ -125,6 +125,30 @@ async def _retire(session: AsyncSession, row: Any, *, in_use: bool, summary: Loa
     session.add(row)
 
 
+def _people(directory: Directory, known: dict[str, Person]) -> dict[str, dict[str, Any]]:
+    """The people rows the file asks for. Where the file names no Telegram id or language, what
+    the person set up themselves (an invite's binding, a /lang choice) is kept."""
+    claimed = {p.telegram_id for p in directory.people if p.telegram_id is not None}
+    wanted: dict[str, dict[str, Any]] = {}
+    for p in directory.people:
+        before = known.get(p.id)
+        telegram_id = p.telegram_id
+        if telegram_id is None and before is not None and before.telegram_id not in claimed:
+            telegram_id = before.telegram_id
+        wanted[p.id] = {
+            "name": p.name,
+            "role": p.role,
+            "phone": p.phone,
+            "telegram_id": telegram_id,
+            "language": p.language or (before.language if before is not None else None),
+            "supervisor_id": p.supervisor,
+            "community_id": p.community,
+            "building": p.building,
+            "source": "directory",
+        }
+    return wanted
+
+
 async def _ids_in_cases(session: AsyncSession, *columns: Any) -> set[str]:
     """Every id that appears in the given case columns."""
     found: set[str] = set()
@@ -185,20 +209,7 @@ async def apply_directory(session: AsyncSession, directory: Directory) -> LoadSu
     await _sync(
         session,
         Person,
-        {
-            p.id: {
-                "name": p.name,
-                "role": p.role,
-                "phone": p.phone,
-                "telegram_id": p.telegram_id,
-                "language": p.language,
-                "supervisor_id": p.supervisor,
-                "community_id": p.community,
-                "building": p.building,
-                "source": "directory",
-            }
-            for p in directory.people
-        },
+        _people(directory, {p.id: p for p in people}),
         existing=people,
         in_use=await _ids_in_cases(session, Case.resident_id, Case.manager_id, CaseEvent.actor_id),
         summary=summary,

@@ -213,3 +213,21 @@ async def test_a_load_that_fails_changes_nothing(loaded: ServiceContext) -> None
     with failing_commit(), pytest.raises(ConnectionError):
         await load_directory(loaded, directory)
     assert await table_contents(loaded.db) == before
+
+
+async def test_a_reload_keeps_what_people_set_up_themselves(loaded: ServiceContext) -> None:
+    """An invite's Telegram binding and a /lang choice survive loading the same file again."""
+    async with loaded.db.transaction() as session:
+        manager = await session.get(Person, "mgr-yuanxiang")  # no telegram_id in the file
+        resident = await session.get(Person, "r-jzsj-172")
+        assert manager is not None
+        assert resident is not None
+        manager.telegram_id = 777
+        manager.language = "en"
+        session.add(manager)
+    summary = await load_directory(loaded, read_directory(EXAMPLE))
+    assert not summary.changed
+    async with loaded.db.reading() as session:
+        manager = await session.get(Person, "mgr-yuanxiang")
+    assert manager is not None
+    assert (manager.telegram_id, manager.language) == (777, "en")
