@@ -325,7 +325,7 @@ async def ask_before(
         data: dict[str, Any] = {"number": number}
         buttons: list[list[dict[str, str]]] = []
         if action is Action.REASSIGN:
-            managers = await _managers(unit, exclude=case.manager_id)
+            managers = await _managers(unit, community=case.community_id, exclude=case.manager_id)
             data["managers"] = [m.id for m in managers]
             buttons = _manager_buttons(list(enumerate(managers)))
         elif action is Action.RATE:
@@ -377,13 +377,20 @@ async def _ask_reassign(
     )
 
 
-async def _managers(unit: Unit, *, exclude: str | None) -> list[Person]:
+async def _managers(unit: Unit, *, community: str, exclude: str | None) -> list[Person]:
+    """Who a case may go to: the managers and supervisors of its community (by the directory or
+    by a routing rule for it); everyone who manages, when the directory names none there."""
     query = (
         select(Person)
         .where(col(Person.active), col(Person.role).in_(("manager", "supervisor")))
         .order_by(col(Person.role), col(Person.id))
     )
-    return [p for p in (await unit.session.exec(query)).all() if p.id != exclude]
+    everyone = [p for p in (await unit.session.exec(query)).all() if p.id != exclude]
+    routed = {
+        r.manager_id for r in await queries.routes(session=unit.session) if r.community == community
+    }
+    local = [p for p in everyone if p.community_id == community or p.id in routed]
+    return local or everyone
 
 
 async def _question_answered(

@@ -10,7 +10,6 @@ from bot.services.context import ServiceContext
 from bot.services.invites import create_invite
 from tests.e2e.conftest import (
     MANAGER,
-    OTHER_MANAGER,
     RESIDENT,
     STAFF,
     STRANGER,
@@ -148,11 +147,12 @@ async def test_no_button_outlives_its_status(running: Running) -> None:
     declined = await running.next_message(STAFF, 0)
     choose = await running.press(STAFF, declined, f"reassign:{number}")
     seen = len(tg.inbox(RESIDENT))
-    await tg.user_presses(STAFF, choose, data_of(choose, "郑经理"))
+    before = len(tg.inbox(SUPERVISOR))
+    await tg.user_presses(STAFF, choose, data_of(choose, "赵主管"))
     told = await running.next_message(RESIDENT, seen)
     assert told.text == f"您的诉求 #{number} 已由社区改派给新的负责人。"
-    new_card = await running.next_message(OTHER_MANAGER, 0)
-    await tg.user_presses(OTHER_MANAGER, new_card, f"ack:{number}")
+    new_card = await running.next_message(SUPERVISOR, before)
+    await tg.user_presses(SUPERVISOR, new_card, f"ack:{number}")
     await running.next_message(RESIDENT, seen + 1)  # taken on
     await running.until(lambda: new_card.button_data() == [f"done:{number}", f"decline:{number}"])
     about_the_case = tg.inbox(RESIDENT)[5:]  # from "received #n" on
