@@ -8,6 +8,7 @@ so however many instances try, one digest goes out.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -67,19 +68,26 @@ async def send_digest(
     ids = [c.id for c in communities]
     language = language_of(person, ctx.default_language)
     key = f"digest:{person_id}:{today.isoformat()}" + (f":{now.isoformat()}" if on_demand else "")
+    async with ctx.db.reading() as session:
+        sent = select(OutboxMessage.id).where(col(OutboxMessage.idempotency_key).startswith(key))
+        if (await session.exec(sent)).first() is not None:
+            return None  # today's went out already (a restart, another instance)
     figures = await _figures(ctx, ids, today, now, tz, language)
     english = language == "en"
     names = "、".join(c.name_en if english else c.name_zh for c in communities)
     address = address_of(person, None)
+    by_sms = address is not None and address[0].value == "sms"
+    # Drawing takes a CPU second: off the event loop (the bot keeps answering) and before the
+    # transaction (on SQLite it holds the write lock).
+    chart = None if by_sms else await asyncio.to_thread(render_chart, figures["days"], language)
     try:
         async with unit_of_work(ctx) as unit:
             outbox = Outbox(unit.session, unit.now, unit.default_language)
-            if address is not None and address[0].value == "sms":
+            if by_sms:
                 return await outbox.ask(person, "digest.sms", key=key, params=figures["sms"])
             text = _text(language, today, names, figures)
             message = await outbox.ask(person, "tg.raw", key=key, params={"text": text})
-            if message is not None:
-                chart = render_chart(figures["days"], language)
+            if message is not None and chart is not None:
                 await _chart(unit, person, key, chart, language)
             return message
     except IntegrityError:
