@@ -180,6 +180,7 @@ class Dispatcher:
             log.exception("delivering outbox row %s failed", message.id)
             self._held.discard(message.id)
         finally:
+            self._pacer.finished(scope, group=self._groups.get(scope, False), now=time.monotonic())
             self._busy.discard(scope)
             self._wake.set()
 

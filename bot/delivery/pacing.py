@@ -50,6 +50,20 @@ class Pacer:
         else:
             self._next_chat[scope] = now + self.limits.chat_interval * _MARGIN
 
+    def finished(self, scope: str, *, group: bool, now: float) -> None:
+        """The send to ``scope`` was answered at ``now``: the next may go one interval later.
+
+        Counting from the answer, not the start, keeps the gap the provider sees at least the
+        interval whatever the network's jitter (the provider stamped the last one before it
+        answered, and stamps the next one after we send it).
+        """
+        if not group:
+            self._next_chat[scope] = max(
+                self._next_chat.get(scope, 0.0), now + self.limits.chat_interval
+            )
+        if len(self._next_chat) > 10_000:  # forget chats whose spacing has long passed
+            self._next_chat = {k: v for k, v in self._next_chat.items() if v > now}
+
     def pause(self, scope: str, seconds: float, *, now: float) -> None:
         """Hold ``scope`` back for ``seconds`` (a 429's retry_after); other scopes go on."""
         self._paused_until[scope] = max(self._paused_until.get(scope, 0.0), now + seconds)
