@@ -6,13 +6,10 @@ import logging
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
-from telegram import Bot
-from telegram.error import TelegramError
 
 from bot import logs
 from bot.config import Settings, SettingsError
 from bot.directory_file import read_directory
-from bot.runtime import Stack
 from bot.services.context import ServiceContext
 from bot.services.directory import load_directory
 from core.texts import render
@@ -72,6 +69,9 @@ async def run(settings: Settings) -> None:
         if settings.directory_file:
             summary = await load_directory(ctx, read_directory(Path(settings.directory_file)))
             log.info("directory %s loaded: %s", settings.directory_file, dict(summary.counts))
+        # Imported here: PTB, twilio and matplotlib cost the other commands a second to start.
+        from bot.runtime import Stack
+
         stack = Stack(settings, ctx)
         await stack.start()
         host, port = settings.http_host, stack.port
@@ -86,6 +86,9 @@ async def run(settings: Settings) -> None:
 
 async def bot_username(settings: Settings) -> str:
     """The bot's username, asked of the Bot API (``getMe``)."""
+    from telegram import Bot
+    from telegram.error import TelegramError
+
     assert settings.telegram_bot_token is not None
     bot = Bot(
         settings.telegram_bot_token.get_secret_value(),

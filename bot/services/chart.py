@@ -7,14 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: no display, no GUI toolkit
-
-from matplotlib import font_manager
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 from core.texts import render
 
 
@@ -33,6 +25,8 @@ class Day:
 @cache
 def _cjk_font() -> str | None:
     """A font with Chinese glyphs, when the machine has one."""
+    from matplotlib import font_manager
+
     for font in font_manager.fontManager.ttflist:
         if any(mark in font.name for mark in ("CJK", "Hei", "Song", "WenQuanYi", "Ming")):
             return str(font.name)
@@ -41,6 +35,13 @@ def _cjk_font() -> str | None:
 
 def render_chart(days: Sequence[Day], language: str) -> bytes:
     """The chart as PNG bytes; labels in ``language`` (English where no Chinese font exists)."""
+    # matplotlib is loaded on the first chart: 30 MB the process need not carry until then.
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display, no GUI toolkit
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     font = _cjk_font()
     labels = language if language != "zh" or font else "en"
     figure = Figure(figsize=(8, 4), dpi=100)
