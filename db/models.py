@@ -96,7 +96,12 @@ class Case(SQLModel, table=True):
 
     __tablename__ = "cases"
 
-    __table_args__ = (Index("ix_cases_next_due_at", "next_due_at"),)
+    # The sweep asks for open cases by due time: (status, next_due_at) answers it from the index
+    # alone (SQLite's planner would otherwise take the status index and sort).
+    __table_args__ = (
+        Index("ix_cases_next_due_at", "next_due_at"),
+        Index("ix_cases_status_next_due_at", "status", "next_due_at"),
+    )
 
     number: int | None = Field(default=None, primary_key=True)
     status: str = Field(index=True, max_length=16)

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts anyone can rerun, each printing its figures next to a baseline."""
