@@ -373,11 +373,14 @@ class Mix:
     closed_share: float = 0.0
 
 
-async def prepare(db: Database, clock: Callable[[], datetime]) -> ServiceContext:
-    """The newest schema (the real migrations) and the example directory."""
+async def prepare(
+    db: Database, clock: Callable[[], datetime], *, directory: bool = True
+) -> ServiceContext:
+    """The newest schema (the real migrations) and, unless told not to, the example directory."""
     await upgrade(db)
     ctx = ServiceContext(db=db, clock=clock, default_language="zh")
-    await load_directory(ctx, read_directory(EXAMPLE))
+    if directory:
+        await load_directory(ctx, read_directory(EXAMPLE))
     return ctx
 
 

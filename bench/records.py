@@ -13,7 +13,10 @@ ahead — 470,000 events in all. Then:
 - ``wolaiban run`` (no Telegram, no Twilio) is started on the empty database and on the full one;
   its resident memory (VmRSS) is read after it has been up a few seconds, then again after
   ``/metrics`` and ``/readyz`` have been asked a few times. The baselines are a bare
-  ``python -c "import time; time.sleep(…)"`` and the bare Starlette server under uvicorn.
+  ``python -c "import time; time.sleep(…)"`` and the bare Starlette server under uvicorn. With
+  the example directory loaded, a process started after the digest hour (08:30 in Beijing) sends
+  today's digest at once and so draws its chart (matplotlib); a third process, on a database
+  with no directory (no staff, no digest), shows the memory before any chart.
 
     python bench/records.py [--quick] [--cases 100000] [--open-share 0.1]
                             [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
@@ -92,14 +95,14 @@ async def database(args: argparse.Namespace, name: str) -> AsyncIterator[str]:
     yield sqlite_url(args.workdir / f"{name}.db")
 
 
-async def populate(url: str, mix: Mix | None) -> str:
+async def populate(url: str, mix: Mix | None, *, directory: bool = True) -> str:
     """Migrate, load the directory, insert ``mix``; a one-line summary."""
     db = open_database(url)
     try:
         now = datetime.now(UTC)
-        await prepare(db, lambda: now)
+        await prepare(db, lambda: now, directory=directory)
         if mix is None:
-            return "empty"
+            return "empty" if directory else "empty, no directory"
         started = time.perf_counter()
         statuses = await fill(db, mix, now)
         async with db.reading() as session:
@@ -160,10 +163,12 @@ class Process:
     answers: dict[str, float]
 
 
-async def run_memory(url: str, workdir: Path, name: str) -> Process:
+async def run_memory(url: str, workdir: Path, name: str, *, directory: bool = True) -> Process:
     """``wolaiban run`` on ``url``: RSS after start, and after /metrics and /readyz 5 times."""
     port = free_port()
     env = run_env(url, port)
+    if not directory:
+        del env["DIRECTORY_FILE"]
     async with wolaiban_run(env, workdir, name=name) as child:
         await asyncio.sleep(SETTLE_SECONDS)
         idle = rss_mb(child.pid)
@@ -205,8 +210,13 @@ async def main(args: argparse.Namespace) -> int:
     backend = "PostgreSQL" if args.postgres else "SQLite"
     closed = 1 - args.open_share
     mix = Mix(cases=args.cases, closed_share=closed)
-    async with database(args, "empty") as empty_url, database(args, "records") as full_url:
+    async with (
+        database(args, "empty") as empty_url,
+        database(args, "records") as full_url,
+        database(args, "nobody") as nobody_url,
+    ):
         print(f"{backend}, empty database: {await populate(empty_url, None)}", flush=True)
+        print(f"{backend}: {await populate(nobody_url, None, directory=False)}", flush=True)
         print(f"{backend}, full database: {await populate(full_url, mix)}", flush=True)
         empty = time_commands(empty_url, args.workdir, args.repeat)
         full = time_commands(full_url, args.workdir, args.repeat)
@@ -220,6 +230,7 @@ async def main(args: argparse.Namespace) -> int:
         python_mb, starlette_mb = await baselines(args.workdir)
         on_empty = await run_memory(empty_url, args.workdir, "run-empty")
         on_full = await run_memory(full_url, args.workdir, "run-full")
+        nobody = await run_memory(nobody_url, args.workdir, "run-nobody", directory=False)
         idle_empty, used_empty = on_empty.idle, on_empty.used
         idle_full, used_full = on_full.idle, on_full.used
 
@@ -258,6 +269,7 @@ async def main(args: argparse.Namespace) -> int:
     memory = [
         Figure("bare python (sleeping)", python_mb, "MB", digits=1),
         Figure("bare Starlette server (uvicorn)", starlette_mb, "MB", digits=1),
+        Figure("run, idle, no directory: no digest drawn", nobody.idle, "MB", starlette_mb),
         Figure(
             "run, idle, empty database",
             idle_empty,

@@ -127,11 +127,14 @@ async def due_indexes(db: Database) -> list[tuple[str, list[str]]]:
 
 
 async def execute(db: Database, sql: str) -> None:
-    """DDL in its own transaction; statistics refreshed on PostgreSQL."""
+    """DDL in its own transaction; statistics refreshed on PostgreSQL. The pool is emptied
+    after: SQLite's per-connection statement cache would otherwise answer EXPLAIN with the plan
+    of an index that is gone."""
     async with db.engine.begin() as conn:
         await conn.execute(text(sql))
         if not db.is_sqlite:
             await conn.execute(text("ANALYZE cases"))
+    await db.engine.dispose()
 
 
 async def scalar(db: Database, query: Any) -> int:
@@ -251,13 +254,6 @@ async def main(args: argparse.Namespace) -> int:
             "claim query, without it (median)", ms_without, "ms", ms_without, digits=2, ratio=1.0
         ),
         Figure(
-            "claim query, index on (status, next_due_at) instead",
-            statistics.median(proposal) * 1000 if proposal else None,
-            "ms",
-            ms_without,
-            digits=3,
-        ),
-        Figure(
             "speed-up from the index",
             speedup,
             "x",
@@ -288,6 +284,17 @@ async def main(args: argparse.Namespace) -> int:
             digits=0,
         ),
     ]
+    if proposal:  # measured only while the schema has no (status, next_due_at) index
+        figures.insert(
+            3,
+            Figure(
+                "claim query, index on (status, next_due_at) instead",
+                statistics.median(proposal) * 1000,
+                "ms",
+                ms_without,
+                digits=3,
+            ),
+        )
     misses = print_table(
         f"The sweep on {backend}: {args.cases:,} open cases, {args.due:,} due "
         "(baselines: the claim without its index; a bare claim-and-write per case)",

@@ -126,7 +126,8 @@ async def list_cases(
     community: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Cases, oldest first, filtered by status (default: the open ones) and community."""
+    """Cases, oldest first, filtered by status and community when given (the command line asks
+    for the open ones unless told otherwise)."""
     names = await _names(ctx, ctx.default_language)
     query = select(Case).order_by(col(Case.number))
     if statuses:
