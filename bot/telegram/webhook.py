@@ -33,6 +33,10 @@ class TelegramWebhook:
         given = request.headers.get(HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret):
             return Response(status_code=403)
+        if not self._app.running:
+            # Listening, but PTB is not started yet (or is stopping): Telegram posts the update
+            # again later; taking it now would fail half-way.
+            return Response(status_code=503, headers={"Retry-After": "1"})
         try:
             update = Update.de_json(json.loads(await request.body()), self._app.bot)
         except (ValueError, TypeError, KeyError):

@@ -108,6 +108,29 @@ async def test_webhook_secret_is_checked_before_the_body(hooked: Running) -> Non
     assert "类别" in ask.text
 
 
+async def test_webhook_waits_for_telegram_to_be_running(hooked: Running) -> None:
+    # While the process starts (the server listens before PTB runs) or stops, an update gets a
+    # 503 — Telegram posts it again — and nothing of it is recorded.
+    url = hooked.settings.telegram_webhook_url
+    app = hooked.stack.telegram
+    assert url is not None
+    assert app is not None
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    await app.stop()
+    async with httpx.AsyncClient() as client:
+        early = await client.post(url, json=UPDATE, headers=headers)
+        forged = await client.post(url, json=UPDATE)
+    assert (early.status_code, early.headers.get("retry-after")) == (503, "1")
+    assert forged.status_code == 403  # the secret is still checked first
+    assert await _count(hooked, InboundReceipt) == 0
+    await app.start()
+    async with httpx.AsyncClient() as client:
+        again = await client.post(url, json=UPDATE, headers=headers)
+    assert again.status_code == 200
+    assert await _count(hooked, InboundReceipt) == 1
+    assert "类别" in (await hooked.next_message(RESIDENT, 0)).text
+
+
 async def test_webhook_replay_does_nothing(hooked: Running) -> None:
     tg = hooked.telegram
     number = await hooked.report(RESIDENT, "垃圾桶满了")
