@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.directory_cache import DirectoryCache
 
 _READ_ONLY = "wolaiban_read_only"
 
@@ -45,6 +48,11 @@ class Database:
     engine: AsyncEngine
     _writer: async_sessionmaker[AsyncSession]
     _reader: async_sessionmaker[AsyncSession]
+    # SQLite has one write lock per file. Writers of this process queue here, in arrival order,
+    # instead of in SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and
+    # wakes in no order: under load the lock sat free while waiters slept, and some waited
+    # past the busy timeout. Other processes still meet the busy timeout.
+    _write_turn: asyncio.Lock | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -54,7 +62,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One read-write transaction: committed when the block ends, rolled back on error."""
-        async with self._writer() as session, session.begin():
+        turn: AbstractAsyncContextManager[object] = self._write_turn or nullcontext()
+        async with turn, self._writer() as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -81,9 +90,13 @@ def open_database(
     if engine.dialect.name == "sqlite":
         _sqlite_tuning(engine)
     reader_engine = engine.execution_options(**{_READ_ONLY: True})
+    info = DirectoryCache().session_info()
     return Database(
         url=url,
         engine=engine,
-        _writer=async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False),
-        _reader=async_sessionmaker(reader_engine, class_=AsyncSession, expire_on_commit=False),
+        _writer=async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info),
+        _reader=async_sessionmaker(
+            reader_engine, class_=AsyncSession, expire_on_commit=False, info=info
+        ),
+        _write_turn=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
     )

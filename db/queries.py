@@ -12,15 +12,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.routing import Route
+from db.directory_cache import DIRECTORY_SETTINGS, directory
 from db.models import (
     Case,
     CaseEvent,
     Category,
     Community,
-    CommunityStaff,
     InboundReceipt,
     Person,
-    RoutingRule,
     Setting,
 )
 
@@ -57,48 +56,65 @@ async def person_by_phone(*, session: AsyncSession, phone: str) -> Person | None
 
 async def staff_ids(*, session: AsyncSession, community_id: str) -> list[str]:
     """Ids of the active staff of a community."""
-    query = (
-        select(Person.id)
-        .join(CommunityStaff, col(CommunityStaff.person_id) == col(Person.id))
-        .where(CommunityStaff.community_id == community_id, col(Person.active))
-        .order_by(col(Person.id))
-    )
-    return list((await session.exec(query)).all())
+    return list((await directory(session)).staff.get(community_id, ()))
 
 
 async def supervisor_chain(*, session: AsyncSession, manager_id: str | None) -> list[str]:
     """Active supervisors above a manager, nearest first."""
-    chain: list[str] = []
-    current = await session.get(Person, manager_id) if manager_id else None
-    # A chain is two or three people long; a loop in the directory is cut at the first repeat.
-    while current is not None and current.supervisor_id and current.supervisor_id not in chain:
-        current = await session.get(Person, current.supervisor_id)
-        if current is None or current.id == manager_id:
-            break
-        chain.append(current.id)
-    return [p for p in chain if (person := await session.get(Person, p)) and person.active]
+    return (await directory(session)).supervisor_chain(manager_id)
 
 
 async def routes(*, session: AsyncSession) -> list[Route]:
     """The routing rules in order."""
-    rows = (await session.exec(select(RoutingRule).order_by(col(RoutingRule.position)))).all()
-    return [Route(r.community, r.category, r.manager_id) for r in rows]
+    return list((await directory(session)).routes)
 
 
 async def get_setting(*, session: AsyncSession, key: str, default: Any = None) -> Any:
     """A directory-wide setting's value, or ``default``."""
+    if key in DIRECTORY_SETTINGS:
+        return (await directory(session)).settings.get(key, default)
     row = await session.get(Setting, key)
     return row.value if row is not None else default
 
 
 async def get_community(*, session: AsyncSession, community_id: str) -> Community | None:
-    """One community by id."""
-    return await session.get(Community, community_id)
+    """One community by id (the directory's row: read it, don't change it)."""
+    return (await directory(session)).communities.get(community_id)
+
+
+async def community_by_number(*, session: AsyncSession, number: str) -> Community | None:
+    """The active community whose own SMS number this is."""
+    return (await directory(session)).community_by_number(number)
 
 
 async def get_category(*, session: AsyncSession, category_id: str) -> Category | None:
-    """One category by id."""
-    return await session.get(Category, category_id)
+    """One category by id (the directory's row: read it, don't change it)."""
+    return (await directory(session)).categories.get(category_id)
+
+
+async def people(*, session: AsyncSession, ids: Sequence[str]) -> dict[str, Person]:
+    """The people with these ids, in one query (those already in the session are not read)."""
+    wanted = set(ids)
+    found = {i: p for i in wanted if (p := _in_session(session, i)) is not None}
+    missing = wanted - found.keys()
+    if missing:
+        rows = await session.exec(select(Person).where(col(Person.id).in_(sorted(missing))))
+        found.update((p.id, p) for p in rows.all())
+    return found
+
+
+async def is_active(*, session: AsyncSession, person_id: str) -> bool:
+    """True for an active person of the directory (routing and escalation only name those)."""
+    known = (await directory(session)).people.get(person_id)
+    return known is not None and known[1]
+
+
+def _in_session(session: AsyncSession, person_id: str) -> Person | None:
+    """A person this session already holds (what ``session.get`` would return unread)."""
+    held = session.sync_session.identity_map.get(
+        session.sync_session.identity_key(Person, person_id)
+    )
+    return held if isinstance(held, Person) else None
 
 
 async def record_receipt(

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from core import report_flow as flow
 from core.cases import Action, Channel, Rating, Refusal, apply
 from db import queries
+from db.directory_cache import directory
 from db.models import Category, Community, Draft, Person
 
 from .announce import both, state_of
@@ -125,8 +126,9 @@ async def _options(unit: Unit, row: Draft) -> tuple[flow.Draft, flow.Options]:
 
 
 async def _names(unit: Unit, model: type[Category] | type[Community], ids: Any) -> list[Any]:
-    rows = [await unit.session.get(model, i) for i in ids]
-    return [r for r in rows if r is not None]
+    snapshot = await directory(unit.session)
+    rows = snapshot.categories if model is Category else snapshot.communities
+    return [rows[i] for i in ids if i in rows]
 
 
 async def _ask(
@@ -185,8 +187,10 @@ def _pairs(items: list[Any]) -> list[list[Any]]:
 
 
 async def _summary(unit: Unit, draft: flow.Draft, language: str) -> dict[str, Any]:
-    category = await unit.session.get(Category, draft.category or "")
-    community = await unit.session.get(Community, draft.community or "")
+    category = await queries.get_category(session=unit.session, category_id=draft.category or "")
+    community = await queries.get_community(
+        session=unit.session, community_id=draft.community or ""
+    )
     english = language == "en"
     return {
         "category": (category.name_en if english else category.name_zh) if category else "-",

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.directory import BUILTIN_CATEGORY, Directory, LevelOverrides
+from db import directory_cache
 from db.models import (
     Case,
     CaseEvent,
@@ -242,6 +243,7 @@ async def apply_directory(session: AsyncSession, directory: Directory) -> LoadSu
         summary=summary,
     )
     await _replace_links(session, directory, summary)
+    await directory_cache.new_version(session)
     return summary
 
 

@@ -60,19 +60,13 @@ class Parties:
 
 async def load_parties(*, session: AsyncSession, case: Case) -> Parties:
     """Load the parties of ``case`` in its current state."""
-    resident = await queries.get_person(session=session, person_id=case.resident_id)
-    manager = (
-        await queries.get_person(session=session, person_id=case.manager_id)
-        if case.manager_id
-        else None
-    )
     supervisor_ids = await queries.supervisor_chain(session=session, manager_id=case.manager_id)
     staff_ids = await queries.staff_ids(session=session, community_id=case.community_id)
-    supervisors = [await queries.get_person(session=session, person_id=i) for i in supervisor_ids]
-    staff = [await queries.get_person(session=session, person_id=i) for i in staff_ids]
+    ids = [case.resident_id, *([case.manager_id] if case.manager_id else [])]
+    people = await queries.people(session=session, ids=[*ids, *supervisor_ids, *staff_ids])
     return Parties(
-        resident=resident,
-        manager=manager,
-        supervisors=tuple(p for p in supervisors if p is not None),
-        staff=tuple(p for p in staff if p is not None),
+        resident=people.get(case.resident_id),
+        manager=people.get(case.manager_id) if case.manager_id else None,
+        supervisors=tuple(people[i] for i in supervisor_ids if i in people),
+        staff=tuple(people[i] for i in staff_ids if i in people),
     )

@@ -129,8 +129,7 @@ async def _route(session: AsyncSession, community_id: str, category_id: str) -> 
     manager_id = route(rules, community=community_id, category=category_id)
     if manager_id is None:
         return None
-    manager = await queries.get_person(session=session, person_id=manager_id)
-    return manager_id if manager is not None and manager.active else None
+    return manager_id if await queries.is_active(session=session, person_id=manager_id) else None
 
 
 async def ensure_resident(

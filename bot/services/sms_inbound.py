@@ -17,9 +17,9 @@ from sqlmodel import col, func, select
 from core import sms as grammar
 from core.cases import Action, Channel, Status
 from db import queries
+from db.directory_cache import directory
 from db.models import (
     Case,
-    Category,
     Community,
     Draft,
     InboundReceipt,
@@ -361,12 +361,8 @@ async def _report(
 
 async def _community_of(unit: Unit, message: InboundSms, person: Person) -> str | None:
     """From the number texted (a community's own), else the sender's community in the directory."""
-    by_number = (
-        await unit.session.exec(
-            select(Community.id).where(Community.sms_number == message.to, col(Community.active))
-        )
-    ).first()
-    return by_number or person.community_id
+    by_number = await queries.community_by_number(session=unit.session, number=message.to)
+    return by_number.id if by_number is not None else person.community_id
 
 
 async def _open(unit: Unit, person: Person, community: str, text: str) -> None:
@@ -382,12 +378,9 @@ async def _open(unit: Unit, person: Person, community: str, text: str) -> None:
 async def _category_for(unit: Unit, text: str) -> str:
     """The first category (in directory order) with a keyword in the text, else ``other``."""
     folded = grammar.normalize(text)
-    categories = (
-        await unit.session.exec(
-            select(Category).where(col(Category.active)).order_by(col(Category.position))
-        )
-    ).all()
-    for category in categories:
+    snapshot = await directory(unit.session)
+    categories = sorted(snapshot.categories.values(), key=lambda c: c.position)
+    for category in (c for c in categories if c.active):
         if any(k.casefold() in folded for k in category.keywords if k.strip()):
             return category.id
     return OTHER

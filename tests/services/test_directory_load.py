@@ -8,13 +8,17 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory_file import read_directory
 from bot.services import lifecycle, views
@@ -24,6 +28,8 @@ from bot.services.report import NewReport, ensure_resident, report
 from core.cases import Channel
 from core.directory import Directory
 from db import queries
+from db.directory_cache import DirectoryCache
+from db.engine import Database
 from db.models import Community, Person
 from tests.cli.conftest import table_contents
 from tests.conftest import EXAMPLE
@@ -231,3 +237,36 @@ async def test_a_reload_keeps_what_people_set_up_themselves(loaded: ServiceConte
         manager = await session.get(Person, "mgr-yuanxiang")
     assert manager is not None
     assert (manager.telegram_id, manager.language) == (777, "en")
+
+
+def another_process(db: Database) -> Database:
+    """The same database as a second process sees it: its own sessions, its own memory (its
+    reads take SQLite's write lock too: the same rows)."""
+    info = DirectoryCache().session_info()
+    make = partial(async_sessionmaker, class_=AsyncSession, expire_on_commit=False, info=info)
+    return replace(db, _writer=make(db.engine), _reader=make(db.engine))
+
+
+async def test_a_directory_loaded_elsewhere_is_seen_by_the_next_report(
+    loaded: ServiceContext,
+) -> None:
+    # This process has the directory in memory from its first report; another process (the
+    # operator's `wolaiban directory load`) then moves jzsj-south to another manager.
+    first = await report(loaded, resident_id="r-jzsj-172", channel=Channel.TELEGRAM, new=PARCELS)
+    assert first.manager_id == "mgr-jzsj-south"
+    other = ServiceContext(db=another_process(loaded.db), clock=loaded.clock)
+
+    def reroute(data: Data) -> None:
+        data["routing"][0]["manager"] = "mgr-jzsj-north"
+
+    renamed = set_field("categories", "parcels", name={"zh": "快递占道", "en": "Parcels"})
+    await load_directory(other, edited(reroute, renamed))
+    second = await report(loaded, resident_id="r-jzsj-172", channel=Channel.TELEGRAM, new=PARCELS)
+    assert second.manager_id == "mgr-jzsj-north"
+    shown = await views.show_case(loaded, number=second.number or 0)
+    assert shown is not None
+    assert shown["category_name"] == "快递占道"
+    # and loading the example again there brings the old route back here
+    await load_directory(other, edited())
+    third = await report(loaded, resident_id="r-jzsj-172", channel=Channel.TELEGRAM, new=PARCELS)
+    assert third.manager_id == "mgr-jzsj-south"

@@ -1,0 +1,167 @@
+"""The directory's structure held in memory, checked against its version once per transaction.
+
+Communities, categories, routing, service-level settings, the staff of each community and who
+supervises whom change only when a directory file is loaded; a report used to read them again,
+row by row, about ten statements each time. ``apply_directory`` writes a new version with every
+load; a transaction that needs the directory reads that one value and, when another process (or
+this one) loaded a new directory, reads the structure again in that same transaction.
+
+People's own rows (Telegram binding, language, reachability) change outside a directory load
+and are never cached here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.routing import Route
+from db.models import Category, Community, CommunityStaff, Person, RoutingRule, Setting
+
+VERSION_KEY = "directory_version"
+# The settings a directory load writes; other rows of the table (the clock's leases) change
+# all the time and are always read from the database.
+DIRECTORY_SETTINGS = ("timezone", "defaults", "escalation")
+_INFO_KEY = "wolaiban_directory"
+_CHECKED_KEY = "wolaiban_directory_checked"
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySnapshot:
+    """The directory's structure as of one version. Its rows are shared: read them only."""
+
+    version: str | None
+    settings: dict[str, Any]
+    communities: dict[str, Community]
+    categories: dict[str, Category]
+    routes: tuple[Route, ...]
+    staff: dict[str, tuple[str, ...]]
+    # Directory people: id -> (supervisor id, active).
+    people: dict[str, tuple[str | None, bool]]
+
+    def supervisor_chain(self, manager_id: str | None) -> list[str]:
+        """Active supervisors above a manager, nearest first; a loop is cut at the first repeat."""
+        chain: list[str] = []
+        current = self.people.get(manager_id) if manager_id else None
+        while current is not None and current[0] and current[0] not in chain:
+            above = current[0]
+            current = self.people.get(above)
+            if current is None or above == manager_id:
+                break
+            chain.append(above)
+        return [p for p in chain if self.people[p][1]]
+
+    def digest(self) -> str:
+        """A fingerprint of everything held here."""
+        content = {
+            "settings": self.settings,
+            "communities": [c.model_dump() for _, c in sorted(self.communities.items())],
+            "categories": [c.model_dump() for _, c in sorted(self.categories.items())],
+            "routes": self.routes,
+            "staff": sorted(self.staff.items()),
+            "people": sorted(self.people.items()),
+        }
+        encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(encoded.encode()).hexdigest()[:32]
+
+    def community_by_number(self, number: str) -> Community | None:
+        """The active community whose own SMS number this is."""
+        for community in self.communities.values():
+            if community.active and community.sms_number == number:
+                return community
+        return None
+
+
+@dataclass(slots=True)
+class DirectoryCache:
+    """One process's snapshot of the directory; shared by every session of one ``Database``."""
+
+    snapshot: DirectorySnapshot | None = field(default=None)
+
+    def session_info(self) -> dict[str, Any]:
+        """What every session of the database carries, so queries find the cache."""
+        return {_INFO_KEY: self}
+
+
+async def directory(session: AsyncSession) -> DirectorySnapshot:
+    """The directory as this transaction sees it (one read of its version per transaction)."""
+    checked = session.info.get(_CHECKED_KEY)
+    if isinstance(checked, DirectorySnapshot):
+        return checked
+    cache = session.info.get(_INFO_KEY)
+    version_row = await session.get(Setting, VERSION_KEY)
+    version = str(version_row.value) if version_row is not None else None
+    snapshot = cache.snapshot if isinstance(cache, DirectoryCache) else None
+    if snapshot is None or snapshot.version != version:
+        # No version at all is a version too: the directory can only change by a load, and a
+        # load writes one.
+        snapshot = await _read(session, version)
+        if isinstance(cache, DirectoryCache):
+            cache.snapshot = snapshot
+    session.info[_CHECKED_KEY] = snapshot
+    return snapshot
+
+
+def forget(session: AsyncSession) -> None:
+    """This transaction changed the directory: read it again before using it."""
+    session.info.pop(_CHECKED_KEY, None)
+
+
+async def new_version(session: AsyncSession) -> None:
+    """Write the version of the directory as this transaction left it (for every process)."""
+    await session.flush()
+    forget(session)
+    # The version is a digest of the structure itself: the same directory always has the same
+    # version, and a load that changed nothing that is cached writes nothing.
+    value = (await _read(session, None)).digest()
+    row = await session.get(Setting, VERSION_KEY)
+    if row is None:
+        session.add(Setting(key=VERSION_KEY, value=value))
+    elif row.value != value:
+        row.value = value
+        session.add(row)
+
+
+async def _read(session: AsyncSession, version: str | None) -> DirectorySnapshot:
+    settings = {
+        row.key: row.value
+        for row in (
+            await session.exec(select(Setting).where(col(Setting.key).in_(DIRECTORY_SETTINGS)))
+        ).all()
+    }
+    communities = {
+        row.id: Community.model_validate(row.model_dump())
+        for row in (await session.exec(select(Community))).all()
+    }
+    categories = {
+        row.id: Category.model_validate(row.model_dump())
+        for row in (await session.exec(select(Category))).all()
+    }
+    rules = (await session.exec(select(RoutingRule).order_by(col(RoutingRule.position)))).all()
+    staff: defaultdict[str, list[str]] = defaultdict(list)
+    staff_rows = await session.exec(
+        select(CommunityStaff.community_id, Person.id)
+        .join(Person, col(CommunityStaff.person_id) == col(Person.id))
+        .where(col(Person.active))
+        .order_by(col(Person.id))
+    )
+    for community_id, person_id in staff_rows.all():
+        staff[community_id].append(person_id)
+    people_rows = await session.exec(
+        select(Person.id, Person.supervisor_id, Person.active).where(Person.source == "directory")
+    )
+    return DirectorySnapshot(
+        version=version,
+        settings=settings,
+        communities=communities,
+        categories=categories,
+        routes=tuple(Route(r.community, r.category, r.manager_id) for r in rules),
+        staff={k: tuple(v) for k, v in staff.items()},
+        people={i: (s, bool(a)) for i, s, a in people_rows.all()},
+    )
