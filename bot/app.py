@@ -9,12 +9,10 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import logs
 from bot.config import Settings, SettingsError
-from bot.directory_file import read_directory
 from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
 from core.texts import render
 from db.engine import Database, open_database
-from db.migrate import is_current, upgrade
+from db.schema import is_newest
 
 log = logging.getLogger("wolaiban")
 
@@ -45,6 +43,10 @@ async def reach_database(db: Database, language: str) -> None:
 async def prepare_database(db: Database, language: str) -> None:
     """Bring the embedded SQLite store to the newest schema; elsewhere refuse an old one."""
     await reach_database(db, language)
+    if await is_newest(db):  # the usual answer, found without loading Alembic
+        return
+    from db.migrate import is_current, upgrade
+
     if db.is_sqlite:
         await upgrade(db)
     elif not await is_current(db):
@@ -67,9 +69,12 @@ async def run(settings: Settings) -> None:
     try:
         await prepare_database(ctx.db, settings.default_language)
         if settings.directory_file:
+            from bot.directory_file import read_directory
+            from bot.services.directory import load_directory
+
             summary = await load_directory(ctx, read_directory(Path(settings.directory_file)))
             log.info("directory %s loaded: %s", settings.directory_file, dict(summary.counts))
-        # Imported here: PTB, twilio and matplotlib cost the other commands a second to start.
+        # Imported here: PTB and twilio cost the other commands a second to start.
         from bot.runtime import Stack
 
         stack = Stack(settings, ctx)

@@ -8,14 +8,11 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot import commands
-from bot.config import SettingsError, load_settings
-from bot.directory_file import DirectoryFileError
 from core.cases import Status
 
 OK, USAGE = 0, 2
@@ -32,6 +29,12 @@ def _positive(text: str) -> int:
     if not text.lstrip("#").isdigit():
         raise argparse.ArgumentTypeError(f"not a case number: {text!r}")
     return int(text.lstrip("#"))
+
+
+def _positive_count(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"repeatable; one of {', '.join(Status)}",
     )
     listing.add_argument("--community", metavar="C")
+    listing.add_argument(
+        "--limit", type=_positive_count, metavar="N", help="at most N cases (the oldest first)"
+    )
     listing.add_argument("--json", action="store_true")
     show = csub.add_parser("show", help="one case with its events")
     show.add_argument("number", type=_positive, metavar="N")
@@ -84,13 +90,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_Handler = Callable[[argparse.Namespace, commands.Env], Coroutine[Any, Any, commands.Result]]
-
-
-def _handler(args: argparse.Namespace) -> _Handler:
-    name = args.command
+def _command(args: argparse.Namespace) -> str:
+    """The handler's name: ``stats``, ``cases list``, …"""
+    name: str = args.command
     sub = getattr(args, name, None) if name in ("db", "directory", "cases") else None
-    return commands.HANDLERS[f"{name} {sub}" if sub else name]
+    return f"{name} {sub}" if sub else name
+
+
+# Writes one flat object's members a line each, indented as in a list under ``indent=2``; with
+# no ``indent`` of its own, json uses its C encoder (with one, its Python encoder: 4x slower).
+_FLAT_MEMBERS = json.JSONEncoder(ensure_ascii=False, separators=(",\n    ", ": "))
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, indent=2)``, written sooner when ``value`` is a
+    list of flat objects (``cases list --json``: 240,000 lines for 10,000 cases)."""
+    if not isinstance(value, list) or not value or not all(map(_is_flat, value)):
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    # A string in JSON holds no raw newline: the lines can only be the members'.
+    members = (_FLAT_MEMBERS.encode(item)[1:-1] for item in value)
+    return "[\n" + ",\n".join(f"  {{\n    {text}\n  }}" for text in members) + "\n]"
+
+
+def _is_flat(item: object) -> bool:
+    """A non-empty object whose members are neither objects nor lists."""
+    return (
+        isinstance(item, dict)
+        and bool(item)
+        and all(isinstance(key, str) for key in item)
+        and not any(isinstance(member, dict | list | tuple) for member in item.values())
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,13 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error already explained on stderr
         return exit_.code if isinstance(exit_.code, int) else USAGE
+    # Imported once the arguments are understood: `--help` and usage errors answer at once.
+    from bot import commands
+    from bot.config import SettingsError, load_settings
+    from bot.directory_file import DirectoryFileError
+
     try:
         settings = load_settings()
     except SettingsError as error:
         print(f"wolaiban: {error}", file=sys.stderr)
         return USAGE
     try:
-        result = asyncio.run(_handler(args)(args, commands.Env(settings)))
+        result = asyncio.run(commands.HANDLERS[_command(args)](args, commands.Env(settings)))
     except SettingsError as error:
         print(f"wolaiban: {error}", file=sys.stderr)
         return USAGE
@@ -116,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return OK
     try:
         if result.json is not None:
-            print(json.dumps(result.json, ensure_ascii=False, indent=2))
+            print(json_text(result.json))
         elif result.text:
             print(result.text, file=sys.stdout if result.code == OK else sys.stderr)
         sys.stdout.flush()

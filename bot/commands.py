@@ -10,14 +10,14 @@ from typing import Any
 
 from bot import app
 from bot.config import Settings, SettingsError
-from bot.directory_file import read_directory
 from bot.services import invites, outbox, stats, views
 from bot.services.context import ServiceContext, ServiceRefusal
-from bot.services.directory import load_directory
 from bot.tables import percent, table
 from core.cases import OPEN_STATUSES
 from core.texts import render
-from db.migrate import head_revision, upgrade
+
+# Alembic and the directory file's reader and loader are imported by the commands that use them:
+# the read-only ones (stats, cases, outbox) start without them.
 
 OK, NOT_FOUND, USAGE = 0, 1, 2
 
@@ -76,6 +76,8 @@ async def play_demo(args: argparse.Namespace, env: Env) -> Result:
 
 async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban db upgrade``."""
+    from db.migrate import head_revision, upgrade
+
     async with env.context(prepare=False) as ctx:
         await upgrade(ctx.db)
     return Result(text=env.say("cli.upgraded", revision=head_revision()))
@@ -83,6 +85,8 @@ async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:
 
 async def directory_check(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban directory check FILE`` — validate without touching the database."""
+    from bot.directory_file import read_directory
+
     directory = read_directory(args.file)
     return Result(
         text=env.say(
@@ -98,6 +102,9 @@ async def directory_check(args: argparse.Namespace, env: Env) -> Result:
 
 async def directory_load(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban directory load FILE`` — all or nothing."""
+    from bot.directory_file import read_directory
+    from bot.services.directory import load_directory
+
     directory = read_directory(args.file)
     async with env.context() as ctx:
         summary = await load_directory(ctx, directory)
@@ -158,25 +165,27 @@ async def outbox_list(args: argparse.Namespace, env: Env) -> Result:
 async def cases_list(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban cases list``."""
     statuses = args.status or [s.value for s in OPEN_STATUSES]
+    community, limit = args.community, args.limit
     async with env.context() as ctx:
-        found = await views.list_cases(ctx, statuses=statuses, community=args.community)
-    if args.json:
-        return Result(json=found)
-    if not found:
+        if args.json:
+            found = await views.list_cases(ctx, statuses=statuses, community=community, limit=limit)
+            return Result(json=found)
+        lines = await views.case_lines(ctx, statuses=statuses, community=community, limit=limit)
+    if not lines:
         return Result(text=env.say("cli.no_cases"))
     columns = ("number", "status", "community", "category", "manager", "created", "location")
-    return Result(text=table([env.say(f"col.{c}") for c in columns], [_row(c, env) for c in found]))
+    return Result(text=table([env.say(f"col.{c}") for c in columns], [_row(c, env) for c in lines]))
 
 
-def _row(case: dict[str, Any], env: Env) -> list[object]:
+def _row(case: views.CaseLine, env: Env) -> list[object]:
     return [
-        f"#{case['number']}",
-        env.say(f"status.{case['status']}"),
-        case["community_name"],
-        case["category_name"],
-        case["manager"],
-        (case["created_at"] or "")[:16].replace("T", " "),
-        case["location"],
+        f"#{case.number}",
+        env.say(f"status.{case.status}"),
+        case.community_name,
+        case.category_name,
+        case.manager,
+        case.created,
+        case.location,
     ]
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from sqlalchemy import Row, Select
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 
 from db import queries
@@ -14,23 +17,41 @@ from db.models import Case, CaseEvent, Category, Community
 from .context import ServiceContext
 from .levels import zone
 
-CASE_FIELDS = (
-    "number",
-    "status",
-    "community",
-    "category",
-    "location",
-    "description",
-    "channel",
-    "manager",
-    "escalation_level",
-    "reopen_count",
-    "rating",
-    "created_at",
-    "acknowledged_at",
-    "resolved_at",
-    "closed_at",
+# The columns a case's JSON reads (CONTRACT §8 and a few more); not photos nor timers.
+_JSON_COLUMNS = (
+    Case.number,
+    Case.status,
+    Case.community_id,
+    Case.category_id,
+    Case.location,
+    Case.description,
+    Case.channel,
+    Case.resident_id,
+    Case.manager_id,
+    Case.escalation_level,
+    Case.reopen_count,
+    Case.rating,
+    Case.duplicate_of,
+    Case.created_at,
+    Case.ack_due_at,
+    Case.resolve_due_at,
+    Case.acknowledged_at,
+    Case.resolved_at,
+    Case.closed_at,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLine:
+    """One line of the ``cases list`` table."""
+
+    number: int
+    status: str
+    community_name: str
+    category_name: str
+    manager: str | None
+    created: str  # local "YYYY-MM-DD HH:MM"
+    location: str
 
 
 def _iso(value: datetime | None, tz: tzinfo) -> str | None:
@@ -39,13 +60,14 @@ def _iso(value: datetime | None, tz: tzinfo) -> str | None:
 
 
 def case_json(
-    case: Case,
+    case: Case | Row[Any],
     tz: tzinfo,
     *,
     names: dict[str, tuple[str, str]] | None = None,
     events: Sequence[CaseEvent] | None = None,
 ) -> dict[str, Any]:
-    """A case as the contract's JSON object; ``events`` included when given."""
+    """A case (or a row of ``_JSON_COLUMNS``) as the contract's JSON object; ``events`` included
+    when given."""
     names = names or {}
     data: dict[str, Any] = {
         "number": case.number,
@@ -119,6 +141,23 @@ async def show_case(ctx: ServiceContext, *, number: int) -> dict[str, Any] | Non
     return case_json(case, tz, names=names, events=events)
 
 
+def _listed(
+    columns: Sequence[Any],
+    statuses: Sequence[str] | None,
+    community: str | None,
+    limit: int | None,
+) -> Select[Any]:
+    """The cases asked for, oldest first: only ``columns`` of them."""
+    query = select_columns(*columns).order_by(col(Case.number))
+    if statuses:
+        query = query.where(col(Case.status).in_(statuses))
+    if community:
+        query = query.where(col(Case.community_id) == community)
+    if limit:
+        query = query.limit(limit)
+    return query
+
+
 async def list_cases(
     ctx: ServiceContext,
     *,
@@ -126,20 +165,50 @@ async def list_cases(
     community: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Cases, oldest first, filtered by status and community when given (the command line asks
-    for the open ones unless told otherwise)."""
+    """Cases as the contract's JSON, oldest first, filtered by status and community when given
+    (the command line asks for the open ones unless told otherwise)."""
     names = await _names(ctx, ctx.default_language)
-    query = select(Case).order_by(col(Case.number))
-    if statuses:
-        query = query.where(col(Case.status).in_(statuses))
-    if community:
-        query = query.where(Case.community_id == community)
-    if limit:
-        query = query.limit(limit)
+    query = _listed(_JSON_COLUMNS, statuses, community, limit)
     async with ctx.db.reading() as session:
-        cases = (await session.exec(query)).all()
+        rows = (await (await session.connection()).execute(query)).all()
         tz = await zone(session)
-    return [case_json(case, tz, names=names) for case in cases]
+    return [case_json(row, tz, names=names) for row in rows]
+
+
+async def case_lines(
+    ctx: ServiceContext,
+    *,
+    statuses: Sequence[str] | None = None,
+    community: str | None = None,
+    limit: int | None = None,
+) -> list[CaseLine]:
+    """What the ``cases list`` table shows of the same cases as ``list_cases``."""
+    names = await _names(ctx, ctx.default_language)
+    columns = (
+        Case.number,
+        Case.status,
+        Case.community_id,
+        Case.category_id,
+        Case.manager_id,
+        Case.created_at,
+        Case.location,
+    )
+    query = _listed(columns, statuses, community, limit)
+    async with ctx.db.reading() as session:
+        rows = (await (await session.connection()).execute(query)).all()
+        tz = await zone(session)
+    return [
+        CaseLine(
+            number=number,
+            status=status,
+            community_name=names.get(f"community:{community_id}", (community_id,))[0],
+            category_name=names.get(f"category:{category_id}", (category_id,))[0],
+            manager=manager,
+            created=(_iso(created, tz) or "")[:16].replace("T", " "),
+            location=location,
+        )
+        for number, status, community_id, category_id, manager, created, location in rows
+    ]
 
 
 async def person_name(ctx: ServiceContext, *, person_id: str) -> str:

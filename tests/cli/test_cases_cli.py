@@ -115,6 +115,15 @@ def test_list_filters(cli: Cli, scenario: Scenario, filters: list[str], labels: 
     assert [c["number"] for c in cases] == _numbers(scenario, *labels)
 
 
+def test_list_limit_keeps_the_oldest(cli: Cli, scenario: Scenario) -> None:
+    closed = _numbers(scenario, 1, 2, 4, 7, 9)
+    two = cli.json("cases", "list", "--status", "closed", "--limit", "2")
+    assert [c["number"] for c in two] == closed[:2]
+    three = cli("cases", "list", "--status", "closed", "--limit", "3")
+    assert list(_rows(three.out)) == [f"#{n}" for n in closed[:3]]
+    assert len(cli.json("cases", "list", "--status", "closed", "--limit", "99")) == len(closed)
+
+
 def _rows(text: str) -> dict[str, list[str]]:
     """A printed table's rows by their first cell (the header and its rule left out)."""
     return {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:]}
@@ -169,6 +178,8 @@ def test_show_an_unknown_case(cli: Cli, scenario: Scenario, flag: list[str]) -> 
         ["cases", "show", "abc"],
         ["cases", "list", "--status", "closd"],
         ["cases", "list", "--frobnicate"],
+        ["cases", "list", "--limit", "0"],
+        ["cases", "list", "--limit", "ten"],
         ["frobnicate"],
         ["outbox", "--all"],
         ["invite"],
