@@ -70,12 +70,18 @@ class DirectorySnapshot:
         encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(encoded.encode()).hexdigest()[:32]
 
+    def active_categories(self) -> list[Category]:
+        """The categories a resident may choose, in the directory's order."""
+        return sorted((c for c in self.categories.values() if c.active), key=lambda c: c.position)
+
+    def active_communities(self) -> list[Community]:
+        """The communities taking reports, by id."""
+        return sorted((c for c in self.communities.values() if c.active), key=lambda c: c.id)
+
     def community_by_number(self, number: str) -> Community | None:
         """The active community whose own SMS number this is."""
-        for community in self.communities.values():
-            if community.active and community.sms_number == number:
-                return community
-        return None
+        found = (c for c in self.active_communities() if c.sms_number == number)
+        return next(found, None)
 
 
 @dataclass(slots=True)

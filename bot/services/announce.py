@@ -174,7 +174,8 @@ async def announce(
     number = scene.case.number
     assert number is not None
     events = list(events)
-    earlier = await _cards(outbox.session, number)
+    # A case just reported (nobody stood in any relation before) has sent nothing yet.
+    earlier = await _cards(outbox.session, number) if before is not None else []
     for event in events:
         params = scene.params(event)
         for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):

@@ -21,6 +21,7 @@ from db import queries
 from db.directory_cache import directory
 from db.models import Category, Community, Draft, Person
 
+from . import drafts
 from .announce import both, state_of
 from .context import Actor, Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .lifecycle import Request, act_in
@@ -31,11 +32,6 @@ from .report import NewReport, open_case
 PREFIX = "r:"
 _ASKING = {Action.RATE: "rate_reason", Action.REJECT: "reject_reason", Action.CLOSE: "close_reason"}
 _DUPLICATE = re.compile(r"#?\s*(\d{1,12})")
-
-
-def chat_key(channel: Channel, person_id: str) -> str:
-    """The draft key of a person on a channel."""
-    return f"{channel.value}:{person_id}"
 
 
 def parse_choice(data: str) -> tuple[str, str] | None:
@@ -64,44 +60,31 @@ async def begin_report(
     """Start (or restart) a guided report and ask the first question."""
     async with unit_of_work(ctx, inbound) as unit:
         person = await _person(unit, person_id)
-        session = unit.session
-        categories = (
-            await session.exec(
-                select(Category.id).where(col(Category.active)).order_by(col(Category.position))
-            )
-        ).all()
-        communities = (
-            await session.exec(
-                select(Community.id).where(col(Community.active)).order_by(col(Community.id))
-            )
-        ).all()
+        snapshot = await directory(unit.session)
+        categories = tuple(c.id for c in snapshot.active_categories())
+        communities = tuple(c.id for c in snapshot.active_communities())
         known = person.community_id if person.community_id in communities else None
-        options = flow.Options(tuple(categories), tuple(communities), known_community=known)
+        options = flow.Options(categories, communities, known_community=known)
         draft = flow.start(options)
-        row = await session.get(Draft, chat_key(channel, person.id))
-        row = row or Draft(
-            chat=chat_key(channel, person.id),
-            person_id=person.id,
-            flow="report",
-            step="",
-            updated_at=unit.now,
-        )
-        _store(row, draft, options, unit)
-        session.add(row)
+        await _store(unit, person.id, channel, draft, options)
         await _ask(unit, person, draft, options, key=_key(unit, inbound))
 
 
-def _store(row: Draft, draft: flow.Draft, options: flow.Options, unit: Unit) -> None:
-    row.flow, row.step, row.updated_at = "report", draft.step.value, unit.now
+async def _store(
+    unit: Unit, person_id: str, channel: Channel, draft: flow.Draft, options: flow.Options
+) -> Draft:
     fields = asdict(draft)
     fields["step"] = draft.step.value
     fields["photos"] = list(draft.photos)
-    row.data = {
+    data = {
         "draft": fields,
         "categories": list(options.categories),
         "communities": list(options.communities),
         "known": options.known_community,
     }
+    return await drafts.keep(
+        unit, channel=channel, person_id=person_id, flow="report", step=draft.step.value, data=data
+    )
 
 
 async def _options(unit: Unit, row: Draft) -> tuple[flow.Draft, flow.Options]:
@@ -220,7 +203,7 @@ async def answer(
     """
     async with unit_of_work(ctx, inbound) as unit:
         person = await _person(unit, person_id)
-        row = await unit.session.get(Draft, chat_key(channel, person.id))
+        row = await unit.session.get(Draft, drafts.chat_key(channel, person.id))
         if row is None:
             return False
         key = _key(unit, inbound)
@@ -274,8 +257,7 @@ async def _report_step(
         await unit.session.delete(row)
         return
     draft, options = outcome.draft, flow.Options(options.categories, options.communities)
-    _store(row, draft, options, unit)
-    unit.session.add(row)
+    row = await _store(unit, person.id, channel, draft, options)
     draft, options = await _options(unit, row)
     await _ask(unit, person, draft, options, key=key, reask=outcome.reask)
 
@@ -286,7 +268,7 @@ async def abandon(
     """Drop whatever is in progress (``/cancel``) and say so."""
     async with unit_of_work(ctx, inbound) as unit:
         person = await _person(unit, person_id)
-        row = await unit.session.get(Draft, chat_key(channel, person.id))
+        row = await unit.session.get(Draft, drafts.chat_key(channel, person.id))
         if row is not None:
             await unit.session.delete(row)
         template = "flow.abandoned" if row is not None else "flow.nothing_to_cancel"
@@ -335,16 +317,9 @@ async def ask_before(
         elif action is Action.RATE:
             buttons = [[{"key": "button.flow.no_reason", "data": f"{PREFIX}{flow_name}:skip"}]]
         buttons.append([{"key": "button.flow.abandon", "data": f"{PREFIX}{flow_name}:x"}])
-        row = await unit.session.get(Draft, chat_key(channel, person.id))
-        row = row or Draft(
-            chat=chat_key(channel, person.id),
-            person_id=person.id,
-            flow=flow_name,
-            step=flow_name,
-            updated_at=unit.now,
+        await drafts.keep(
+            unit, channel=channel, person_id=person.id, flow=flow_name, step=flow_name, data=data
         )
-        row.flow, row.step, row.data, row.updated_at = flow_name, flow_name, data, unit.now
-        unit.session.add(row)
         template = {
             "rate_reason": "flow.ask_rate_reason",
             "reject_reason": "flow.ask_reject_reason",

@@ -143,12 +143,13 @@ async def ensure_resident(
     """The person behind a chat or a phone; a stranger becomes a resident on first contact."""
     if telegram_id is None and phone is None:
         raise ValueError("a resident needs a Telegram id or a phone")
+    # Almost every update comes from someone known: look without the write lock first.
+    async with ctx.db.reading() as session:
+        known = await _known(session, telegram_id, phone)
+    if known is not None:
+        return known
     async with ctx.db.transaction() as session:
-        known = (
-            await queries.person_by_telegram(session=session, telegram_id=telegram_id)
-            if telegram_id is not None
-            else await queries.person_by_phone(session=session, phone=phone or "")
-        )
+        known = await _known(session, telegram_id, phone)
         if known is not None:
             return known
         person = Person(
@@ -162,3 +163,12 @@ async def ensure_resident(
         )
         session.add(person)
         return person
+
+
+async def _known(
+    session: AsyncSession, telegram_id: int | None, phone: str | None
+) -> Person | None:
+    """The person with this Telegram id, else with this phone."""
+    if telegram_id is not None:
+        return await queries.person_by_telegram(session=session, telegram_id=telegram_id)
+    return await queries.person_by_phone(session=session, phone=phone or "")

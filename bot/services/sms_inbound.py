@@ -20,7 +20,6 @@ from db import queries
 from db.directory_cache import directory
 from db.models import (
     Case,
-    Community,
     Draft,
     InboundReceipt,
     OptOut,
@@ -28,6 +27,7 @@ from db.models import (
     Person,
 )
 
+from . import drafts
 from .announce import both
 from .context import (
     Actor,
@@ -279,15 +279,13 @@ async def _rate(
     if command.rating.value == "dissatisfied" and not command.reason:
         # Ask why in one message; the next text is the reason (kept in the database).
         await _check_can_rate(unit, person, number)
-        unit.session.add(
-            Draft(
-                chat=f"{SMS.value}:{person.id}",
-                person_id=person.id,
-                flow="rate_reason",
-                step="rate_reason",
-                data={"number": number},
-                updated_at=unit.now,
-            )
+        await drafts.keep(
+            unit,
+            channel=SMS,
+            person_id=person.id,
+            flow="rate_reason",
+            step="rate_reason",
+            data={"number": number},
         )
         await answers.ask(person, "flow.ask_rate_reason", key=key, params={"number": number})
         return
@@ -337,24 +335,18 @@ async def _report(
     if community is not None:
         await _open(unit, person, community, text)
         return
-    communities = (
-        await unit.session.exec(
-            select(Community).where(col(Community.active)).order_by(col(Community.id))
-        )
-    ).all()
+    communities = (await directory(unit.session)).active_communities()
     english = _language(person, unit) == "en"
     lines = "\n".join(
         f"{i} {c.name_en if english else c.name_zh}" for i, c in enumerate(communities, 1)
     )
-    unit.session.add(
-        Draft(
-            chat=f"{SMS.value}:{person.id}",
-            person_id=person.id,
-            flow="sms_community",
-            step="sms_community",
-            data={"text": text, "communities": [c.id for c in communities]},
-            updated_at=unit.now,
-        )
+    await drafts.keep(
+        unit,
+        channel=SMS,
+        person_id=person.id,
+        flow="sms_community",
+        step="sms_community",
+        data={"text": text, "communities": [c.id for c in communities]},
     )
     await answers.ask(person, "sms.ask_community", key=key, params={"choices": lines})
 
@@ -378,9 +370,7 @@ async def _open(unit: Unit, person: Person, community: str, text: str) -> None:
 async def _category_for(unit: Unit, text: str) -> str:
     """The first category (in directory order) with a keyword in the text, else ``other``."""
     folded = grammar.normalize(text)
-    snapshot = await directory(unit.session)
-    categories = sorted(snapshot.categories.values(), key=lambda c: c.position)
-    for category in (c for c in categories if c.active):
+    for category in (await directory(unit.session)).active_categories():
         if any(k.casefold() in folded for k in category.keywords if k.strip()):
             return category.id
     return OTHER
