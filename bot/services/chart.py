@@ -1,13 +1,33 @@
-"""The digest's chart: the last days' reported and closed cases, with the three rates, as a PNG."""
+"""The digest's chart: the last days' reported and closed cases, with the three rates, as a PNG.
+
+``draw_chart`` draws it in a short-lived process (``bot.services.chart_worker``): matplotlib takes
+~60 MB that a process keeps once it has drawn, and ``wolaiban run`` need not carry them all day.
+The figures go in as JSON on stdin, the PNG comes back on stdout; a worker that fails or takes too
+long costs the chart, not the digest.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import logging
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
+from pathlib import Path
 
 from core.texts import render
+
+log = logging.getLogger(__name__)
+
+# Drawing takes a CPU second, starting Python and matplotlib about as long again; a machine busy
+# elsewhere may take several times that.
+CHART_SECONDS = 60.0
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The folder holding the ``bot`` package: the worker is found however the process was started.
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +42,40 @@ class Day:
     satisfaction: float | None
 
 
+async def draw_chart(
+    days: Sequence[Day], language: str, *, seconds: float = CHART_SECONDS
+) -> bytes | None:
+    """The chart as PNG bytes, drawn by a worker process; None (and a log line) if it failed."""
+    request = json.dumps({"language": language, "days": [asdict(day) for day in days]})
+    try:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.services.chart_worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=_ROOT,
+        )
+    except OSError as error:
+        log.warning("digest chart not drawn: the worker did not start (%s)", error)
+        return None
+    try:
+        png, errors = await asyncio.wait_for(worker.communicate(request.encode()), seconds)
+    except TimeoutError:
+        log.warning("digest chart not drawn: the worker took over %g s", seconds)
+        return None
+    finally:
+        if worker.returncode is None:  # timed out, or the digest was cancelled (a shutdown)
+            worker.kill()
+            await worker.wait()
+    if worker.returncode != 0 or not png.startswith(PNG_SIGNATURE):
+        last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        log.warning("digest chart not drawn: the worker exited %s: %s", worker.returncode, last[0])
+        return None
+    return png
+
+
 @cache
 def _cjk_font() -> str | None:
     """A font with Chinese glyphs, when the machine has one."""
@@ -34,8 +88,8 @@ def _cjk_font() -> str | None:
 
 
 def render_chart(days: Sequence[Day], language: str) -> bytes:
-    """The chart as PNG bytes; labels in ``language`` (English where no Chinese font exists)."""
-    # matplotlib is loaded on the first chart: 30 MB the process need not carry until then.
+    """The chart as PNG bytes; labels in ``language`` (English where no Chinese font exists).
+    Loads matplotlib: called in the worker process (or a test), never in ``wolaiban run``."""
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display, no GUI toolkit

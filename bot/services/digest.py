@@ -8,7 +8,6 @@ so however many instances try, one digest goes out.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -22,7 +21,7 @@ from core.texts import render
 from db import queries
 from db.models import Case, Community, CommunityStaff, OutboxMessage, Person
 
-from .chart import Day, render_chart
+from .chart import Day, draw_chart
 from .context import ServiceContext, Unit, unit_of_work
 from .levels import policy_for, zone
 from .notify import Outbox, address_of, language_of
@@ -77,9 +76,10 @@ async def send_digest(
     names = "、".join(c.name_en if english else c.name_zh for c in communities)
     address = address_of(person, None)
     by_sms = address is not None and address[0].value == "sms"
-    # Drawing takes a CPU second: off the event loop (the bot keeps answering) and before the
-    # transaction (on SQLite it holds the write lock).
-    chart = None if by_sms else await asyncio.to_thread(render_chart, figures["days"], language)
+    # Drawing takes a CPU second: in a worker process (the bot keeps answering, and matplotlib's
+    # memory goes with the worker) and before the transaction (on SQLite it holds the write lock).
+    # No chart, no photo: the text goes out all the same.
+    chart = None if by_sms else await draw_chart(figures["days"], language)
     try:
         async with unit_of_work(ctx) as unit:
             outbox = Outbox(unit.session, unit.now, unit.default_language)
