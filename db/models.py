@@ -137,7 +137,7 @@ class CaseEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_number: int = Field(index=True, foreign_key="cases.number")
     at: datetime
-    kind: str = Field(max_length=24)
+    kind: str = Field(index=True, max_length=24)  # /metrics counts by kind
     actor_id: str | None = Field(default=None, max_length=64)
     channel: str = Field(max_length=16)
     note: str = ""
