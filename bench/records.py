@@ -15,8 +15,9 @@ ahead — 470,000 events in all. Then:
   ``/metrics`` and ``/readyz`` have been asked a few times. The baselines are a bare
   ``python -c "import time; time.sleep(…)"`` and the bare Starlette server under uvicorn. With
   the example directory loaded, a process started after the digest hour (08:30 in Beijing) sends
-  today's digest at once and so draws its chart (matplotlib); a third process, on a database
-  with no directory (no staff, no digest), shows the memory before any chart.
+  today's digest at once, its chart drawn by a short-lived worker process (matplotlib loads there,
+  not in ``run``); a third process, on a database with no directory (no staff, no digest), shows
+  the memory with no digest at all.
 
     python bench/records.py [--quick] [--cases 100000] [--open-share 0.1]
                             [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test]
@@ -137,6 +138,7 @@ async def time_in_process(url: str, repeat: int) -> dict[str, float]:
         ("stats.rates()", lambda: stats.rates(ctx)),
         ("stats.rates(by=community)", lambda: stats.rates(ctx, by="community")),
         ("views.list_cases(open)", lambda: views.list_cases(ctx, statuses=open_)),
+        ("views.case_lines(open): the table's", lambda: views.case_lines(ctx, statuses=open_)),
         ("views.list_cases(every status)", lambda: views.list_cases(ctx, statuses=every)),
     ]
     found = {}
