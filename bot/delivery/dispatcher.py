@@ -37,6 +37,9 @@ class Settings:
     # living dispatcher renews its claims well before (a third of the way), so none goes twice.
     lease: timedelta = timedelta(seconds=20)
     poll_seconds: float = 0.5
+    # New rows are claimed at most this often: under a burst of reports each commit kicks, and a
+    # claim per kick took the database's write lock as often as the reports themselves.
+    claim_gap: float = 0.05
     max_attempts: int = 8
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
@@ -76,18 +79,26 @@ class Dispatcher:
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._fresh = False  # rows were committed since the last claim
         self._stopping = False
         self._rng = random.Random()
         self._slots = asyncio.Semaphore(settings.concurrency)
+        # Sends that succeeded wait here to be written together: while one transaction writes,
+        # the results that arrive meanwhile gather for the next (one write per batch, not per
+        # message, and no waiting when there is no crowd).
+        self._sent: dict[int, tuple[str, asyncio.Future[None]]] = {}
+        self._writing = asyncio.Lock()
         self._silent = False
 
     def kick(self) -> None:
-        """New rows were committed: look now instead of at the next poll."""
+        """New rows were committed: look now (or within ``claim_gap``), not at the next poll."""
+        self._fresh = True
         self._wake.set()
 
     async def run(self) -> None:
         """Claim and send until ``stop``."""
-        next_claim = 0.0
+        gap, poll = self._settings.claim_gap, self._settings.poll_seconds
+        last_claim, next_claim = -gap, 0.0
         renew_every = self._settings.lease.total_seconds() / 3
         next_renewal = time.monotonic() + renew_every
         while not self._stopping:
@@ -95,13 +106,17 @@ class Dispatcher:
             if now >= next_renewal and self._held:
                 await self._renew()
                 next_renewal = now + renew_every
-            if self._wake.is_set() or now >= next_claim:
-                self._wake.clear()
+            if now >= next_claim or (self._fresh and now >= last_claim + gap):
+                self._fresh = False
                 await self._claim()
-                next_claim = time.monotonic() + self._settings.poll_seconds
-            wait = self._send_ready()
+                last_claim = time.monotonic()
+                next_claim = last_claim + poll
+            self._wake.clear()
+            wait = min(self._send_ready(), next_claim - time.monotonic())
+            if self._fresh:
+                wait = min(wait, last_claim + gap - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(wait, next_claim - time.monotonic()))
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
 
     async def stop(self) -> None:
         """Finish the sends in flight and return."""
@@ -184,11 +199,36 @@ class Dispatcher:
             self._busy.discard(scope)
             self._wake.set()
 
+    async def _record_sent(self, message_id: int, provider_id: str) -> None:
+        """Write that the message was sent, with whatever other sends finished meanwhile."""
+        written = asyncio.get_running_loop().create_future()
+        self._sent[message_id] = (provider_id, written)
+        async with self._writing:
+            if not written.done():
+                batch, self._sent = self._sent, {}
+                try:
+                    await outbox.record_sent(
+                        self._ctx, sent={i: provider for i, (provider, _) in batch.items()}
+                    )
+                except BaseException as error:  # each waiting send hears of it as its own
+                    for other, (_, future) in batch.items():
+                        if other == message_id:
+                            continue  # this send raises it itself
+                        if isinstance(error, asyncio.CancelledError):
+                            future.cancel()
+                        else:
+                            future.set_exception(error)
+                    raise
+                else:
+                    for _, future in batch.values():
+                        future.set_result(None)
+        await written
+
     async def _record(self, scope: str, message: Claimed, outcome: Outcome) -> None:
         ctx = self._ctx
         match outcome:
             case Delivered(provider_id):
-                await outbox.record_sent(ctx, message_id=message.id, provider_id=provider_id)
+                await self._record_sent(message.id, provider_id)
             case Flooded(seconds):
                 self._pacer.pause(scope, seconds, now=time.monotonic())
                 self._queues[scope].appendleft(message)  # first in line once the pause ends

@@ -7,7 +7,7 @@ at most the message in flight is sent twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -147,16 +147,19 @@ async def _edit_target(session: AsyncSession, row: OutboxMessage, now: datetime)
     return None
 
 
-async def record_sent(ctx: ServiceContext, *, message_id: int, provider_id: str) -> None:
-    """The provider accepted the message."""
+async def record_sent(ctx: ServiceContext, *, sent: Mapping[int, str]) -> None:
+    """The provider accepted these messages (outbox id -> the provider's message id)."""
+    if not sent:
+        return
+    now = ctx.clock()
     async with ctx.db.transaction() as session:
-        row = await session.get(OutboxMessage, message_id)
-        if row is None:
-            return
-        row.status, row.sent_at, row.last_error = "sent", ctx.clock(), None
-        # An edit keeps pointing at the message it changed; the id identifies what the person has.
-        row.provider_message_id = provider_id
-        session.add(row)
+        query = select(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(sent)))
+        for row in (await session.exec(query)).all():
+            assert row.id is not None
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            # An edit keeps pointing at the message it changed; the id is what the person has.
+            row.provider_message_id = sent[row.id]
+            session.add(row)
 
 
 async def record_retry(

@@ -49,7 +49,7 @@ async def deliver_all(ctx: ServiceContext) -> int:
             for row in await claim_due(polling, channel=channel, limit=1000, lease=LEASE)
         ]
         for row in claimed:
-            await record_sent(ctx, message_id=row.id, provider_id=f"p-{row.id}")
+            await record_sent(ctx, sent={row.id: f"p-{row.id}"})
         if not claimed:
             return sent
         sent, passes = sent + len(claimed), passes + 1
