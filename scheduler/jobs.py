@@ -103,7 +103,7 @@ class Clockwork:
         if self._ctx.db.is_sqlite:
             lease = self._seconds * 3 + 10
             if not await hold_lease(
-                self._ctx, name="scheduler", holder=self._holder, seconds=lease
+                self._ctx, name="scheduler", holder=self._holder, seconds=lease, gone=_dead
             ):
                 if not self._told_held:
                     log.warning("the scheduler runs in another process; this one only serves")
@@ -114,3 +114,19 @@ class Clockwork:
         if done:
             log.info("clock: %s", {step.value: n for step, n in done.items()})
             self._on_work()
+
+
+def _dead(holder: str) -> bool:
+    """True for a holder that was a process of this machine and is no more (killed, crashed):
+    the restarted process need not wait out its lease. SQLite is one machine's file, so a
+    holder of another host is only ever trusted to its lease."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False

@@ -8,6 +8,7 @@ second instance finds nothing left to repeat.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -79,14 +80,24 @@ async def _step_one(ctx: ServiceContext, quiet_end: datetime | None) -> Step | N
         return step or Step.WAIT
 
 
-async def hold_lease(ctx: ServiceContext, *, name: str, holder: str, seconds: float) -> bool:
-    """Take or renew the lease ``name`` for ``holder``; False while another holder has it."""
+async def hold_lease(
+    ctx: ServiceContext,
+    *,
+    name: str,
+    holder: str,
+    seconds: float,
+    gone: Callable[[str], bool] = lambda _holder: False,
+) -> bool:
+    """Take or renew the lease ``name`` for ``holder``; False while another holder has it,
+    unless ``gone`` says that holder is known to have died (the lease is then taken at once)."""
     async with unit_of_work(ctx) as unit:
         row = await unit.session.get(Setting, f"lease:{name}")
         now = unit.now
-        held_by_other = row is not None and row.value.get("holder") != holder
-        if held_by_other and row and datetime.fromisoformat(row.value["until"]) > now:
-            return False
+        other = row.value.get("holder") if row is not None else None
+        if other is not None and other != holder and not gone(str(other)):
+            assert row is not None
+            if datetime.fromisoformat(row.value["until"]) > now:
+                return False
         until = (now + timedelta(seconds=seconds)).isoformat()
         if row is None:
             row = Setting(key=f"lease:{name}", value={})

@@ -71,3 +71,35 @@ async def test_a_reminder_due_while_down_is_sent_once_after_restart(tmp_path: Pa
     finally:
         await db.dispose()
     assert list(kinds) == ["reported", "routed", "reminded"]
+
+
+async def test_after_a_kill_the_restarted_process_sweeps_at_once(tmp_path: Path) -> None:
+    # On SQLite one process sweeps, holding a lease it renews; a killed process cannot give it
+    # back. The restarted process sees that the holder is dead and takes the lease, so a step
+    # that fell due meanwhile goes out at once, not when the dead process's lease runs out.
+    emulator = TelegramEmulator(limits=Limits(private_interval=0.1))
+    emulator.add_user(RESIDENT, "李大爷")
+    emulator.add_user(MANAGER, "王经理")
+    async with serving(emulator.app) as url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'wolaiban.db'}",
+            "TELEGRAM_BOT_TOKEN": emulator.token,
+            "TELEGRAM_API_URL": url,
+            "TELEGRAM_CHAT_INTERVAL": "0.1",
+            "HTTP_PORT": str(free_port()),
+            "DIRECTORY_FILE": str(_directory(tmp_path)),
+            "SWEEP_SECONDS": "3",  # the lease: 3 × 3 + 10 = 19 s from the last sweep
+        }
+        process = Process(env, tmp_path / "run.log")
+        process.start()
+        try:
+            await report(emulator, RESIDENT, "快递堆在路上")
+            await until(lambda: "ack:1" in buttons(emulator, MANAGER))
+            process.kill()
+            await asyncio.sleep(6)  # the acknowledge deadline passes while nobody runs
+            process.start()
+            # well before the dead holder's lease (≥ 13 s from now) would have run out
+            await until(lambda: any("⏰" in m.text for m in emulator.inbox(MANAGER)), seconds=8)
+        finally:
+            process.stop()
