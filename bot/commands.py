@@ -13,7 +13,7 @@ from bot.config import Settings, SettingsError
 from bot.services import invites, outbox, stats, views
 from bot.services.context import ServiceContext, ServiceRefusal
 from bot.tables import percent, table
-from core.cases import OPEN_STATUSES
+from core.cases import OPEN_STATUSES, Status
 from core.texts import render
 
 # Alembic and the directory file's reader and loader are imported by the commands that use them:
@@ -174,13 +174,15 @@ async def cases_list(args: argparse.Namespace, env: Env) -> Result:
     if not lines:
         return Result(text=env.say("cli.no_cases"))
     columns = ("number", "status", "community", "category", "manager", "created", "location")
-    return Result(text=table([env.say(f"col.{c}") for c in columns], [_row(c, env) for c in lines]))
+    said = {s.value: env.say(f"status.{s.value}") for s in Status}  # not once per line
+    rows = [_row(c, said) for c in lines]
+    return Result(text=table([env.say(f"col.{c}") for c in columns], rows))
 
 
-def _row(case: views.CaseLine, env: Env) -> list[object]:
+def _row(case: views.CaseLine, statuses: dict[str, str]) -> list[object]:
     return [
         f"#{case.number}",
-        env.say(f"status.{case.status}"),
+        statuses.get(case.status, case.status),
         case.community_name,
         case.category_name,
         case.manager,

@@ -21,6 +21,13 @@ def _wide_width(text: str) -> int:
 
 def _clip(text: str, columns: int) -> str:
     """Shorten ``text`` to at most ``columns`` with an ellipsis, on one line."""
+    if text.isascii() and len(text) <= columns and text.isprintable() and "  " not in text:
+        return text.strip()  # most cells: numbers, ids, times
+    return _clip_wide(text, columns)
+
+
+@lru_cache(maxsize=4096)
+def _clip_wide(text: str, columns: int) -> str:
     text = " ".join(text.split())
     if width(text) <= columns:
         return text
