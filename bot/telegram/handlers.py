@@ -22,7 +22,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services import conversation, lifecycle, replies
+from bot.services import conversation, drafts, lifecycle, questions, replies
 from bot.services.context import Actor, AlreadyHandled, Inbound, ServiceContext, ServiceRefusal
 from bot.services.digest import send_digest
 from bot.services.notify import localize
@@ -239,7 +239,7 @@ class TelegramGateway:
         person, inbound = await self._who(update)
         data = query.data or ""
         actor = Actor(person.id, TG)
-        if data.startswith(conversation.PREFIX):
+        if data.startswith(drafts.PREFIX):
             await conversation.answer(
                 self._ctx, person_id=person.id, channel=TG, choice=data, inbound=inbound
             )
@@ -260,7 +260,7 @@ class TelegramGateway:
                 inbound=inbound,
             )
         elif pressed.action in (Action.RATE, Action.REASSIGN, Action.REJECT, Action.CLOSE):
-            await conversation.ask_before(
+            await questions.ask_before(
                 self._ctx,
                 person_id=person.id,
                 channel=TG,
