@@ -197,6 +197,8 @@ class Dispatcher:
         finally:
             self._pacer.finished(scope, group=self._groups.get(scope, False), now=time.monotonic())
             self._busy.discard(scope)
+            if scope not in self._queues:  # nothing more for this chat: forget it
+                self._groups.pop(scope, None)
             self._wake.set()
 
     async def _record_sent(self, message_id: int, provider_id: str) -> None:
