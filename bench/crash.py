@@ -6,8 +6,8 @@ Twilio emulators served by this script. Telegram residents walk the guided ``/re
 residents text a community's number (signed, each from a number of its own). A delivery whose
 connection failed, or that was not answered 200, is delivered again — the same update (Telegram's
 retry), the same MessageSid (Twilio's) — until the bot takes it. Meanwhile a killer SIGKILLs the
-process at random moments and restarts it. At the end the process is left to drain (claims of a
-killed process wait out their 20 s lease), then:
+process at random moments and restarts it. At the end the process is left to drain (the restarted
+process takes a killed one's claims at once), then:
 
 - every report is exactly one case;
 - every outbox row is sent, and every sent message reached its chat or phone (none lost);

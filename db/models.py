@@ -171,6 +171,8 @@ class OutboxMessage(SQLModel, table=True):
     # An edit of an earlier message (the manager's case card): the row whose sent message to edit.
     edit_of: int | None = Field(default=None)
     provider_message_id: str | None = Field(default=None, max_length=64)
+    # The process sending it ("host:pid") while status is "sending".
+    claimed_by: str | None = Field(default=None, max_length=64)
     delivery_status: str | None = Field(default=None, max_length=16)
     created_at: datetime
     sent_at: datetime | None = None

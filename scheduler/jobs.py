@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import processes
 from bot.services.clock import hold_lease, run_due
 from bot.services.context import ServiceContext
 from bot.services.digest import send_digest, staff_members
@@ -34,7 +33,7 @@ class Clockwork:
         digests: bool = True,
     ) -> None:
         self._ctx, self._on_work, self._seconds = ctx, on_work, sweep_seconds
-        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._holder = processes.holder_id()
         self._told_held = False
         # coalesce: runs missed while down collapse into one; no grace limit: never skipped.
         self.scheduler = AsyncIOScheduler(
@@ -103,7 +102,11 @@ class Clockwork:
         if self._ctx.db.is_sqlite:
             lease = self._seconds * 3 + 10
             if not await hold_lease(
-                self._ctx, name="scheduler", holder=self._holder, seconds=lease, gone=_dead
+                self._ctx,
+                name="scheduler",
+                holder=self._holder,
+                seconds=lease,
+                gone=processes.is_gone,
             ):
                 if not self._told_held:
                     log.warning("the scheduler runs in another process; this one only serves")
@@ -114,19 +117,3 @@ class Clockwork:
         if done:
             log.info("clock: %s", {step.value: n for step, n in done.items()})
             self._on_work()
-
-
-def _dead(holder: str) -> bool:
-    """True for a holder that was a process of this machine and is no more (killed, crashed):
-    the restarted process need not wait out its lease. SQLite is one machine's file, so a
-    holder of another host is only ever trusted to its lease."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False

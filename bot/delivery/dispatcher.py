@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot import processes
 from bot.services import outbox
 from bot.services.context import ServiceContext
 from bot.services.outbox import Claimed
@@ -89,6 +90,7 @@ class Dispatcher:
         self._sent: dict[int, tuple[str, asyncio.Future[None]]] = {}
         self._writing = asyncio.Lock()
         self._silent = False
+        self._holder = processes.holder_id()
 
     def kick(self) -> None:
         """New rows were committed: look now (or within ``claim_gap``), not at the next poll."""
@@ -142,6 +144,8 @@ class Dispatcher:
                 limit=room,
                 lease=self._settings.lease,
                 hold_until=hold,
+                holder=self._holder,
+                gone=processes.is_gone,
             )
             self._silent = bool(self._quiet_now and await self._quiet_now())
         except Exception:  # the database may be away for a moment; the next poll tries again

@@ -7,10 +7,11 @@ at most the message in flight is sent twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -64,27 +65,36 @@ async def claim_due(
     limit: int,
     lease: timedelta,
     hold_until: datetime | None = None,
+    holder: str | None = None,
+    gone: Callable[[str], bool] | None = None,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due messages of ``channel``, oldest first, for ``lease``.
+    """Claim up to ``limit`` due messages of ``channel``, oldest first, for ``lease``, as
+    ``holder``; messages claimed by a holder that ``gone`` says died are due at once.
 
     SMS to a number that opted out is suppressed (recorded, never sent); with ``hold_until``
     (quiet hours), non-urgent messages wait until then.
     """
     now = ctx.clock()
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.channel == channel.value,
-            col(OutboxMessage.status).in_(CLAIMABLE),
-            col(OutboxMessage.next_attempt_at) <= now,
-        )
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    due = col(OutboxMessage.next_attempt_at) <= now
     claimed: list[Claimed] = []
     async with ctx.db.transaction() as session:
+        held = await _holders(session, channel, now) if gone is not None else []
+        dead = [h for h in held if h != holder and gone is not None and gone(h)]
+        if dead:
+            due = or_(due, col(OutboxMessage.claimed_by).in_(dead))
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel.value,
+                col(OutboxMessage.status).in_(CLAIMABLE),
+                due,
+            )
+            .order_by(col(OutboxMessage.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         for row in (await session.exec(query)).all():
+            row.claimed_by = None  # until it is claimed below: a row held back is nobody's
             if channel is Channel.SMS and await session.get(OptOut, row.address) is not None:
                 row.status, row.last_error = "suppressed", "the number opted out (STOP)"
                 session.add(row)
@@ -96,7 +106,7 @@ async def claim_due(
             edit_id = await _edit_target(session, row, now)
             if row.edit_of is not None and edit_id is None:
                 continue
-            row.status = "sending"
+            row.status, row.claimed_by = "sending", holder
             row.next_attempt_at = now + lease
             session.add(row)
             assert row.id is not None
@@ -116,6 +126,21 @@ async def claim_due(
                 )
             )
     return claimed
+
+
+async def _holders(session: AsyncSession, channel: Channel, now: datetime) -> list[str]:
+    """Who holds claims of ``channel`` that have not run out."""
+    query = (
+        select(OutboxMessage.claimed_by)
+        .where(
+            OutboxMessage.channel == channel.value,
+            OutboxMessage.status == "sending",
+            col(OutboxMessage.next_attempt_at) > now,
+            col(OutboxMessage.claimed_by).is_not(None),
+        )
+        .distinct()
+    )
+    return [h for h in (await session.exec(query)).all() if h is not None]
 
 
 async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timedelta) -> None:
