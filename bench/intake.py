@@ -69,6 +69,7 @@ from bench.common import (
 from db.engine import Database, open_database
 from db.models import Case
 from sandbox.serve import free_port
+from sandbox.twilio import inbound_params
 
 TelegramMode = Literal["confirm", "conversation", "text"]
 SMS_PATH, TELEGRAM_PATH = "/twilio/sms", "/telegram/webhook"
@@ -151,27 +152,7 @@ class Payloads:
         sender = f"+86137{n:08d}"
         to = COMMUNITY_NUMBERS[n % len(COMMUNITY_NUMBERS)]
         body = f"{TEXTS[n % len(TEXTS)]}（{n}）"
-        params = {
-            "ToCountry": "CN",
-            "ToState": "",
-            "SmsMessageSid": sid,
-            "NumMedia": "0",
-            "ToCity": "",
-            "FromZip": "",
-            "SmsSid": sid,
-            "FromState": "",
-            "SmsStatus": "received",
-            "FromCity": "",
-            "Body": body,
-            "FromCountry": "CN",
-            "To": to,
-            "ToZip": "",
-            "NumSegments": "1",
-            "MessageSid": sid,
-            "AccountSid": "AC" + "0123456789abcdef" * 2,
-            "From": sender,
-            "ApiVersion": "2010-04-01",
-        }
+        params = inbound_params(sid, sender, to, body, account_sid="AC" + "0123456789abcdef" * 2)
         signature = self._validator.compute_signature(f"{self._public}{SMS_PATH}", params)
         headers = {
             "X-Twilio-Signature": str(signature),

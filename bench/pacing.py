@@ -329,23 +329,27 @@ async def sms_run(
 # ---- the tables ---------------------------------------------------------------------------------
 
 
-def telegram_rows(paced: Run, unpaced: Run) -> list[Row]:
-    """Throughput, 429s, spacing and delivery: paced against unpaced."""
-    target_rate = SUSTAINED_SHARE * TELEGRAM_RATE
+def _paced_rows(
+    paced: Run,
+    unpaced: Run,
+    *,
+    unit: str,
+    scope: str,
+    target_rate: float,
+    target_text: str,
+    interval: float,
+    interval_text: str,
+    rate_digits: int = 1,
+) -> list[Row]:
+    """What every paced channel shows: its sustained rate, 429s, spacing and delivery."""
     return [
         Row(
-            "sustained rate (msg/s, steady part)",
+            f"sustained rate ({unit}/s, steady part)",
             paced.steady_rate,
             unpaced.steady_rate,
-            f">= {target_rate:.0f}",
+            target_text,
             paced.steady_rate >= target_rate,
-        ),
-        Row(
-            "overall rate (msg/s, first to last)",
-            paced.overall_rate,
-            unpaced.overall_rate,
-            "-",
-            None,
+            digits=rate_digits,
         ),
         Row(
             "429 answers",
@@ -355,11 +359,11 @@ def telegram_rows(paced: Run, unpaced: Run) -> list[Row]:
             paced.too_many_requests == 0,
         ),
         Row(
-            "min gap, one chat (s)",
+            f"min gap, one {scope} (s)",
             paced.min_gap(),
             unpaced.min_gap(),
-            f">= {CHAT_INTERVAL:.1f}",
-            paced.min_gap() >= CHAT_INTERVAL,
+            interval_text,
+            paced.min_gap() >= interval,
             digits=3,
         ),
         Row(
@@ -369,15 +373,37 @@ def telegram_rows(paced: Run, unpaced: Run) -> list[Row]:
             "100",
             paced.delivered_share == 1.0,
         ),
-        Row(
-            "in order per chat",
-            "yes" if paced.in_order else "NO",
-            "yes" if unpaced.in_order else "NO",
-            "yes",
-            paced.in_order,
-        ),
-        Row("time to send all (s)", paced.seconds, unpaced.seconds, "-", None),
     ]
+
+
+def _time_row(paced: Run, unpaced: Run) -> Row:
+    return Row("time to send all (s)", paced.seconds, unpaced.seconds, "-", None)
+
+
+def telegram_rows(paced: Run, unpaced: Run) -> list[Row]:
+    """Throughput, 429s, spacing and delivery: paced against unpaced."""
+    target_rate = SUSTAINED_SHARE * TELEGRAM_RATE
+    rows = _paced_rows(
+        paced,
+        unpaced,
+        unit="msg",
+        scope="chat",
+        target_rate=target_rate,
+        target_text=f">= {target_rate:.0f}",
+        interval=CHAT_INTERVAL,
+        interval_text=f">= {CHAT_INTERVAL:.1f}",
+    )
+    overall = Row(
+        "overall rate (msg/s, first to last)", paced.overall_rate, unpaced.overall_rate, "-", None
+    )
+    in_order = Row(
+        "in order per chat",
+        "yes" if paced.in_order else "NO",
+        "yes" if unpaced.in_order else "NO",
+        "yes",
+        paced.in_order,
+    )
+    return [rows[0], overall, *rows[1:], in_order, _time_row(paced, unpaced)]
 
 
 def flood_rows(flooded: Run, calm: Run, chat: int, seen: FloodSeen) -> list[Row]:
@@ -450,39 +476,18 @@ def flood_rows(flooded: Run, calm: Run, chat: int, seen: FloodSeen) -> list[Row]
 def sms_rows(paced: Run, unpaced: Run, rate: float) -> list[Row]:
     """SMS: the per-number rate kept, no 429, everything sent."""
     interval = 1 / rate
-    return [
-        Row(
-            "sustained rate (SMS/s, steady part)",
-            paced.steady_rate,
-            unpaced.steady_rate,
-            f">= {SUSTAINED_SHARE * rate:.2f}",
-            paced.steady_rate >= SUSTAINED_SHARE * rate,
-            digits=3,
-        ),
-        Row(
-            "429 answers",
-            paced.too_many_requests,
-            unpaced.too_many_requests,
-            "0",
-            paced.too_many_requests == 0,
-        ),
-        Row(
-            "min gap, one number (s)",
-            paced.min_gap(),
-            unpaced.min_gap(),
-            f">= {interval:.3f}",
-            paced.min_gap() >= interval,
-            digits=3,
-        ),
-        Row(
-            "delivered (rows sent, %)",
-            100 * paced.delivered_share,
-            100 * unpaced.delivered_share,
-            "100",
-            paced.delivered_share == 1.0,
-        ),
-        Row("time to send all (s)", paced.seconds, unpaced.seconds, "-", None),
-    ]
+    rows = _paced_rows(
+        paced,
+        unpaced,
+        unit="SMS",
+        scope="number",
+        target_rate=SUSTAINED_SHARE * rate,
+        target_text=f">= {SUSTAINED_SHARE * rate:.2f}",
+        interval=interval,
+        interval_text=f">= {interval:.3f}",
+        rate_digits=3,
+    )
+    return [*rows, _time_row(paced, unpaced)]
 
 
 # ---- the script ---------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 Communities, categories, routing, service-level settings, the staff of each community and who
 supervises whom change only when a directory file is loaded; a report used to read them again,
-row by row, about ten statements each time. ``apply_directory`` writes a new version with every
-load; a transaction that needs the directory reads that one value and, when another process (or
-this one) loaded a new directory, reads the structure again in that same transaction.
+row by row, about ten statements each time. ``apply_directory`` writes the version of what it
+leaves (a digest of the structure); a transaction that needs the directory reads that one value
+and, when another process (or this one) loaded a different directory, reads the structure again
+in that same transaction.
 
 People's own rows (Telegram binding, language, reachability) change outside a directory load
 and are never cached here.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import col, select
@@ -88,7 +89,7 @@ class DirectorySnapshot:
 class DirectoryCache:
     """One process's snapshot of the directory; shared by every session of one ``Database``."""
 
-    snapshot: DirectorySnapshot | None = field(default=None)
+    snapshot: DirectorySnapshot | None = None
 
     def session_info(self) -> dict[str, Any]:
         """What every session of the database carries, so queries find the cache."""

@@ -62,6 +62,31 @@ def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
+def inbound_params(sid: str, from_: str, to: str, body: str, *, account_sid: str) -> dict[str, str]:
+    """The form Twilio posts to an inbound-SMS webhook."""
+    return {
+        "ToCountry": _country(to),
+        "ToState": "",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "",
+        "SmsSid": sid,
+        "FromState": "",
+        "SmsStatus": "received",
+        "FromCity": "",
+        "Body": body,
+        "FromCountry": _country(from_),
+        "To": to,
+        "ToZip": "",
+        "NumSegments": str(segments(body)),
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "ApiVersion": API_VERSION,
+    }
+
+
 @dataclass
 class Sms:
     """One SMS as Twilio handled it; ``status`` is the last state Twilio reached."""
@@ -136,27 +161,7 @@ class TwilioEmulator:
         calls); pass an earlier ``sid`` to deliver the same message again, as Twilio retries.
         """
         sid = sid or new_sid("SM")
-        params = {
-            "ToCountry": _country(to),
-            "ToState": "",
-            "SmsMessageSid": sid,
-            "NumMedia": "0",
-            "ToCity": "",
-            "FromZip": "",
-            "SmsSid": sid,
-            "FromState": "",
-            "SmsStatus": "received",
-            "FromCity": "",
-            "Body": body,
-            "FromCountry": _country(from_),
-            "To": to,
-            "ToZip": "",
-            "NumSegments": str(segments(body)),
-            "MessageSid": sid,
-            "AccountSid": self.account_sid,
-            "From": from_,
-            "ApiVersion": API_VERSION,
-        }
+        params = inbound_params(sid, from_, to, body, account_sid=self.account_sid)
         if all(m.sid != sid for m in self.received):
             at, count = time.monotonic(), segments(body)
             self.received.append(Sms(sid, to, from_, body, at, count, "received", "inbound"))

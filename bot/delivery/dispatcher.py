@@ -91,6 +91,7 @@ class Dispatcher:
         self._writing = asyncio.Lock()
         self._silent = False
         self._holder = processes.holder_id()
+        self._next_reap = 0.0
 
     def kick(self) -> None:
         """New rows were committed: look now (or within ``claim_gap``), not at the next poll."""
@@ -136,6 +137,10 @@ class Dispatcher:
         room = self._settings.batch - len(self._held)
         if room <= 0:
             return
+        # Whether another process of this machine died holding claims: asked at the first claim
+        # (a restart takes them at once) and then at the renewal cadence, not at every claim.
+        now = time.monotonic()
+        reap = now >= self._next_reap
         try:
             hold = await self._hold_until() if self._hold_until else None
             rows = await outbox.claim_due(
@@ -145,8 +150,10 @@ class Dispatcher:
                 lease=self._settings.lease,
                 hold_until=hold,
                 holder=self._holder,
-                gone=processes.is_gone,
+                gone=processes.is_gone if reap else None,
             )
+            if reap:
+                self._next_reap = now + self._settings.lease.total_seconds() / 3
             self._silent = bool(self._quiet_now and await self._quiet_now())
         except Exception:  # the database may be away for a moment; the next poll tries again
             log.exception("claiming %s outbox rows failed", self._channel.value)

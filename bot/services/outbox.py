@@ -78,8 +78,9 @@ async def claim_due(
     due = col(OutboxMessage.next_attempt_at) <= now
     claimed: list[Claimed] = []
     async with ctx.db.transaction() as session:
-        held = await _holders(session, channel, now) if gone is not None else []
-        dead = [h for h in held if h != holder and gone is not None and gone(h)]
+        dead: list[str] = []
+        if gone is not None:
+            dead = [h for h in await _holders(session, channel, now) if h != holder and gone(h)]
         if dead:
             due = or_(due, col(OutboxMessage.claimed_by).in_(dead))
         query = (

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from sandbox.serve import free_port
+from sandbox.telegram import TelegramEmulator
+
+
+def run_env(
+    database: Path, emulator: TelegramEmulator, telegram_url: str, **settings: str
+) -> dict[str, str]:
+    """The environment of a ``wolaiban run`` on a SQLite file, polling the emulator at
+    ``telegram_url`` with quick pacing; ``settings`` adds or overrides variables."""
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "TELEGRAM_BOT_TOKEN": emulator.token,
+        "TELEGRAM_API_URL": telegram_url,
+        "TELEGRAM_CHAT_INTERVAL": "0.1",
+        "HTTP_PORT": str(free_port()),
+        **settings,
+    }
 
 
 class Process:

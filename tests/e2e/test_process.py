@@ -4,7 +4,6 @@ moment and mid-conversation, and logs that never show a token or a whole phone n
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -15,10 +14,10 @@ from sqlmodel import col, select
 
 from db.engine import Database, open_database
 from db.models import Case, CaseEvent, OutboxMessage
-from sandbox.serve import free_port, serving
+from sandbox.serve import serving
 from sandbox.telegram import Limits, TelegramEmulator
 from tests.conftest import EXAMPLE
-from tests.e2e.process import Process
+from tests.e2e.process import Process, run_env
 
 RESIDENT, MANAGER, ENGLISH = 4001, 2001, 4005
 PHONE = re.compile(r"\+\d{8,15}")
@@ -36,17 +35,8 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[TelegramEmulator, Process
         emulator.add_user(user, name, language)
     database = tmp_path / "wolaiban.db"
     async with serving(emulator.app) as url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-            "TELEGRAM_BOT_TOKEN": emulator.token,
-            "TELEGRAM_API_URL": url,
-            "TELEGRAM_CHAT_INTERVAL": "0.1",
-            "HTTP_PORT": str(free_port()),
-            "DIRECTORY_FILE": str(EXAMPLE),
-            "SWEEP_SECONDS": "1",
-            "LOG_LEVEL": "DEBUG",
-        }
+        settings = {"DIRECTORY_FILE": str(EXAMPLE), "SWEEP_SECONDS": "1", "LOG_LEVEL": "DEBUG"}
+        env = run_env(database, emulator, url, **settings)
         process = Process(env, tmp_path / "run.log")
         process.start()
         db = open_database(f"sqlite+aiosqlite:///{database}")

@@ -4,7 +4,6 @@ what the manager's chat received."""
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,10 @@ from sqlmodel import col, select
 
 from db.engine import open_database
 from db.models import CaseEvent
-from sandbox.serve import free_port, serving
+from sandbox.serve import serving
 from sandbox.telegram import Limits, TelegramEmulator
 from tests.conftest import EXAMPLE
-from tests.e2e.process import Process
+from tests.e2e.process import Process, run_env
 from tests.e2e.test_process import MANAGER, RESIDENT, buttons, report, until
 
 
@@ -40,16 +39,9 @@ async def test_a_reminder_due_while_down_is_sent_once_after_restart(tmp_path: Pa
     emulator.add_user(MANAGER, "王经理")
     database = tmp_path / "wolaiban.db"
     async with serving(emulator.app) as url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-            "TELEGRAM_BOT_TOKEN": emulator.token,
-            "TELEGRAM_API_URL": url,
-            "TELEGRAM_CHAT_INTERVAL": "0.1",
-            "HTTP_PORT": str(free_port()),
-            "DIRECTORY_FILE": str(_directory(tmp_path)),
-            "SWEEP_SECONDS": "0.5",
-        }
+        env = run_env(
+            database, emulator, url, DIRECTORY_FILE=str(_directory(tmp_path)), SWEEP_SECONDS="0.5"
+        )
         process = Process(env, tmp_path / "run.log")
         process.start()
         try:
@@ -81,16 +73,14 @@ async def test_after_a_kill_the_restarted_process_sweeps_at_once(tmp_path: Path)
     emulator.add_user(RESIDENT, "李大爷")
     emulator.add_user(MANAGER, "王经理")
     async with serving(emulator.app) as url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'wolaiban.db'}",
-            "TELEGRAM_BOT_TOKEN": emulator.token,
-            "TELEGRAM_API_URL": url,
-            "TELEGRAM_CHAT_INTERVAL": "0.1",
-            "HTTP_PORT": str(free_port()),
-            "DIRECTORY_FILE": str(_directory(tmp_path)),
-            "SWEEP_SECONDS": "3",  # the lease: 3 × 3 + 10 = 19 s from the last sweep
-        }
+        # SWEEP_SECONDS 3: the lease is 3 × 3 + 10 = 19 s from the last sweep
+        env = run_env(
+            tmp_path / "wolaiban.db",
+            emulator,
+            url,
+            DIRECTORY_FILE=str(_directory(tmp_path)),
+            SWEEP_SECONDS="3",
+        )
         process = Process(env, tmp_path / "run.log")
         process.start()
         try:
