@@ -58,7 +58,7 @@ from bench.drills_common import (
     until_taken,
 )
 from bot.services.outbox import WAITING
-from bot.services.sms_text import as_sms
+from core.sms_text import as_sms
 from db.engine import Database, open_database
 from db.models import Case, OutboxMessage
 from sandbox.serve import free_port, serving

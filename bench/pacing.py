@@ -39,9 +39,9 @@ from telegram.request import HTTPXRequest
 from bench.drills_common import Row, all_passed, machine_note, migrated_sqlite, table
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.pacing import Limits, Pacer
-from bot.delivery.sms_sender import SmsSender
-from bot.delivery.telegram_sender import TelegramSender
 from bot.services.context import ServiceContext
+from bot.sms.sender import SmsSender
+from bot.telegram.sender import TelegramSender
 from core.cases import Channel
 from db.engine import Database
 from db.models import OutboxMessage

@@ -19,8 +19,17 @@ log = logging.getLogger("wolaiban")
 
 def build_context(settings: Settings) -> ServiceContext:
     """The services' context for these settings."""
+    from bot.channels import BOOK
+    from bot.services.limits import SenderLimits
+
     return ServiceContext(
-        db=open_database(settings.database_url), default_language=settings.default_language
+        db=open_database(settings.database_url),
+        default_language=settings.default_language,
+        channels=BOOK,
+        limits=SenderLimits(
+            messages=settings.resident_messages_per_hour,
+            cases=settings.resident_cases_per_10_minutes,
+        ),
     )
 
 

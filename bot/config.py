@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
     directory_file: str | None = None
     sweep_seconds: float = Field(default=5.0, gt=0, le=3600)  # how often the clock looks
+    # Per-sender limits for residents on every channel (managers and staff are never limited).
+    resident_messages_per_hour: int = Field(default=30, gt=0, le=10_000)
+    resident_cases_per_10_minutes: int = Field(default=5, gt=0, le=1_000)
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
     log_level: str = "INFO"

@@ -4,28 +4,23 @@ one event loop. ``wolaiban run``, the demo and the end-to-end tests all start th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import uvicorn
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
+from bot.adapter import Adapter, Wired
+from bot.channels import REGISTRY
 from bot.config import Settings
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.dispatcher import Settings as DeliverySettings
 from bot.delivery.pacing import Limits, Pacer
-from bot.delivery.sms_sender import SmsSender
-from bot.delivery.telegram_sender import TelegramSender
 from bot.services.context import ServiceContext
 from bot.services.levels import quiet_now, quiet_until
-from bot.sms.webhook import SMS_PATH, STATUS_PATH, TwilioWebhooks
-from bot.telegram import wiring
-from bot.telegram.handlers import TelegramGateway
-from bot.telegram.webhook import TelegramWebhook
 from bot.web import create_web_app
-from core.cases import Channel
 from scheduler.jobs import Clockwork
 
 log = logging.getLogger("wolaiban")
@@ -54,45 +49,27 @@ class Stack:
         settings: Settings,
         ctx: ServiceContext,
         *,
-        telegram_limits: Limits | None = None,
+        adapters: Sequence[Adapter] = REGISTRY,
+        pacing: Mapping[str, Limits] | None = None,
         delivery: DeliverySettings | None = None,
         scheduled_digests: bool = True,
     ) -> None:
+        """``adapters``: the channels to run (the registry's; a test may add its own);
+        ``pacing``: per channel name, limits instead of the channel's own."""
         self.settings, self.ctx = settings, ctx
         self.kick = Kicker()
         self.dispatchers: list[Dispatcher] = []
-        routes: list[Route] = []
-        self.telegram: wiring.TelegramApp | None = None
-        if settings.telegram_bot_token is not None:
-            gateway = TelegramGateway(
-                ctx, kick=self.kick, default_language=settings.default_language
-            )
-            self.telegram = wiring.build_application(settings, gateway)
-            dispatcher = Dispatcher(
-                ctx,
-                channel=Channel.TELEGRAM,
-                sender=TelegramSender(self.telegram.bot),
-                pacer=Pacer(
-                    telegram_limits
-                    or Limits(
-                        per_second=settings.telegram_per_second,
-                        chat_interval=settings.telegram_chat_interval,
-                        group_per_minute=settings.telegram_group_per_minute,
-                    )
-                ),
-                settings=delivery or DeliverySettings(),
-                quiet_now=lambda: quiet_now(ctx),
-                on_fallback=self.kick,
-            )
-            self.kick.add(dispatcher.kick)
-            self.dispatchers.append(dispatcher)
-            if settings.telegram_webhook_url and settings.telegram_webhook_secret:
-                secret = settings.telegram_webhook_secret.get_secret_value()
-                hook = TelegramWebhook(self.telegram, gateway, secret)
-                routes.append(Route("/telegram/webhook", hook, methods=["POST"]))
-        self.sms_sender: SmsSender | None = None
-        if settings.sms_enabled:
-            routes += self._sms(settings, ctx, delivery or DeliverySettings())
+        self.channels: dict[str, Wired] = {}
+        routes: list[BaseRoute] = []
+        for adapter in adapters:
+            if not adapter.enabled(settings):
+                continue
+            name = adapter.traits.name
+            wired = adapter.wire(settings, ctx, self.kick, (pacing or {}).get(name))
+            self.channels[name] = wired
+            routes += wired.routes
+            if wired.sender is not None:
+                self._dispatch(name, wired, delivery or DeliverySettings())
         self.clockwork = Clockwork(
             ctx,
             tz=ZoneInfo(settings.timezone),
@@ -113,37 +90,28 @@ class Stack:
         )
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _sms(
-        self, settings: Settings, ctx: ServiceContext, delivery: DeliverySettings
-    ) -> list[Route]:
-        """The SMS dispatcher and Twilio's two webhooks."""
-        assert settings.twilio_account_sid is not None
-        assert settings.twilio_auth_token is not None
-        token = settings.twilio_auth_token.get_secret_value()
-        public = settings.public_url.rstrip("/")
-        self.sms_sender = SmsSender(
-            account_sid=settings.twilio_account_sid,
-            auth_token=token,
-            api_url=settings.twilio_api_url,
-            sender=settings.sms_sender,
-            status_callback=f"{public}{STATUS_PATH}",
-        )
-        rate = settings.sms_per_second
+    def _dispatch(self, name: str, wired: Wired, delivery: DeliverySettings) -> None:
+        """A dispatcher for a channel that sends, with its quiet-hours rule."""
+        ctx = self.ctx
+        assert wired.sender is not None
         dispatcher = Dispatcher(
             ctx,
-            channel=Channel.SMS,
-            sender=self.sms_sender,
-            pacer=Pacer(Limits(per_second=rate, chat_interval=1 / rate)),
+            channel=name,
+            sender=wired.sender,
+            pacer=Pacer(wired.pacing),
             settings=delivery,
-            hold_until=lambda: quiet_until(ctx),
+            quiet_now=(lambda: quiet_now(ctx)) if wired.quiet == "silently" else None,
+            hold_until=(lambda: quiet_until(ctx)) if wired.quiet == "hold" else None,
+            on_fallback=self.kick,
         )
         self.kick.add(dispatcher.kick)
         self.dispatchers.append(dispatcher)
-        hooks = TwilioWebhooks(ctx, auth_token=token, public_url=public, kick=self.kick)
-        return [
-            Route(SMS_PATH, hooks.inbound, methods=["POST"]),
-            Route(STATUS_PATH, hooks.status, methods=["POST"]),
-        ]
+
+    @property
+    def telegram(self) -> Any:
+        """The PTB Application when Telegram runs (for the tests), else None."""
+        wired = self.channels.get("telegram")
+        return wired.handle if wired is not None else None
 
     @property
     def port(self) -> int:
@@ -158,8 +126,9 @@ class Stack:
                 self._tasks[0].result()  # why it could not listen
                 raise RuntimeError("the HTTP server stopped before it started")
             await asyncio.sleep(0.01)
-        if self.telegram is not None:
-            await wiring.start(self.telegram, self.settings)
+        for wired in self.channels.values():
+            if wired.start is not None:
+                await wired.start()
         self._tasks += [asyncio.create_task(d.run()) for d in self.dispatchers]
         await self.clockwork.start()
         self.kick()  # whatever waited in the outbox while we were down goes now
@@ -171,12 +140,13 @@ class Stack:
     async def stop(self) -> None:
         """Stop taking updates, finish the sends in flight, close the server."""
         await self.clockwork.stop()
-        if self.telegram is not None:
-            with contextlib.suppress(Exception):  # stopping must go on whatever Telegram says
-                await wiring.stop(self.telegram)
+        for wired in self.channels.values():  # no more updates in
+            if wired.stop is not None:
+                await wired.stop()
         for dispatcher in self.dispatchers:
             await dispatcher.stop()
-        if self.sms_sender is not None:
-            await self.sms_sender.close()
+        for wired in self.channels.values():
+            if wired.close is not None:
+                await wired.close()
         self._server.should_exit = True
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from core.cases import Action, CaseState, Rating, Relation, allowed_actions
@@ -26,10 +27,27 @@ _DATA = re.compile(r"([a-z]+):(\d{1,18})(?::([A-Za-z0-9_.-]{1,40}))?", re.ASCII)
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """A button: the catalog key of its label and its callback data."""
+    """A button: its label (a catalog key, or with ``literal`` the text itself) and its data.
+
+    Rendered for a reader (``in_language``), a button is literal; stored rows keep that form.
+    """
 
     label: str
     data: str
+    literal: bool = False
+
+    def in_language(self, render: Callable[[str], str]) -> Button:
+        """The button as its reader sees it: the label's catalog text through ``render``."""
+        return self if self.literal else Button(render(self.label), self.data, literal=True)
+
+    def stored(self) -> dict[str, str]:
+        """The button as an outbox row keeps it (a rendered button)."""
+        return {"text": self.label, "data": self.data}
+
+    @classmethod
+    def from_stored(cls, value: Mapping[str, str]) -> Button:
+        """A button read back from an outbox row."""
+        return cls(value["text"], value["data"], literal=True)
 
 
 @dataclass(frozen=True, slots=True)

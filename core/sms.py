@@ -39,12 +39,12 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class OptOut:
-    """``STOP`` and Twilio's other opt-out words, ``TD``, ``退订``."""
+    """``STOP`` and the other standard SMS opt-out words, ``TD``, ``退订``."""
 
 
 @dataclass(frozen=True, slots=True)
 class OptIn:
-    """``START`` (and Twilio's opt-in words): SMS again."""
+    """``START`` (and the other standard opt-in words): SMS again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,13 @@ as their string values so the database stays readable without the code.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from core.buttons import Button
 
 
 class Community(SQLModel, table=True):
@@ -34,8 +37,6 @@ class Person(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str
     role: str = Field(max_length=16)
-    phone: str | None = Field(default=None, index=True, max_length=20)
-    telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
     language: str | None = Field(default=None, max_length=2)
     supervisor_id: str | None = Field(default=None, max_length=64)
     community_id: str | None = Field(default=None, max_length=64)
@@ -44,7 +45,29 @@ class Person(SQLModel, table=True):
     # "directory" for people the directory file owns; residents met on a channel are not
     # touched (nor deactivated) by a directory load.
     source: str = Field(default="directory", max_length=16)
-    telegram_unreachable: bool = False
+
+
+class Identity(SQLModel, table=True):
+    """A person's address on one channel (a chat id, a phone number): one per person and channel,
+    one person per address; ``reachable`` until the channel says they cannot be reached there."""
+
+    __tablename__ = "channel_identity"
+
+    __table_args__ = (
+        UniqueConstraint("channel", "address", name="uq_identity_address"),
+        UniqueConstraint("person_id", "channel", name="uq_identity_person_channel"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=64)
+    reachable: bool = True
+    # The channel the person asked to be reached on first (before the registry's order).
+    preferred: bool = False
+    # Who made it: "directory" (the file owns it), "invite", or the channel a stranger wrote on.
+    source: str = Field(default="directory", max_length=16)
+    updated_at: datetime
 
 
 class CommunityStaff(SQLModel, table=True):
@@ -144,6 +167,20 @@ class CaseEvent(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
+class OutboxStatus(StrEnum):
+    """Where an outbox message stands; ``sending`` is claimed under a lease."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    FAILED = "failed"  # tried and failed; tried again at ``next_attempt_at``
+    SENT = "sent"
+    DEAD = "dead"  # given up on
+    SUPPRESSED = "suppressed"  # never sent: the address opted out
+
+
+WAITING = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED)
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to send, written in the same transaction as the change it tells of."""
 
@@ -164,7 +201,7 @@ class OutboxMessage(SQLModel, table=True):
     buttons: list[list[dict[str, str]]] = Field(default_factory=list, sa_type=JSON)
     photo: bytes | None = Field(default=None, sa_type=LargeBinary)  # a chart (PNG), with text
     urgent: bool = False
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str | None = None
@@ -174,8 +211,29 @@ class OutboxMessage(SQLModel, table=True):
     # The process sending it ("host:pid") while status is "sending".
     claimed_by: str | None = Field(default=None, max_length=64)
     delivery_status: str | None = Field(default=None, max_length=16)
+    # The inbound this message answers ("sms:<MessageSid>"): a channel that answers in its reply
+    # (TwiML) takes these rows out, and a retried inbound gets the same answer again.
+    reply_to: str | None = Field(default=None, index=True, max_length=80)
     created_at: datetime
     sent_at: datetime | None = None
+
+    def button_rows(self) -> list[list[Button]]:
+        """The stored buttons, as their reader sees them."""
+        return [[Button.from_stored(b) for b in row] for row in self.buttons]
+
+
+class DeliveryReport(SQLModel, table=True):
+    """A provider's delivery report for a message whose send we have not recorded yet (the report
+    overtook the provider's answer to us); applied when the send is recorded."""
+
+    __tablename__ = "delivery_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_message_id: str = Field(index=True, max_length=64)
+    state: str = Field(max_length=16)
+    error: str | None = Field(default=None, max_length=64)
+    opted_out: bool = False
+    received_at: datetime
 
 
 class InboundReceipt(SQLModel, table=True):

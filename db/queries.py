@@ -16,6 +16,7 @@ from db.models import (
     CaseEvent,
     Category,
     Community,
+    Identity,
     InboundReceipt,
     Person,
     Setting,
@@ -30,6 +31,12 @@ async def get_case(*, session: AsyncSession, number: int, lock: bool = False) ->
     return (await session.exec(query)).first()
 
 
+async def latest_case_of(*, session: AsyncSession, resident_id: str) -> Case | None:
+    """A resident's newest case."""
+    query = select(Case).where(Case.resident_id == resident_id)
+    return (await session.exec(query.order_by(col(Case.number).desc()).limit(1))).first()
+
+
 async def case_events(*, session: AsyncSession, number: int) -> Sequence[CaseEvent]:
     """A case's events, oldest first."""
     query = select(CaseEvent).where(CaseEvent.case_number == number).order_by(col(CaseEvent.id))
@@ -41,15 +48,35 @@ async def get_person(*, session: AsyncSession, person_id: str) -> Person | None:
     return await session.get(Person, person_id)
 
 
-async def person_by_telegram(*, session: AsyncSession, telegram_id: int) -> Person | None:
-    """The person bound to a Telegram user id."""
-    return (await session.exec(select(Person).where(Person.telegram_id == telegram_id))).first()
+async def person_at(
+    *, session: AsyncSession, channel: str, address: str
+) -> tuple[Person, Identity] | None:
+    """The active person whose address on ``channel`` this is, with that identity row (an
+    inactive person's address is free for whoever writes from it)."""
+    query = (
+        select(Person, Identity)
+        .join(Identity, col(Identity.person_id) == col(Person.id))
+        .where(Identity.channel == channel, Identity.address == address, col(Person.active))
+    )
+    row = (await session.exec(query)).first()
+    return (row[0], row[1]) if row is not None else None
 
 
-async def person_by_phone(*, session: AsyncSession, phone: str) -> Person | None:
-    """The person with this E.164 phone, directory people first."""
-    query = select(Person).where(Person.phone == phone).order_by(col(Person.source) != "directory")
+async def identity_of(*, session: AsyncSession, person_id: str, channel: str) -> Identity | None:
+    """A person's identity on one channel."""
+    query = select(Identity).where(Identity.person_id == person_id, Identity.channel == channel)
     return (await session.exec(query)).first()
+
+
+async def identities(
+    *, session: AsyncSession, person_ids: Sequence[str]
+) -> dict[str, list[Identity]]:
+    """The identities of these people, in one query."""
+    found: dict[str, list[Identity]] = {}
+    query = select(Identity).where(col(Identity.person_id).in_(sorted(set(person_ids))))
+    for row in (await session.exec(query.order_by(col(Identity.id)))).all():
+        found.setdefault(row.person_id, []).append(row)
+    return found
 
 
 async def staff_ids(*, session: AsyncSession, community_id: str) -> list[str]:

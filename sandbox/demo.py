@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bot.channels import BOOK
 from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.runtime import Stack
@@ -76,7 +77,7 @@ async def _play(folder: Path, language: str) -> int:
     directory = validate_directory(demo_directory(language))
     assert not isinstance(directory, list), directory
     db = open_database(f"sqlite+aiosqlite:///{folder / 'wolaiban.db'}")
-    ctx = ServiceContext(db=db, default_language=language)
+    ctx = ServiceContext(db=db, default_language=language, channels=BOOK)
     telegram = TelegramEmulator(limits=TelegramLimits(private_interval=0.05))
     twilio = TwilioEmulator()
     try:
@@ -128,7 +129,9 @@ def _stack(
         default_language=language,
     )
     # The demo sends the digest itself, once the stories are done.
-    return Stack(settings, ctx, telegram_limits=Limits(chat_interval=0.05), scheduled_digests=False)
+    return Stack(
+        settings, ctx, pacing={"telegram": Limits(chat_interval=0.05)}, scheduled_digests=False
+    )
 
 
 async def _digests(ctx: ServiceContext, script: Script, folder: Path) -> None:

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.services.context import ServiceContext
 from bot.services.outbox import outbox_messages
 from core.texts import render
-from db.models import Case, Category, Person
+from db.models import Case, Category, Identity, Person
 from sandbox.telegram import Sent, TelegramEmulator
 from sandbox.twilio import TwilioEmulator
 
@@ -73,12 +73,15 @@ class Script:
 
     async def _names(self) -> None:
         async with self.ctx.db.reading() as session:
-            for person in (await session.exec(select(Person))).all():
-                if person.telegram_id is not None:
-                    self.names[f"tg:{person.telegram_id}"] = person.name
-                    self.telegram.add_user(person.telegram_id, person.name, self.language)
-                if person.phone:
-                    self.names[f"sms:{person.phone}"] = person.name
+            query = select(Person, Identity).join(
+                Identity, col(Identity.person_id) == col(Person.id)
+            )
+            for person, identity in (await session.exec(query)).all():
+                if identity.channel == "telegram":
+                    self.names[f"tg:{identity.address}"] = person.name
+                    self.telegram.add_user(int(identity.address), person.name, self.language)
+                elif identity.channel == "sms":
+                    self.names[f"sms:{identity.address}"] = person.name
 
     def _who(self, key: str) -> str:
         return self.names.get(key, key)

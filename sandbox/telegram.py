@@ -5,6 +5,8 @@ JSON-encoded non-string values, ``{"ok": …}`` answers) and enforces Telegram's
 429 and ``retry_after``. It also plays the people: ``user_says``, ``user_presses`` and ``inbox``
 let a test or the demo write as a resident and read what each chat received. Updates go out by
 ``getUpdates`` or, once ``setWebhook`` is called, are posted to the webhook with its secret header.
+A test may hold the answers to button presses (``hold_answers``) and let a press's query expire
+(``expire``): later answers to it get Telegram's 400, as when the answer came too late.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ _JSON_PARAMS = frozenset(
         "reply_parameters",
     }
 )
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query id is invalid"
 
 
 @dataclass
@@ -94,12 +97,16 @@ class TelegramEmulator:
     photos: dict[int, bytes] = field(default_factory=dict)  # message id -> uploaded photo
     forced_retry: dict[int, int] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
+    holding: bool = False  # answerCallbackQuery waits (until released, or its query expires)
+    held: list[int] = field(default_factory=list)  # the presses whose answer waits now
+    expired: set[str] = field(default_factory=set)  # callback query ids past their answer
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _history: dict[int, dict[str, Any]] = field(default_factory=dict)
     _replayed: list[dict[str, Any]] = field(default_factory=list)
     _next_update: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _next_message: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _answers_moved: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: bool = False
     _global: deque[float] = field(default_factory=deque)
     _last_private: dict[int, float] = field(default_factory=dict)
@@ -176,10 +183,21 @@ class TelegramEmulator:
             self._replayed.append(original)
         await self._deliver(original)
 
+    def hold_answers(self, hold: bool = True) -> None:
+        """Make answers to button presses wait (``hold``) or let the waiting ones through."""
+        self.holding = hold
+        self._answers_moved.set()
+
+    def expire(self, update_id: int) -> None:
+        """The query of the press ``update_id`` is too old: its answers (held ones too) get 400."""
+        self.expired.add(self._history[update_id]["callback_query"]["id"])
+        self._answers_moved.set()
+
     def close(self) -> None:
-        """End the long polls in progress now (the server is about to stop and would wait)."""
+        """End the long polls and held answers in progress now (the server is about to stop)."""
         self._closed = True
         self._arrived.set()
+        self.hold_answers(False)
 
     # ---- updates ----------------------------------------------------------------------------
 
@@ -345,11 +363,26 @@ class TelegramEmulator:
                 self.commands[language] = params.get("commands") or []
                 return True
             case "answercallbackquery":
-                self.alerts.append(params)
-                return True
+                return await self._answer_query(params)
             case "sendmessage" | "sendphoto" | "editmessagetext" | "editmessagereplymarkup":
                 return self._outgoing(method, params)
         return 404, f"Not Found: method {method} is not emulated"
+
+    async def _answer_query(self, params: dict[str, Any]) -> Any:
+        query_id = str(params.get("callback_query_id", ""))
+        presses = self._history.items()
+        found = (n for n, u in presses if u.get("callback_query", {}).get("id") == query_id)
+        update_id = next(found, None)
+        if self.holding and update_id is not None and query_id not in self.expired:
+            self.held.append(update_id)
+            while self.holding and query_id not in self.expired:
+                self._answers_moved.clear()
+                await self._answers_moved.wait()
+            self.held.remove(update_id)
+        if query_id in self.expired:
+            return 400, QUERY_TOO_OLD
+        self.alerts.append(params)
+        return True
 
     def _outgoing(self, method: str, params: dict[str, Any]) -> Any:
         chat_id = int(params.get("chat_id", 0))

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.channels import BOOK
 from bot.directory_file import read_directory
 from bot.services.context import ServiceContext
 from bot.services.directory import load_directory
@@ -86,7 +87,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 @pytest.fixture
 def ctx(db: Database, clock: Clock) -> ServiceContext:
     """The services' context on the test database and clock."""
-    return ServiceContext(db=db, clock=clock, default_language="zh")
+    return ServiceContext(channels=BOOK, db=db, clock=clock, default_language="zh")
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ FORBIDDEN = {
     "bot/services": (
         "bot.telegram",
         "bot.sms",
+        "bot.channels",
+        "bot.adapter",
         "bot.delivery",
         "bot.app",
         "bot.cli",
@@ -76,13 +78,52 @@ def test_core_is_pure() -> None:
     assert wrong == []
 
 
+CHANNELS = ("bot.telegram", "bot.sms")
+
+
 def test_channels_do_not_import_each_other() -> None:
-    channels = ("bot.telegram", "bot.sms", "bot.delivery")
+    # bot.delivery is the shared way out (dispatcher, pacing, outcomes): channels use it, and it
+    # knows no channel.
+    packages = (*CHANNELS, "bot.delivery")
     wrong = [
         f"{path.relative_to(ROOT)} imports {name}"
-        for channel in channels
-        for path in _files(channel.replace(".", "/"))
+        for package in packages
+        for path in _files(package.replace(".", "/"))
         for name in _imports(path)
-        if any(name.startswith(other) for other in channels if other != channel)
+        if any(name.startswith(other) for other in CHANNELS if other != package)
+    ]
+    assert wrong == []
+
+
+# A vendor's vocabulary: its method names, its error codes, its identifiers.
+VENDOR_WORDS = (
+    "telegram_id",
+    "sendMessage",
+    "send_message",
+    "edit_message_text",
+    "answerCallbackQuery",
+    "21610",
+    "30003",
+    "MessageSid",
+    "twilio",
+    "TwiML",
+)
+
+
+@pytest.mark.parametrize("folder", ["core", "bot/services"])
+def test_use_cases_speak_no_vendor(folder: str) -> None:
+    """The use cases ask the channel registry; only the adapters (and the directory file's
+    parser, which reads its ``telegram_id`` field) know a vendor."""
+    parsers = {
+        "core/directory.py",
+        "core/directory_checks.py",
+        "bot/services/directory_identities.py",
+    }
+    wrong = [
+        f"{path.relative_to(ROOT)}: {word}"
+        for path in _files(folder)
+        if str(path.relative_to(ROOT)) not in parsers
+        for word in VENDOR_WORDS
+        if word.casefold() in path.read_text(encoding="utf-8").casefold()
     ]
     assert wrong == []

@@ -21,7 +21,6 @@ from bot import processes
 from bot.services import outbox
 from bot.services.context import ServiceContext
 from bot.services.outbox import Claimed
-from core.cases import Channel
 
 from .outcomes import Delivered, Flooded, Outcome, Permanent, Sender, Transient
 from .pacing import Pacer
@@ -59,7 +58,7 @@ class Dispatcher:
         self,
         ctx: ServiceContext,
         *,
-        channel: Channel,
+        channel: str,
         sender: Sender,
         pacer: Pacer,
         settings: Settings = Settings(),
@@ -156,7 +155,7 @@ class Dispatcher:
                 self._next_reap = now + self._settings.lease.total_seconds() / 3
             self._silent = bool(self._quiet_now and await self._quiet_now())
         except Exception:  # the database may be away for a moment; the next poll tries again
-            log.exception("claiming %s outbox rows failed", self._channel.value)
+            log.exception("claiming %s outbox rows failed", self._channel)
             return
         for row in rows:
             if row.id in self._held:
@@ -170,7 +169,7 @@ class Dispatcher:
         try:
             await outbox.renew_claims(self._ctx, ids=sorted(self._held), lease=self._settings.lease)
         except Exception:  # the next renewal tries again; the lease still has two thirds left
-            log.exception("renewing %s outbox claims failed", self._channel.value)
+            log.exception("renewing %s outbox claims failed", self._channel)
 
     def _send_ready(self) -> float:
         """Start every send whose scope is free now; return seconds until the next one is."""

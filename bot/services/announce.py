@@ -11,9 +11,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.buttons import Button, buttons_for
-from core.cases import CaseState, Channel, EventKind, Rating, Status
+from core.cases import CaseState, EventKind, Rating, Status
 from core.texts import LANGUAGES, render
-from db.models import Case, CaseEvent, Category, Community, OutboxMessage, Person
+from db.models import Case, CaseEvent, Category, Community, OutboxMessage, OutboxStatus, Person
 
 from .notify import Outbox
 from .parties import Parties
@@ -175,7 +175,8 @@ async def announce(
     assert number is not None
     events = list(events)
     # A case just reported (nobody stood in any relation before) has sent nothing yet.
-    earlier = await _cards(outbox.session, number) if before is not None else []
+    earlier = await _cards(outbox, number) if before is not None else []
+    await outbox.know(p.id for p in after.everyone)
     for event in events:
         params = scene.params(event)
         for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
@@ -194,19 +195,23 @@ async def announce(
         await _refresh(outbox, scene, earlier, after, key=f"case:{number}:event:{events[-1].id}")
 
 
-async def _cards(session: AsyncSession, number: int) -> list[OutboxMessage]:
-    """The case's earlier Telegram messages (those with buttons get edited as it moves)."""
+async def _cards(outbox: Outbox, number: int) -> list[OutboxMessage]:
+    """The case's earlier messages on channels that edit them (those with buttons get edited as
+    it moves)."""
+    editing = outbox.book.editing
+    if not editing:
+        return []
     query = (
         select(OutboxMessage)
         .where(
             OutboxMessage.case_number == number,
-            OutboxMessage.channel == Channel.TELEGRAM.value,
+            col(OutboxMessage.channel).in_(editing),
             col(OutboxMessage.edit_of).is_(None),
-            OutboxMessage.status != "dead",
+            OutboxMessage.status != OutboxStatus.DEAD,
         )
         .order_by(col(OutboxMessage.id))
     )
-    return list((await session.exec(query)).all())
+    return list((await outbox.session.exec(query)).all())
 
 
 async def _refresh(

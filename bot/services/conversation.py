@@ -8,41 +8,44 @@ the conversation ends — the case change itself, together.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from core import report_flow as flow
-from core.cases import Channel
+from core.buttons import Button
 from db import queries
 from db.directory_cache import directory
 from db.models import Category, Community, Draft, Person
 
 from . import drafts, questions
 from .context import Inbound, ServiceContext, Unit, unit_of_work
-from .notify import Outbox, language_of
+from .notify import language_of
 from .report import NewReport, open_case
 
 # ---- the guided report ------------------------------------------------------------------------
 
 
-async def begin_report(
-    ctx: ServiceContext, *, person_id: str, channel: Channel, inbound: Inbound | None = None
-) -> None:
+async def begin_report(ctx: ServiceContext, inbound: Inbound) -> None:
     """Start (or restart) a guided report and ask the first question."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await drafts.person_in(unit, person_id)
+        person = drafts.sender(unit)
+        channel = inbound.channel
         snapshot = await directory(unit.session)
         categories = tuple(c.id for c in snapshot.active_categories())
         communities = tuple(c.id for c in snapshot.active_communities())
         known = person.community_id if person.community_id in communities else None
         options = flow.Options(categories, communities, known_community=known)
         draft = flow.start(options)
-        await _store(unit, person.id, channel, draft, options)
-        await _ask(unit, person, draft, options, key=drafts.key_of(unit, inbound))
+        await _ask(unit, person, channel, draft, options)
 
 
 async def _store(
-    unit: Unit, person_id: str, channel: Channel, draft: flow.Draft, options: flow.Options
+    unit: Unit,
+    person_id: str,
+    channel: str,
+    draft: flow.Draft,
+    options: flow.Options,
+    buttons: list[list[Button]],
 ) -> Draft:
     fields = asdict(draft)
     fields["step"] = draft.step.value
@@ -54,7 +57,13 @@ async def _store(
         "known": options.known_community,
     }
     return await drafts.keep(
-        unit, channel=channel, person_id=person_id, flow="report", step=draft.step.value, data=data
+        unit,
+        channel=channel,
+        person_id=person_id,
+        flow="report",
+        step=draft.step.value,
+        data=data,
+        buttons=buttons,
     )
 
 
@@ -69,14 +78,19 @@ async def _options(unit: Unit, row: Draft) -> tuple[flow.Draft, flow.Options]:
         description=fields["description"],
         photos=tuple(fields["photos"]),
     )
+    options = flow.Options(
+        tuple(data["categories"]), tuple(data["communities"]), known_community=data["known"]
+    )
+    return draft, await _with_buildings(unit, draft, options)
+
+
+async def _with_buildings(unit: Unit, draft: flow.Draft, options: flow.Options) -> flow.Options:
+    """The options with the buildings of the draft's community (a choice at the location step)."""
     buildings: tuple[str, ...] = ()
     if draft.community:
         community = await queries.get_community(session=unit.session, community_id=draft.community)
         buildings = tuple(community.buildings) if community else ()
-    options = flow.Options(
-        tuple(data["categories"]), tuple(data["communities"]), buildings, data["known"]
-    )
-    return draft, options
+    return replace(options, buildings=buildings)
 
 
 async def _names(unit: Unit, model: type[Category] | type[Community], ids: Any) -> list[Any]:
@@ -88,13 +102,13 @@ async def _names(unit: Unit, model: type[Category] | type[Community], ids: Any) 
 async def _ask(
     unit: Unit,
     person: Person,
+    channel: str,
     draft: flow.Draft,
     options: flow.Options,
     *,
-    key: str,
     reask: bool = False,
 ) -> None:
-    """Queue the question of the draft's step, with its buttons."""
+    """Keep the draft and queue the question of its step, with its buttons."""
     language = language_of(person, unit.default_language)
     step = draft.step.value
     choices: list[str] = []
@@ -123,16 +137,14 @@ async def _ask(
             template = "flow.confirm"
             params = await _summary(unit, draft, language)
             extra = [("button.flow.confirm", f"{drafts.PREFIX}{step}:ok")]
-    buttons = [
-        [{"label": text, "data": f"{drafts.PREFIX}{step}:{i}"} for i, text in pair]
-        for pair in drafts.pairs(list(enumerate(choices)))
-    ]
+    buttons = drafts.choices(step, choices)
     buttons.append(
-        [{"key": label, "data": data} for label, data in extra]
-        + [{"key": "button.flow.abandon", "data": f"{drafts.PREFIX}{step}:x"}]
+        [Button(label, data) for label, data in extra]
+        + [Button("button.flow.abandon", f"{drafts.PREFIX}{step}:x")]
     )
-    await Outbox(unit.session, unit.now, unit.default_language).ask(
-        person, template, key=key, params=params, buttons=buttons, reask=reask
+    await _store(unit, person.id, channel, draft, options, buttons)
+    await unit.outbox.tell(
+        person, template, key=unit.key("flow"), params=params, buttons=buttons, reask=reask
     )
 
 
@@ -156,29 +168,38 @@ async def _summary(unit: Unit, draft: flow.Draft, language: str) -> dict[str, An
 
 async def answer(
     ctx: ServiceContext,
+    inbound: Inbound,
     *,
-    person_id: str,
-    channel: Channel,
     text: str | None = None,
     photo: str | None = None,
     choice: str | None = None,
-    inbound: Inbound | None = None,
 ) -> bool:
     """Take a message or a flow button as the answer to the question in progress.
 
     Returns False when no conversation is in progress (the caller says it did not understand).
     """
     async with unit_of_work(ctx, inbound) as unit:
-        person = await drafts.person_in(unit, person_id)
-        row = await unit.session.get(Draft, drafts.chat_key(channel, person.id))
-        if row is None:
-            return False
-        key = drafts.key_of(unit, inbound)
-        if row.flow == "report":
-            await _report_step(unit, person, row, channel, _given(row, text, photo, choice), key)
-        else:
-            await questions.answered(unit, person, row, text=text, choice=choice, key=key)
-        return True
+        return await answer_in(unit, text=text, photo=photo, choice=choice)
+
+
+async def answer_in(
+    unit: Unit, *, text: str | None = None, photo: str | None = None, choice: str | None = None
+) -> bool:
+    """``answer`` within the inbound's unit of work; a plain-text reply "2" to a question with
+    choices picks the second."""
+    person = drafts.sender(unit)
+    assert unit.inbound is not None
+    channel = unit.inbound.channel
+    row = await drafts.current(unit, channel, person.id)
+    if row is None:
+        return False
+    if choice is None and text is not None and unit.channels.plain_text(channel):
+        choice = drafts.picked(row, text)
+    if row.flow == "report":
+        await _report_step(unit, person, row, channel, _given(row, text, photo, choice))
+    else:
+        await questions.answered(unit, person, row, text=text, choice=choice)
+    return True
 
 
 def _given(row: Draft, text: str | None, photo: str | None, choice: str | None) -> flow.Input:
@@ -197,15 +218,13 @@ def _given(row: Draft, text: str | None, photo: str | None, choice: str | None) 
 
 
 async def _report_step(
-    unit: Unit, person: Person, row: Draft, channel: Channel, given: flow.Input, key: str
+    unit: Unit, person: Person, row: Draft, channel: str, given: flow.Input
 ) -> None:
     draft, options = await _options(unit, row)
     outcome = flow.advance(draft, options, given)
     if outcome.draft is None:
         await unit.session.delete(row)
-        await Outbox(unit.session, unit.now, unit.default_language).ask(
-            person, "flow.abandoned", key=key
-        )
+        await unit.outbox.tell(person, "flow.abandoned", key=unit.key("flow"))
         return
     if outcome.submitted:
         new = outcome.draft
@@ -224,21 +243,16 @@ async def _report_step(
         await unit.session.delete(row)
         return
     draft, options = outcome.draft, flow.Options(options.categories, options.communities)
-    row = await _store(unit, person.id, channel, draft, options)
-    draft, options = await _options(unit, row)
-    await _ask(unit, person, draft, options, key=key, reask=outcome.reask)
+    options = await _with_buildings(unit, draft, options)
+    await _ask(unit, person, channel, draft, options, reask=outcome.reask)
 
 
-async def abandon(
-    ctx: ServiceContext, *, person_id: str, channel: Channel, inbound: Inbound | None = None
-) -> None:
+async def abandon(ctx: ServiceContext, inbound: Inbound) -> None:
     """Drop whatever is in progress (``/cancel``) and say so."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await drafts.person_in(unit, person_id)
-        row = await unit.session.get(Draft, drafts.chat_key(channel, person.id))
+        person = drafts.sender(unit)
+        row = await drafts.current(unit, inbound.channel, person.id)
         if row is not None:
             await unit.session.delete(row)
         template = "flow.abandoned" if row is not None else "flow.nothing_to_cancel"
-        await Outbox(unit.session, unit.now, unit.default_language).ask(
-            person, template, key=drafts.key_of(unit, inbound)
-        )
+        await unit.outbox.tell(person, template, key=unit.key("flow"))

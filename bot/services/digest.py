@@ -22,9 +22,10 @@ from db import queries
 from db.models import Case, Community, CommunityStaff, OutboxMessage, Person
 
 from .chart import Day, draw_chart
-from .context import ServiceContext, Unit, unit_of_work
+from .context import Inbound, ServiceContext, Unit, unit_of_work
+from .drafts import sender
 from .levels import policy_for, zone
-from .notify import Outbox, address_of, language_of
+from .notify import Outbox, language_of
 from .parties import load_parties
 from .stats import Period, rates
 
@@ -74,19 +75,21 @@ async def send_digest(
     figures = await _figures(ctx, ids, today, now, tz, language)
     english = language == "en"
     names = "、".join(c.name_en if english else c.name_zh for c in communities)
-    address = address_of(person, None)
-    by_sms = address is not None and address[0].value == "sms"
+    async with ctx.db.reading() as session:
+        address = await Outbox(session, now, ctx.default_language, ctx.channels).address_of(person)
+    # A plain-text channel (SMS) gets the short form, one segment, without the chart.
+    by_sms = address is not None and ctx.channels.plain_text(address.channel)
     # Drawing takes a CPU second: in a worker process (the bot keeps answering, and matplotlib's
     # memory goes with the worker) and before the transaction (on SQLite it holds the write lock).
     # No chart, no photo: the text goes out all the same.
     chart = None if by_sms else await draw_chart(figures["days"], language)
     try:
         async with unit_of_work(ctx) as unit:
-            outbox = Outbox(unit.session, unit.now, unit.default_language)
+            outbox = unit.outbox
             if by_sms:
-                return await outbox.ask(person, "digest.sms", key=key, params=figures["sms"])
+                return await outbox.tell(person, "digest.sms", key=key, params=figures["sms"])
             text = _text(language, today, names, figures)
-            message = await outbox.ask(person, "tg.raw", key=key, params={"text": text})
+            message = await outbox.tell(person, "tg.raw", key=key, params={"text": text})
             if message is not None and chart is not None:
                 await _chart(unit, person, key, chart, language)
             return message
@@ -94,9 +97,21 @@ async def send_digest(
         return None  # another instance queued it first: once a day is once a day
 
 
+async def on_request(ctx: ServiceContext, inbound: Inbound) -> None:
+    """``/digest``: today's digest now, for staff; anyone else hears it is for staff."""
+    async with unit_of_work(ctx, inbound) as unit:
+        person = sender(unit)
+        if person.role != "staff":
+            await unit.outbox.tell(person, "tg.not_staff", key=unit.key())
+            return
+    # Drawn after the request's unit (the chart takes a second outside any transaction).
+    if await send_digest(ctx, person_id=person.id, on_demand=True) is None:
+        async with unit_of_work(ctx) as unit:
+            await unit.outbox.tell(person, "tg.not_staff", key=unit.key(f"digest:{person.id}"))
+
+
 async def _chart(unit: Unit, person: Person, key: str, png: bytes, language: str) -> None:
-    outbox = Outbox(unit.session, unit.now, unit.default_language)
-    message = await outbox.ask(person, "digest.chart_caption", key=f"{key}:chart")
+    message = await unit.outbox.tell(person, "digest.chart_caption", key=f"{key}:chart")
     if message is not None:
         message.photo = png
         unit.session.add(message)

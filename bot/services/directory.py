@@ -2,8 +2,9 @@
 
 Loading the same directory twice changes nothing. People and communities missing from a new file
 are deleted when nothing refers to them, and deactivated when cases (or their events) do, so the
-history stays whole. A deactivated row gives up its Telegram id, phone and SMS number, so a renamed
-entry may take them over. Residents met on a channel (not from the file) are left alone.
+history stays whole. A deactivated row gives up its addresses (Telegram id, phone) and SMS number,
+so a renamed entry may take them over. Residents met on a channel (not from the file) are left
+alone.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,13 +33,12 @@ from db.models import (
 )
 
 from .context import ServiceContext
+from .directory_identities import sync_identities
 
 _BUILTIN_OTHER = Category(id=BUILTIN_CATEGORY, name_zh="其他", name_en="Other", position=10_000)
-# Unique identities a retired row must release, per table, so another entry can hold them.
-_IDENTITIES: dict[type[Any], tuple[str, ...]] = {
-    Community: ("sms_number",),
-    Person: ("telegram_id", "phone"),
-}
+# Unique values a retired row must release, per table, so another entry can hold them (people's
+# addresses are identities: ``directory_identities`` keeps them).
+_IDENTITIES: dict[type[Any], tuple[str, ...]] = {Community: ("sms_number",)}
 
 
 @dataclass(slots=True)
@@ -82,10 +83,12 @@ async def _sync(
     existing: Iterable[Any],
     in_use: set[str],
     summary: LoadSummary,
+    touched: Iterable[str] = (),
 ) -> None:
-    """Make the rows of ``model`` match ``wanted`` (id -> values); retire the rest."""
+    """Make the rows of ``model`` match ``wanted`` (id -> values); retire the rest. Rows in
+    ``touched`` changed elsewhere (their addresses) and count as updated."""
     current = {row.id: row for row in existing}
-    released: set[str] = set()
+    released: set[str] = set(touched)
     for row_id, row in current.items():
         if row_id not in wanted:
             await _retire(session, row, in_use=row_id in in_use, summary=summary)
@@ -127,20 +130,14 @@ async def _retire(session: AsyncSession, row: Any, *, in_use: bool, summary: Loa
 
 
 def _people(directory: Directory, known: dict[str, Person]) -> dict[str, dict[str, Any]]:
-    """The people rows the file asks for. Where the file names no Telegram id or language, what
-    the person set up themselves (an invite's binding, a /lang choice) is kept."""
-    claimed = {p.telegram_id for p in directory.people if p.telegram_id is not None}
+    """The people rows the file asks for. Where the file names no language, what the person
+    chose themselves (a /lang choice) is kept."""
     wanted: dict[str, dict[str, Any]] = {}
     for p in directory.people:
         before = known.get(p.id)
-        telegram_id = p.telegram_id
-        if telegram_id is None and before is not None and before.telegram_id not in claimed:
-            telegram_id = before.telegram_id
         wanted[p.id] = {
             "name": p.name,
             "role": p.role,
-            "phone": p.phone,
-            "telegram_id": telegram_id,
             "language": p.language or (before.language if before is not None else None),
             "supervisor_id": p.supervisor,
             "community_id": p.community,
@@ -158,36 +155,12 @@ async def _ids_in_cases(session: AsyncSession, *columns: Any) -> set[str]:
     return found
 
 
-async def _free_channel_identities(session: AsyncSession, directory: Directory) -> None:
-    """Hand a Telegram id or phone held by a channel-made resident over to the directory person.
-
-    That resident's cases move to the directory person, so nobody loses their history.
-    """
-    for entry in directory.people:
-        clauses = []
-        if entry.telegram_id is not None:
-            clauses.append(col(Person.telegram_id) == entry.telegram_id)
-        if entry.phone is not None:
-            clauses.append(col(Person.phone) == entry.phone)
-        if not clauses:
-            continue
-        query = select(Person).where(Person.source != "directory", Person.id != entry.id)
-        for stray in (await session.exec(query.where(or_(*clauses)))).all():
-            cases = (await session.exec(select(Case).where(Case.resident_id == stray.id))).all()
-            for case in cases:
-                case.resident_id = entry.id
-                session.add(case)
-            stray.telegram_id = None
-            stray.phone = None
-            stray.active = False
-            session.add(stray)
-    await session.flush()
-
-
-async def apply_directory(session: AsyncSession, directory: Directory) -> LoadSummary:
+async def apply_directory(
+    session: AsyncSession, directory: Directory, now: datetime
+) -> LoadSummary:
     """Make the tables match ``directory`` within the caller's transaction."""
     summary = LoadSummary()
-    await _free_channel_identities(session, directory)
+    readdressed = await sync_identities(session, directory, now)
     communities = (await session.exec(select(Community))).all()
     await _sync(
         session,
@@ -214,6 +187,7 @@ async def apply_directory(session: AsyncSession, directory: Directory) -> LoadSu
         existing=people,
         in_use=await _ids_in_cases(session, Case.resident_id, Case.manager_id, CaseEvent.actor_id),
         summary=summary,
+        touched=readdressed,
     )
     wanted_categories = {
         c.id: {
@@ -288,4 +262,4 @@ async def _replace_links(session: AsyncSession, directory: Directory, summary: L
 async def load_directory(ctx: ServiceContext, directory: Directory) -> LoadSummary:
     """Apply ``directory`` in one transaction (all or nothing)."""
     async with ctx.db.transaction() as session:
-        return await apply_directory(session, directory)
+        return await apply_directory(session, directory, ctx.clock())

@@ -3,14 +3,13 @@ pieces every conversation shares."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from core.cases import Channel
-from db import queries
+from core.buttons import Button
 from db.models import Draft, Person
 
-from .context import Inbound, ServiceRefusal, Unit
+from .context import ServiceRefusal, Unit
 
 PREFIX = "r:"  # flow buttons: ``r:<step>:<value>``
 
@@ -21,28 +20,51 @@ def parse_choice(data: str) -> tuple[str, str] | None:
     return (parts[1], parts[2]) if len(parts) == 3 and data.startswith(PREFIX) else None
 
 
-async def person_in(unit: Unit, person_id: str) -> Person:
-    """The active person answering; anyone else is refused."""
-    person = await queries.get_person(session=unit.session, person_id=person_id)
+def sender(unit: Unit) -> Person:
+    """The active person who wrote; anyone else is refused."""
+    person = unit.sender
     if person is None or not person.active:
         raise ServiceRefusal("refused.not_entitled")
     return person
 
 
-def key_of(unit: Unit, inbound: Inbound | None) -> str:
-    """The outbox key of what this step says (a replayed update says nothing twice)."""
-    return f"flow:{inbound.source}:{inbound.external_id}" if inbound else f"flow:{uuid.uuid4()}"
+def choices(step: str, labels: list[str]) -> list[list[Button]]:
+    """A question's choices as buttons two to a row (``r:<step>:<index>``), labels as given."""
+    return [
+        [Button(text, f"{PREFIX}{step}:{i}", literal=True) for i, text in pair]
+        for pair in pairs(list(enumerate(labels)))
+    ]
 
 
-def chat_key(channel: Channel, person_id: str) -> str:
+def picked(row: Draft, text: str) -> str | None:
+    """A bare number answering a question with choices ("2", "２", "2。"): that choice's data."""
+    digits = "".join(ch for ch in text if not ch.isspace()).rstrip("。.")
+    if not digits.isdecimal():
+        return None
+    index = int(digits) - 1
+    offered: list[str] = row.data.get("choices", [])
+    return offered[index] if 0 <= index < len(offered) else None
+
+
+def chat_key(channel: str, person_id: str) -> str:
     """The draft key of a person on a channel."""
-    return f"{channel.value}:{person_id}"
+    return f"{channel}:{person_id}"
 
 
 async def keep(
-    unit: Unit, *, channel: Channel, person_id: str, flow: str, step: str, data: dict[str, Any]
+    unit: Unit,
+    *,
+    channel: str,
+    person_id: str,
+    flow: str,
+    step: str,
+    data: dict[str, Any],
+    buttons: Sequence[Sequence[Button]] = (),
 ) -> Draft:
-    """The person's draft on ``channel``, made or overwritten with this flow, step and data."""
+    """The person's draft on ``channel``, made or overwritten with this flow, step and data;
+    the data of the question's choices is kept, so a plain-text reply "2" can pick one."""
+    offered = [b.data for row in buttons for b in row if _is_choice(b.data)]
+    data = {**data, "choices": offered} if offered else data
     chat = chat_key(channel, person_id)
     row = await unit.session.get(Draft, chat)
     if row is None:
@@ -57,3 +79,14 @@ async def keep(
 def pairs(items: list[Any]) -> list[list[Any]]:
     """Buttons two to a row."""
     return [items[i : i + 2] for i in range(0, len(items), 2)]
+
+
+def _is_choice(data: str) -> bool:
+    """A flow button that picks one of a question's choices (not cancel, skip or confirm)."""
+    parsed = parse_choice(data)
+    return parsed is not None and parsed[1].isdigit()
+
+
+async def current(unit: Unit, channel: str, person_id: str) -> Draft | None:
+    """The draft in progress for this person on this channel, if any."""
+    return await unit.session.get(Draft, chat_key(channel, person_id))

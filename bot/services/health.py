@@ -10,11 +10,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.cases import Channel, EventKind, Status
-from db.models import Case, CaseEvent, OutboxMessage
+from core.cases import EventKind, Status
+from db.models import WAITING, Case, CaseEvent, OutboxMessage, OutboxStatus
 
 from .context import ServiceContext
-from .outbox import WAITING
 
 # A step the clock should have taken this long ago means the scheduler is not running.
 STEP_GRACE = timedelta(minutes=5)
@@ -22,8 +21,7 @@ STEP_GRACE = timedelta(minutes=5)
 OUTBOX_GRACE = timedelta(minutes=2)
 
 _TIMED = (Status.ASSIGNED.value, Status.ACKNOWLEDGED.value, Status.RESOLVED.value)
-_DEAD, _SUPPRESSED = "dead", "suppressed"
-_CHANNELS = (Channel.TELEGRAM.value, Channel.SMS.value)
+_DEAD, _SUPPRESSED = OutboxStatus.DEAD, OutboxStatus.SUPPRESSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +121,8 @@ async def metrics_snapshot(ctx: ServiceContext) -> Snapshot:
     """Cases by status, the outbox by channel and state, reminders and escalations sent."""
     now = ctx.clock()
     cases = dict.fromkeys((s.value for s in Status), 0)
-    waiting, dead, suppressed = (dict.fromkeys(_CHANNELS, 0) for _ in range(3))
+    sending = ctx.channels.reach_order
+    waiting, dead, suppressed = (dict.fromkeys(sending, 0) for _ in range(3))
     oldest: datetime | None = None
     kinds = (EventKind.REMINDED.value, EventKind.ESCALATED.value)
     events = dict.fromkeys(kinds, 0)

@@ -20,7 +20,6 @@ from db.models import Case, CaseEvent
 from .announce import Scene, announce, both, state_of
 from .context import Actor, Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .levels import Policy, policy_for
-from .notify import Outbox
 from .parties import load_parties
 
 _MANAGING_ROLES = frozenset({"manager", "supervisor"})
@@ -53,6 +52,12 @@ async def act(
         return await act_in(unit, number=number, actor=actor, request=request)
 
 
+async def act_on(ctx: ServiceContext, inbound: Inbound, *, number: int, request: Request) -> Case:
+    """``act`` for the sender of ``inbound`` (a button, a reply code), in its unit of work."""
+    async with unit_of_work(ctx, inbound) as unit:
+        return await act_in(unit, number=number, actor=unit.actor(), request=request)
+
+
 async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> Case:
     """``act`` within a transaction the caller holds (with other work of the same use case)."""
     session, now = unit.session, unit.now
@@ -81,7 +86,7 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
             at=now,
             kind=kind.value,
             actor_id=actor.person_id,
-            channel=actor.channel.value,
+            channel=actor.channel,
             note=request.note,
             data=_event_data(kind, request, case),
         )
@@ -91,9 +96,7 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
     await session.flush()
     after = await load_parties(session=session, case=case)
     scene = await _scene(session, case, policy)
-    await announce(
-        Outbox(session, now, unit.default_language), scene, events, before=before, after=after
-    )
+    await announce(unit.outbox, scene, events, before=before, after=after)
     return case
 
 
@@ -261,6 +264,8 @@ __all__ = [
     "Request",
     "acknowledge",
     "act",
+    "act_in",
+    "act_on",
     "cancel",
     "close",
     "close_unrated",

@@ -1,4 +1,6 @@
-"""The outbox writer: renders a message in each recipient's language and queues it on their channel.
+"""The outbox writer: renders a message in each recipient's language and queues it where they are
+reached — on the channel the registry puts first among theirs, or, for an answer to the inbound
+being handled, back where they wrote from.
 
 Rows are written in the caller's transaction, so a message exists exactly when the change it tells
 of was committed; the idempotency key makes a repeated step write nothing new.
@@ -6,8 +8,8 @@ of was committed; the idempotency key makes a repeated step write nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,27 +17,17 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.buttons import Button
-from core.cases import Channel
 from core.texts import normalize_language, render
-from db.models import Case, OutboxMessage, Person
+from db import queries
+from db.models import Case, Identity, OutboxMessage, OutboxStatus, Person
+
+from .channels import ChannelBook
+from .inbound import Inbound
 
 
 def language_of(person: Person | None, default: str) -> str:
     """The language a person reads: theirs from the directory or channel, else the default."""
     return normalize_language(person.language if person else None) or default
-
-
-def address_of(person: Person, case: Case | None) -> tuple[Channel, str] | None:
-    """Where to reach a person: the resident on the case's channel, others Telegram first."""
-    telegram = (
-        (Channel.TELEGRAM, str(person.telegram_id))
-        if person.telegram_id is not None and not person.telegram_unreachable
-        else None
-    )
-    sms = (Channel.SMS, person.phone) if person.phone else None
-    if case is not None and person.id == case.resident_id and case.channel == Channel.SMS:
-        return sms or telegram
-    return telegram or sms
 
 
 def localize(value: Any, language: str) -> Any:
@@ -45,6 +37,21 @@ def localize(value: Any, language: str) -> Any:
     return value
 
 
+def reach(
+    identities: Iterable[Identity], book: ChannelBook, *, first: str | None = None
+) -> Identity | None:
+    """Where to reach someone: of their reachable addresses on channels that send, the one on
+    ``first`` (a resident's case channel), else the one they prefer, else the registry's order."""
+    order = book.reach_order
+    usable = [i for i in identities if i.reachable and i.channel in order]
+    if not usable:
+        return None
+    return min(
+        usable,
+        key=lambda i: (i.channel != first, not i.preferred, order.index(i.channel)),
+    )
+
+
 @dataclass(slots=True)
 class Outbox:
     """Queues messages for people within one transaction."""
@@ -52,11 +59,47 @@ class Outbox:
     session: AsyncSession
     now: datetime
     default_language: str
+    book: ChannelBook
+    # The inbound being handled and who sent it: what is said to that person answers it.
+    inbound: Inbound | None = None
+    sender_id: str | None = None
+    _known: dict[str, list[Identity]] = field(default_factory=dict)
+
+    async def know(self, person_ids: Iterable[str]) -> None:
+        """Read the addresses of these people in one query (before telling several of them)."""
+        missing = sorted({i for i in person_ids if i not in self._known})
+        if missing:
+            found = await queries.identities(session=self.session, person_ids=missing)
+            self._known.update({i: found.get(i, []) for i in missing})
+
+    def rolled_back(self) -> None:
+        """The work was rolled back: what was read of addresses may no longer hold."""
+        self._known.clear()
+
+    def forget(self, person_id: str) -> None:
+        """Read this person's addresses again at the next message (they changed)."""
+        self._known.pop(person_id, None)
+
+    async def address_of(self, person: Person, case: Case | None = None) -> Identity | None:
+        """Where ``person`` is reached (a resident first on their case's channel)."""
+        await self.know([person.id])
+        first = case.channel if case is not None and person.id == case.resident_id else None
+        return reach(self._known[person.id], self.book, first=first)
 
     async def _queued(self, idempotency_key: str) -> bool:
         """True when a message with this key was queued before (the step is being repeated)."""
         query = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == idempotency_key)
         return (await self.session.exec(query)).first() is not None
+
+    def _answers(self, person: Person) -> bool:
+        """True when a message to ``person`` answers the inbound (they wrote on a channel that
+        sends: they read the answer there)."""
+        inbound = self.inbound
+        return (
+            inbound is not None
+            and person.id == self.sender_id
+            and inbound.channel in self.book.reach_order
+        )
 
     async def tell(
         self,
@@ -68,32 +111,22 @@ class Outbox:
         params: Mapping[str, Any] | None = None,
         buttons: Sequence[Sequence[Button]] = (),
         urgent: bool = False,
-    ) -> OutboxMessage | None:
-        """Queue ``template`` for ``person``; None when they cannot be reached or it was queued."""
-        specs = [[{"key": b.label, "data": b.data} for b in row] for row in buttons]
-        return await self.ask(
-            person, template, key=key, case=case, params=params, buttons=specs, urgent=urgent
-        )
-
-    async def ask(
-        self,
-        person: Person | None,
-        template: str,
-        *,
-        key: str,
-        case: Case | None = None,
-        params: Mapping[str, Any] | None = None,
-        buttons: Sequence[Sequence[Mapping[str, str]]] = (),
-        urgent: bool = False,
         reask: bool = False,
     ) -> OutboxMessage | None:
-        """Like ``tell``, with buttons as ``{"key": catalog key}`` or ``{"label": text}`` plus
-        ``"data"``; ``reask`` puts "please answer with the buttons" first."""
+        """Queue ``template`` for ``person``; None when they cannot be reached or it was queued.
+        ``reask`` puts "please answer with the buttons" first."""
         if person is None or not person.active:
             return None
-        address = address_of(person, case)
-        if address is None:
-            return None
+        reply_to: str | None = None
+        if self._answers(person):
+            assert self.inbound is not None
+            channel, address = self.inbound.channel, self.inbound.address
+            reply_to = self.inbound.key
+        else:
+            identity = await self.address_of(person, case)
+            if identity is None:
+                return None
+            channel, address = identity.channel, identity.address
         idempotency_key = f"{key}:{person.id}:{template}"
         if await self._queued(idempotency_key):
             return None
@@ -102,31 +135,23 @@ class Outbox:
         text = render(language, template, **values)
         if reask:
             text = f"{render(language, 'flow.reask')}\n{text}"
-        message = OutboxMessage(
-            idempotency_key=idempotency_key,
-            channel=address[0].value,
+        message = self.row(
+            key=idempotency_key,
+            channel=channel,
+            address=address,
             person_id=person.id,
-            address=address[1],
             case_number=case.number if case is not None else None,
             template=template,
             params=dict(params or {}),
             language=language,
             text=text,
-            buttons=[
-                [
-                    {
-                        "text": b["label"] if "label" in b else render(language, b["key"]),
-                        "data": b["data"],
-                    }
-                    for b in row
-                ]
-                for row in buttons
-                if row
-            ],
+            buttons=buttons,
             urgent=urgent,
-            next_attempt_at=self.now,
-            created_at=self.now,
         )
+        message.reply_to = reply_to
+        if reply_to is not None and self.book.answers_in_reply(channel):
+            # Its text goes back in the channel's answer to the inbound: it is sent as it is born.
+            message.status, message.sent_at = OutboxStatus.SENT, self.now
         self.session.add(message)
         return message
 
@@ -137,25 +162,55 @@ class Outbox:
         idempotency_key = f"{key}:edit:{original.id}"
         if await self._queued(idempotency_key):
             return None
-        language = original.language
-        message = OutboxMessage(
-            idempotency_key=idempotency_key,
+        message = self.row(
+            key=idempotency_key,
             channel=original.channel,
-            person_id=original.person_id,
             address=original.address,
+            person_id=original.person_id,
             case_number=original.case_number,
             template="card.edit",
             params={},
+            language=original.language,
+            text=text,
+            buttons=buttons,
+            urgent=original.urgent,
+        )
+        message.edit_of = original.id
+        self.session.add(message)
+        return message
+
+    def row(
+        self,
+        *,
+        key: str,
+        channel: str,
+        address: str,
+        person_id: str | None,
+        case_number: int | None,
+        template: str,
+        params: dict[str, Any],
+        language: str,
+        text: str,
+        buttons: Sequence[Sequence[Button]],
+        urgent: bool,
+    ) -> OutboxMessage:
+        """The one place an outbox row is made: due now, its buttons in the reader's language."""
+        return OutboxMessage(
+            idempotency_key=key,
+            channel=channel,
+            person_id=person_id,
+            address=address,
+            case_number=case_number,
+            template=template,
+            params=params,
             language=language,
             text=text,
             buttons=[
-                [{"text": render(language, b.label), "data": b.data} for b in row]
+                [b.in_language(lambda k: render(language, k)).stored() for b in row]
                 for row in buttons
+                if row
             ],
-            urgent=original.urgent,
-            edit_of=original.id,
+            urgent=urgent,
             next_attempt_at=self.now,
             created_at=self.now,
         )
-        self.session.add(message)
-        return message

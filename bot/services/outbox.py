@@ -15,15 +15,17 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.cases import Channel
+from core.buttons import Button
 from db import queries
-from db.models import OptOut, OutboxMessage
+from db.models import WAITING, OptOut, OutboxMessage, OutboxStatus
 
+from . import identities
 from .context import ServiceContext
+from .deliveries import opt_out, reconcile
+from .notify import Outbox
 
-WAITING = ("pending", "sending", "failed")
-GIVEN_UP = ("dead",)
-CLAIMABLE = ("pending", "sending", "failed")
+GIVEN_UP = (OutboxStatus.DEAD,)
+CLAIMABLE = WAITING
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class Claimed:
     person_id: str | None
     address: str
     text: str
-    buttons: list[list[dict[str, str]]]
+    buttons: list[list[Button]]
     urgent: bool
     attempts: int
     edit_message_id: str | None
@@ -61,7 +63,7 @@ async def outbox_messages(
 async def claim_due(
     ctx: ServiceContext,
     *,
-    channel: Channel,
+    channel: str,
     limit: int,
     lease: timedelta,
     hold_until: datetime | None = None,
@@ -71,7 +73,7 @@ async def claim_due(
     """Claim up to ``limit`` due messages of ``channel``, oldest first, for ``lease``, as
     ``holder``; messages claimed by a holder that ``gone`` says died are due at once.
 
-    SMS to a number that opted out is suppressed (recorded, never sent); with ``hold_until``
+    A message to an address that opted out is suppressed (recorded, never sent); with ``hold_until``
     (quiet hours), non-urgent messages wait until then.
     """
     now = ctx.clock()
@@ -86,7 +88,7 @@ async def claim_due(
         query = (
             select(OutboxMessage)
             .where(
-                OutboxMessage.channel == channel.value,
+                OutboxMessage.channel == channel,
                 col(OutboxMessage.status).in_(CLAIMABLE),
                 due,
             )
@@ -96,8 +98,8 @@ async def claim_due(
         )
         for row in (await session.exec(query)).all():
             row.claimed_by = None  # until it is claimed below: a row held back is nobody's
-            if channel is Channel.SMS and await session.get(OptOut, row.address) is not None:
-                row.status, row.last_error = "suppressed", "the number opted out (STOP)"
+            if await session.get(OptOut, row.address) is not None:
+                row.status, row.last_error = OutboxStatus.SUPPRESSED, "the address opted out (STOP)"
                 session.add(row)
                 continue
             if hold_until is not None and not row.urgent:
@@ -107,7 +109,7 @@ async def claim_due(
             edit_id = await _edit_target(session, row, now)
             if row.edit_of is not None and edit_id is None:
                 continue
-            row.status, row.claimed_by = "sending", holder
+            row.status, row.claimed_by = OutboxStatus.SENDING, holder
             row.next_attempt_at = now + lease
             session.add(row)
             assert row.id is not None
@@ -118,7 +120,7 @@ async def claim_due(
                     person_id=row.person_id,
                     address=row.address,
                     text=row.text,
-                    buttons=row.buttons,
+                    buttons=row.button_rows(),
                     urgent=row.urgent,
                     attempts=row.attempts,
                     edit_message_id=edit_id,
@@ -129,13 +131,13 @@ async def claim_due(
     return claimed
 
 
-async def _holders(session: AsyncSession, channel: Channel, now: datetime) -> list[str]:
+async def _holders(session: AsyncSession, channel: str, now: datetime) -> list[str]:
     """Who holds claims of ``channel`` that have not run out."""
     query = (
         select(OutboxMessage.claimed_by)
         .where(
-            OutboxMessage.channel == channel.value,
-            OutboxMessage.status == "sending",
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == OutboxStatus.SENDING,
             col(OutboxMessage.next_attempt_at) > now,
             col(OutboxMessage.claimed_by).is_not(None),
         )
@@ -151,7 +153,7 @@ async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timede
     until = ctx.clock() + lease
     async with ctx.db.transaction() as session:
         query = select(OutboxMessage).where(
-            col(OutboxMessage.id).in_(ids), OutboxMessage.status == "sending"
+            col(OutboxMessage.id).in_(ids), OutboxMessage.status == OutboxStatus.SENDING
         )
         for row in (await session.exec(query)).all():
             row.next_attempt_at = until
@@ -165,8 +167,8 @@ async def _edit_target(session: AsyncSession, row: OutboxMessage, now: datetime)
     original = await session.get(OutboxMessage, row.edit_of)
     if original is not None and original.provider_message_id:
         return original.provider_message_id
-    if original is None or original.status == "dead":
-        row.status, row.last_error = "dead", "the message to edit was never delivered"
+    if original is None or original.status == OutboxStatus.DEAD:
+        row.status, row.last_error = OutboxStatus.DEAD, "the message to edit was never delivered"
     else:
         row.next_attempt_at = now + timedelta(seconds=1)
     session.add(row)
@@ -180,12 +182,14 @@ async def record_sent(ctx: ServiceContext, *, sent: Mapping[int, str]) -> None:
     now = ctx.clock()
     async with ctx.db.transaction() as session:
         query = select(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(sent)))
-        for row in (await session.exec(query)).all():
+        rows = (await session.exec(query)).all()
+        for row in rows:
             assert row.id is not None
-            row.status, row.sent_at, row.last_error = "sent", now, None
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
             # An edit keeps pointing at the message it changed; the id is what the person has.
             row.provider_message_id = sent[row.id]
             session.add(row)
+        await reconcile(session, rows, now)
 
 
 async def record_retry(
@@ -196,7 +200,7 @@ async def record_retry(
         row = await session.get(OutboxMessage, message_id)
         if row is None:
             return
-        row.status = "failed" if count else "pending"
+        row.status = OutboxStatus.FAILED if count else OutboxStatus.PENDING
         row.attempts += 1 if count else 0
         row.next_attempt_at, row.last_error = at, error
         session.add(row)
@@ -210,80 +214,55 @@ async def record_dead(
     unreachable: bool,
     opted_out: bool = False,
 ) -> OutboxMessage | None:
-    """Give up on a message. ``unreachable``: the person blocked the bot or the chat is gone —
-    mark them so and, when they have a phone, queue the same text by SMS instead. ``opted_out``:
-    the number unsubscribed (Twilio's 21610) — remember it, so nothing more is tried."""
+    """Give up on a message. ``unreachable``: the person cannot get messages on this channel
+    (blocked the bot, the chat is gone) — mark their address so and queue the same text on the
+    next channel of theirs that can reach them. ``opted_out``: the address unsubscribed —
+    remember it, so nothing more is tried there."""
     now = ctx.clock()
     async with ctx.db.transaction() as session:
         row = await session.get(OutboxMessage, message_id)
         if row is None:
             return None
-        row.status, row.last_error = ("suppressed" if opted_out else "dead"), error
+        row.status, row.last_error = (
+            (OutboxStatus.SUPPRESSED if opted_out else OutboxStatus.DEAD),
+            error,
+        )
         session.add(row)
-        if opted_out and await session.get(OptOut, row.address) is None:
-            session.add(OptOut(phone=row.address, at=now, source="provider"))
-        if not unreachable or row.person_id is None or row.channel != Channel.TELEGRAM:
+        if opted_out:
+            await opt_out(session, row.address, now)
+        if not unreachable or row.person_id is None:
             return None
+        await identities.mark_unreachable(session, person_id=row.person_id, channel=row.channel)
         person = await queries.get_person(session=session, person_id=row.person_id)
-        if person is None:
+        if person is None or row.edit_of is not None:
             return None
-        person.telegram_unreachable = True
-        session.add(person)
-        if not person.phone or row.edit_of is not None:
+        outbox = Outbox(session, now, ctx.default_language, ctx.channels)
+        other = await outbox.address_of(person)
+        if other is None or other.channel == row.channel:
             return None
-        fallback = OutboxMessage(
-            idempotency_key=f"{row.idempotency_key}:sms-fallback",
-            channel=Channel.SMS.value,
+        fallback = outbox.row(
+            key=f"{row.idempotency_key}:fallback-{other.channel}",
+            channel=other.channel,
+            address=other.address,
             person_id=person.id,
-            address=person.phone,
             case_number=row.case_number,
             template=row.template,
             params=row.params,
             language=row.language,
             text=row.text,
-            buttons=row.buttons,
+            buttons=row.button_rows(),
             urgent=row.urgent,
-            next_attempt_at=now,
-            created_at=now,
         )
         session.add(fallback)
         return fallback
 
 
-# Delivery states in the order they happen; the two failures are as final as "delivered".
-_PROGRESS = {
-    "accepted": 0,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
-}
-UNDELIVERED_CODES = frozenset({"30003", "30005", "30006", "30007"})
-OPTED_OUT_CODE = "21610"
-
-
-async def record_delivery(
-    ctx: ServiceContext, *, provider_id: str, status: str, error_code: str | None
-) -> bool:
-    """A provider's delivery report; the state only moves forward, whatever order reports come
-    in. False when no message has that id."""
-    async with ctx.db.transaction() as session:
-        query = select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_id)
-        row = (await session.exec(query.with_for_update())).first()
-        if row is None:
-            return False
-        if error_code in UNDELIVERED_CODES:
-            status = "undelivered"  # the handset or carrier refused it: not worth retrying
-        rank = _PROGRESS.get(status)
-        current = _PROGRESS.get(row.delivery_status or "", -1)
-        if rank is not None and rank > current:
-            row.delivery_status = status
-        if error_code:
-            row.last_error = f"{status} (error {error_code})"
-            if error_code == OPTED_OUT_CODE and await session.get(OptOut, row.address) is None:
-                session.add(OptOut(phone=row.address, at=ctx.clock(), source="provider"))
-        session.add(row)
-        return True
+async def answers_to(ctx: ServiceContext, inbound_key: str, channel: str) -> list[OutboxMessage]:
+    """The messages that answer one inbound on ``channel`` (a channel answering in its reply)."""
+    async with ctx.db.reading() as session:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.reply_to == inbound_key, OutboxMessage.channel == channel)
+            .order_by(col(OutboxMessage.id))
+        )
+        return list((await session.exec(query)).all())

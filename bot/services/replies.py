@@ -8,68 +8,52 @@ from typing import Any
 
 from sqlmodel import col, or_, select
 
-from core.buttons import buttons_for
+from core.buttons import Button, buttons_for
 from core.cases import OPEN_STATUSES
 from core.texts import normalize_language, render
 from db import queries
 from db.models import Case, CommunityStaff, Invite, Person
 
+from . import identities
 from .announce import both, state_of
 from .context import Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
+from .drafts import sender
 from .levels import zone
-from .notify import Outbox, language_of
+from .notify import language_of
 from .parties import load_parties
 
 MAX_LISTED = 20
 _HELP = {"resident": "tg.help_resident", "staff": "tg.help_staff"}
 
 
-def _key(inbound: Inbound | None, unit: Unit) -> str:
-    return f"reply:{inbound.source}:{inbound.external_id}" if inbound else f"reply:{unit.now}"
-
-
-async def _person(unit: Unit, person_id: str) -> Person:
-    person = await queries.get_person(session=unit.session, person_id=person_id)
-    if person is None or not person.active:
-        raise ServiceRefusal("refused.not_entitled")
-    return person
-
-
 async def say(
     ctx: ServiceContext,
-    *,
-    person_id: str,
+    inbound: Inbound,
     template: str,
+    *,
     params: dict[str, Any] | None = None,
-    buttons: Sequence[Sequence[dict[str, str]]] = (),
-    inbound: Inbound | None = None,
+    buttons: Sequence[Sequence[Button]] = (),
 ) -> None:
-    """Queue one answer (buttons as ``{"key"|"label": …, "data": …}``)."""
+    """Answer the inbound with one message."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await _person(unit, person_id)
-        await Outbox(unit.session, unit.now, unit.default_language).ask(
-            person, template, key=_key(inbound, unit), params=params or {}, buttons=buttons
+        await unit.outbox.tell(
+            sender(unit), template, key=unit.key(), params=params or {}, buttons=buttons
         )
 
 
-async def welcome(ctx: ServiceContext, *, person_id: str, inbound: Inbound | None = None) -> None:
+async def welcome(ctx: ServiceContext, inbound: Inbound) -> None:
     """The greeting and the help that fits the person's role."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await _person(unit, person_id)
-        outbox = Outbox(unit.session, unit.now, unit.default_language)
-        key = _key(inbound, unit)
-        await outbox.ask(person, "tg.welcome", key=key, params={"name": person.name})
-        await outbox.ask(person, _HELP.get(person.role, "tg.help_manager"), key=key)
+        person = sender(unit)
+        await unit.outbox.tell(person, "tg.welcome", key=unit.key(), params={"name": person.name})
+        await unit.outbox.tell(person, _HELP.get(person.role, "tg.help_manager"), key=unit.key())
 
 
-async def help_for(ctx: ServiceContext, *, person_id: str, inbound: Inbound | None = None) -> None:
+async def help_for(ctx: ServiceContext, inbound: Inbound) -> None:
     """The help that fits the person's role."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await _person(unit, person_id)
-        template = _HELP.get(person.role, "tg.help_manager")
-        await Outbox(unit.session, unit.now, unit.default_language).ask(
-            person, template, key=_key(inbound, unit)
-        )
+        person = sender(unit)
+        await unit.outbox.tell(person, _HELP.get(person.role, "tg.help_manager"), key=unit.key())
 
 
 async def _list(
@@ -97,15 +81,13 @@ async def _list(
         lines.append(params)
     language = language_of(person, unit.default_language)
     body = "\n".join(render(language, f"{template}_line", **p) for p in lines)
-    await Outbox(unit.session, unit.now, unit.default_language).ask(
-        person, f"{template}_header", key=key, params={"lines": body}
-    )
+    await unit.outbox.tell(person, f"{template}_header", key=key, params={"lines": body})
 
 
-async def my_cases(ctx: ServiceContext, *, person_id: str, inbound: Inbound | None = None) -> None:
+async def my_cases(ctx: ServiceContext, inbound: Inbound) -> None:
     """A resident's cases, open ones first, newest first."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await _person(unit, person_id)
+        person = sender(unit)
         query = (
             select(Case)
             .where(Case.resident_id == person.id)
@@ -115,19 +97,15 @@ async def my_cases(ctx: ServiceContext, *, person_id: str, inbound: Inbound | No
         )
         cases = (await unit.session.exec(query)).all()
         if not cases:
-            await Outbox(unit.session, unit.now, unit.default_language).ask(
-                person, "tg.my_cases_none", key=_key(inbound, unit)
-            )
+            await unit.outbox.tell(person, "tg.my_cases_none", key=unit.key())
             return
-        await _list(unit, person, cases, "tg.my_cases", key=_key(inbound, unit))
+        await _list(unit, person, cases, "tg.my_cases", key=unit.key())
 
 
-async def open_cases(
-    ctx: ServiceContext, *, person_id: str, inbound: Inbound | None = None
-) -> None:
+async def open_cases(ctx: ServiceContext, inbound: Inbound) -> None:
     """The open cases a manager holds (or that reached a supervisor or staff), oldest first."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await _person(unit, person_id)
+        person = sender(unit)
         staffed = select(CommunityStaff.community_id).where(CommunityStaff.person_id == person.id)
         managed = select(Person.id).where(Person.supervisor_id == person.id)
         query = (
@@ -145,19 +123,15 @@ async def open_cases(
         )
         cases = (await unit.session.exec(query)).all()
         if not cases:
-            await Outbox(unit.session, unit.now, unit.default_language).ask(
-                person, "tg.open_none", key=_key(inbound, unit)
-            )
+            await unit.outbox.tell(person, "tg.open_none", key=unit.key())
             return
-        await _list(unit, person, cases, "tg.open", key=_key(inbound, unit))
+        await _list(unit, person, cases, "tg.open", key=unit.key())
 
 
-async def show_case(
-    ctx: ServiceContext, *, person_id: str, number: int, inbound: Inbound | None = None
-) -> None:
+async def show_case(ctx: ServiceContext, inbound: Inbound, *, number: int) -> None:
     """One case for someone who may act on it (staff, manager, supervisor), with their buttons."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await _person(unit, person_id)
+        person = sender(unit)
         case = await queries.get_case(session=unit.session, number=number)
         if case is None:
             raise ServiceRefusal("refused.no_such_case", {"number": number})
@@ -180,71 +154,46 @@ async def show_case(
             "manager": parties.manager.name if parties.manager else "-",
             "created": case.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         }
-        await Outbox(unit.session, unit.now, unit.default_language).tell(
+        await unit.outbox.tell(
             person,
             "tg.case_detail",
-            key=_key(inbound, unit),
+            key=unit.key(),
             params=params,
             buttons=buttons_for(state_of(case), relations, number),
         )
 
 
-async def set_language(
-    ctx: ServiceContext, *, person_id: str, language: str, inbound: Inbound | None = None
-) -> None:
+async def set_language(ctx: ServiceContext, inbound: Inbound, *, language: str) -> None:
     """Remember the person's language and confirm in it."""
     async with unit_of_work(ctx, inbound) as unit:
-        person = await _person(unit, person_id)
+        person = sender(unit)
         person.language = normalize_language(language) or person.language
         unit.session.add(person)
-        await Outbox(unit.session, unit.now, unit.default_language).ask(
-            person, "tg.lang_set", key=_key(inbound, unit)
-        )
+        await unit.outbox.tell(person, "tg.lang_set", key=unit.key())
 
 
-async def heard_from(ctx: ServiceContext, *, person_id: str, language: str | None = None) -> Person:
-    """A person wrote on Telegram: they can be reached there again, and when the directory gives
-    them no language, Telegram's ``language`` becomes theirs."""
-    async with unit_of_work(ctx) as unit:
-        person = await queries.get_person(session=unit.session, person_id=person_id)
-        assert person is not None, person_id
-        person.telegram_unreachable = False
-        person.language = person.language or normalize_language(language)
-        unit.session.add(person)
-        return person
-
-
-async def bind_invite(
-    ctx: ServiceContext,
-    *,
-    code: str,
-    telegram_id: int,
-    inbound: Inbound | None = None,
-) -> Person | None:
-    """Link this Telegram user to the invited person (once, before expiry); None when the code
+async def bind_invite(ctx: ServiceContext, inbound: Inbound, *, code: str) -> Person | None:
+    """Link the sender's address to the invited person (once, before expiry); None when the code
     is unknown, used or expired. A resident record made for the chat earlier hands over."""
     async with unit_of_work(ctx, inbound) as unit:
         invite = await unit.session.get(Invite, code, with_for_update=True)
         if invite is None or invite.used_at is not None or invite.expires_at <= unit.now:
+            await unit.outbox.tell(sender(unit), "tg.invite_invalid", key=unit.key())
             return None
-        person = await _person(unit, invite.person_id)
-        stray = await queries.person_by_telegram(session=unit.session, telegram_id=telegram_id)
-        if stray is not None and stray.id != person.id:
-            for case in (
-                await unit.session.exec(select(Case).where(Case.resident_id == stray.id))
-            ).all():
-                case.resident_id = person.id
-                unit.session.add(case)
-            stray.telegram_id, stray.active = None, stray.source == "directory" and stray.active
-            unit.session.add(stray)
-            await unit.session.flush()
-        person.telegram_id, person.telegram_unreachable = telegram_id, False
+        person = await queries.get_person(session=unit.session, person_id=invite.person_id)
+        if person is None or not person.active:
+            raise ServiceRefusal("refused.not_entitled")
+        await identities.bind(
+            unit, person, channel=inbound.channel, address=inbound.address, source="invite"
+        )
         invite.used_at = unit.now
-        unit.session.add_all([person, invite])
-        await Outbox(unit.session, unit.now, unit.default_language).ask(
+        unit.session.add(invite)
+        unit.sender = person  # the answer goes to the chat that is theirs now
+        unit.outbox.sender_id = person.id
+        await unit.outbox.tell(
             person,
             "tg.bound",
-            key=_key(inbound, unit),
+            key=unit.key(),
             params={"name": person.name, "role": both(f"role.{person.role}")},
         )
         return person

@@ -6,18 +6,20 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core import sms as grammar
 from core.cases import Channel, EventKind, Status
+from core.directory import BUILTIN_CATEGORY
 from core.due import next_due_at
 from core.policy import deadlines
 from core.routing import route
-from core.texts import normalize_language
 from db import queries
-from db.models import Case, CaseEvent, Person
+from db.directory_cache import directory
+from db.models import Case, CaseEvent
 
+from . import limits
 from .announce import Scene, announce
-from .context import Actor, Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
+from .context import Actor, Inbound, Limited, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .levels import policy_for
-from .notify import Outbox
 from .parties import load_parties
 
 MAX_DESCRIPTION = 2000
@@ -39,7 +41,7 @@ async def report(
     ctx: ServiceContext,
     *,
     resident_id: str,
-    channel: Channel,
+    channel: str,
     new: NewReport,
     inbound: Inbound | None = None,
 ) -> Case:
@@ -48,7 +50,7 @@ async def report(
         return await open_case(unit, resident_id=resident_id, channel=channel, new=new)
 
 
-async def open_case(unit: Unit, *, resident_id: str, channel: Channel, new: NewReport) -> Case:
+async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewReport) -> Case:
     """``report`` within a transaction the caller holds (a guided report ends with its draft)."""
     session, now = unit.session, unit.now
     description = new.description.strip()
@@ -63,6 +65,10 @@ async def open_case(unit: Unit, *, resident_id: str, channel: Channel, new: NewR
     resident = await queries.get_person(session=session, person_id=resident_id)
     if resident is None or not resident.active:
         raise ServiceRefusal("refused.not_entitled")
+    # Limits hold back people writing in; staff or the command line filing for them are not.
+    limited = unit.inbound is not None and limits.applies_to(resident)
+    if limited and await limits.too_many_cases(unit, resident, unit.limits):
+        raise Limited()
     policy = await policy_for(session=session, category_id=category.id)
     manager_id = await _route(session, community.id, category.id)
     ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
@@ -74,7 +80,7 @@ async def open_case(unit: Unit, *, resident_id: str, channel: Channel, new: NewR
         location=new.location.strip()[:MAX_LOCATION],
         description=description[:MAX_DESCRIPTION],
         photos=list(new.photos),
-        channel=channel.value,
+        channel=channel,
         resident_id=resident.id,
         manager_id=manager_id,
         ack_due_at=ack_due,
@@ -100,7 +106,7 @@ async def open_case(unit: Unit, *, resident_id: str, channel: Channel, new: NewR
             at=now,
             kind=EventKind.REPORTED.value,
             actor_id=actor.person_id,
-            channel=channel.value,
+            channel=channel,
             note="",
             data={"status": case.status},
         ),
@@ -118,8 +124,7 @@ async def open_case(unit: Unit, *, resident_id: str, channel: Channel, new: NewR
     await session.flush()
     parties = await load_parties(session=session, case=case)
     scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
-    outbox = Outbox(session, now, unit.default_language)
-    await announce(outbox, scene, events, before=None, after=parties)
+    await announce(unit.outbox, scene, events, before=None, after=parties)
     return case
 
 
@@ -132,43 +137,10 @@ async def _route(session: AsyncSession, community_id: str, category_id: str) -> 
     return manager_id if await queries.is_active(session=session, person_id=manager_id) else None
 
 
-async def ensure_resident(
-    ctx: ServiceContext,
-    *,
-    name: str,
-    telegram_id: int | None = None,
-    phone: str | None = None,
-    language: str | None = None,
-) -> Person:
-    """The person behind a chat or a phone; a stranger becomes a resident on first contact."""
-    if telegram_id is None and phone is None:
-        raise ValueError("a resident needs a Telegram id or a phone")
-    # Almost every update comes from someone known: look without the write lock first.
-    async with ctx.db.reading() as session:
-        known = await _known(session, telegram_id, phone)
-    if known is not None:
-        return known
-    async with ctx.db.transaction() as session:
-        known = await _known(session, telegram_id, phone)
-        if known is not None:
-            return known
-        person = Person(
-            id=f"tg-{telegram_id}" if telegram_id is not None else f"sms-{phone}",
-            name=name or (phone or str(telegram_id)),
-            role="resident",
-            phone=phone,
-            telegram_id=telegram_id,
-            language=normalize_language(language),
-            source="telegram" if telegram_id is not None else "sms",
-        )
-        session.add(person)
-        return person
-
-
-async def _known(
-    session: AsyncSession, telegram_id: int | None, phone: str | None
-) -> Person | None:
-    """The person with this Telegram id, else with this phone."""
-    if telegram_id is not None:
-        return await queries.person_by_telegram(session=session, telegram_id=telegram_id)
-    return await queries.person_by_phone(session=session, phone=phone or "")
+async def category_for(unit: Unit, text: str) -> str:
+    """The first category (in directory order) with a keyword in the text, else ``other``."""
+    folded = grammar.normalize(text)
+    for category in (await directory(unit.session)).active_categories():
+        if any(k.casefold() in folded for k in category.keywords if k.strip()):
+            return category.id
+    return BUILTIN_CATEGORY

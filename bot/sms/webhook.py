@@ -7,10 +7,9 @@ nothing written. The TwiML answer goes back only once the message's work is comm
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,13 +17,31 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.services.context import ServiceContext
-from bot.services.outbox import record_delivery
-from bot.services.sms_inbound import InboundSms, handle_sms
+from bot.services.deliveries import record_delivery
+
+from .inbound import InboundSms, handle_sms
 
 SMS_PATH, STATUS_PATH = "/twilio/sms", "/twilio/status"
-UNMATCHED_WAIT_SECONDS = 5.0  # well within the 15 s Twilio waits for a webhook's answer
+# Twilio's error codes that mean the handset or carrier refused it: not worth retrying.
+UNDELIVERED_CODES = frozenset({"30003", "30005", "30006", "30007"})
+OPTED_OUT_CODE = "21610"  # the number replied STOP to Twilio
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Twilio's delivery report in our words."""
+
+    state: str
+    error: str | None
+    opted_out: bool
+
+
+def report_of(status: str, error_code: str | None) -> Report:
+    """A Twilio ``MessageStatus`` and ``ErrorCode`` as a delivery state, error and opt-out."""
+    state = "undelivered" if error_code in UNDELIVERED_CODES else status
+    return Report(state, error_code or None, error_code == OPTED_OUT_CODE)
 
 
 class TwilioWebhooks:
@@ -80,14 +97,15 @@ class TwilioWebhooks:
             return Response(status_code=400)
         error_code = params.get("ErrorCode") or None
         # A report can overtake our own record of the send (Twilio calls back as soon as it has
-        # the message, before its answer to us is written down): wait a little for that record.
-        deadline, pause = time.monotonic() + UNMATCHED_WAIT_SECONDS, 0.02
-        while not await record_delivery(
-            self._ctx, provider_id=sid, status=status, error_code=error_code
-        ):
-            if time.monotonic() + pause > deadline:
-                log.warning("a delivery report for %s, a message we have no record of", sid)
-                break
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.1)
+        # the message, before its answer to us is written down): it is kept and applied then.
+        report = report_of(status, error_code)
+        recorded = await record_delivery(
+            self._ctx,
+            provider_id=sid,
+            state=report.state,
+            error=report.error,
+            opted_out=report.opted_out,
+        )
+        if not recorded:
+            log.info("a delivery report for %s came before its send was recorded", sid)
         return Response(status_code=204)

@@ -1,13 +1,15 @@
-"""Telegram handlers, thin: who is writing, what they asked, which use case answers it.
+"""Telegram handlers, thin: what the update asks for, as the request every channel makes, and
+which use case answers it. The sender is resolved inside the use case's unit of work.
 
 Every update is handled once (its ``update_id`` is recorded in the same transaction as its
 effect); every answer goes through the outbox, and the dispatcher is woken when it is committed.
 A button press is answered at once — with an alert when nothing could be done, and why.
+Answering a press is best-effort: an expired or already-answered query (a redelivered update
+another instance handled) is logged quietly, never a failure of the update.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -22,20 +24,42 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services import conversation, drafts, lifecycle, questions, replies
-from bot.services.context import Actor, AlreadyHandled, Inbound, ServiceContext, ServiceRefusal
-from bot.services.digest import send_digest
+from bot.services import conversation, digest, lifecycle, messages, questions, replies
+from bot.services.context import (
+    AlreadyHandled,
+    Inbound,
+    Limited,
+    ServiceContext,
+    ServiceRefusal,
+)
+from bot.services.drafts import PREFIX
 from bot.services.notify import localize
-from bot.services.report import ensure_resident
-from core.buttons import decode
-from core.cases import Action, Channel, Rating
+from core.buttons import Button, decode
+from core.cases import Action, Rating
 from core.texts import normalize_language, render
-from db.models import Person
+
+from .answers import answer_press
 
 log = logging.getLogger(__name__)
-TG = Channel.TELEGRAM
+CHANNEL = "telegram"
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-LANGUAGE_BUTTONS = [[{"label": "中文", "data": "l:zh"}, {"label": "English", "data": "l:en"}]]
+LANGUAGE_BUTTONS = [[Button("中文", "l:zh", literal=True), Button("English", "l:en", literal=True)]]
+UNKNOWN = messages.Answer("tg.unknown")
+
+
+def inbound_of(update: Update) -> Inbound | None:
+    """The update as an inbound message; None for channel posts and other bots."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    return Inbound(
+        CHANNEL,
+        str(update.update_id),
+        address=str(user.id),
+        name=user.full_name,
+        language=user.language_code,
+        refusal_aside=update.callback_query is not None,
+    )
 
 
 class TelegramGateway:
@@ -74,206 +98,123 @@ class TelegramGateway:
         log.error("handling an update failed", exc_info=context.error)
 
     def _guard(self, handler: Handler) -> Handler:
-        """Run a handler; a replay does nothing; a refusal is told; the outbox is woken."""
+        """Run a handler; a replay does nothing but answer; a refused press gets its alert;
+        the outbox is woken."""
 
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            query = update.callback_query
             try:
-                await handler(update, context)
-            except AlreadyHandled:
-                if update.callback_query:
-                    await update.callback_query.answer()
+                if inbound_of(update) is not None:
+                    await handler(update, context)
+            except (AlreadyHandled, Limited):
+                if query is not None:
+                    await answer_press(query)
                 return
             except ServiceRefusal as refusal:
-                await self._refused(update, refusal)
+                # A message's refusal was answered in the outbox; a press shows it as an alert.
+                if query is not None:
+                    language = refusal.language or normalize_language(
+                        update.effective_user.language_code if update.effective_user else None
+                    )
+                    language = language or self._language
+                    params = {k: localize(v, language) for k, v in refusal.params.items()}
+                    text = render(language, refusal.reason, **params)
+                    await answer_press(query, text, show_alert=True)
+            else:
+                if query is not None:
+                    await answer_press(query)
             self._kick()
 
         return guarded
-
-    async def _refused(self, update: Update, refusal: ServiceRefusal) -> None:
-        person = await self._person(update)
-        language = normalize_language(person.language if person else None) or self._language
-        params = {k: localize(v, language) for k, v in refusal.params.items()}
-        if update.callback_query:
-            text = render(language, refusal.reason, **params)
-            await update.callback_query.answer(text, show_alert=True)
-        elif person is not None:
-            # The refused step wrote nothing, not even the update's receipt: the answer records
-            # it, so a replay of the update is not answered twice.
-            with contextlib.suppress(AlreadyHandled):
-                await replies.say(
-                    self._ctx,
-                    person_id=person.id,
-                    template=refusal.reason,
-                    params=refusal.params,
-                    inbound=Inbound("telegram", str(update.update_id)),
-                )
-
-    async def _person(self, update: Update) -> Person | None:
-        user = update.effective_user
-        if user is None or user.is_bot:
-            return None
-        person = await ensure_resident(
-            self._ctx, name=user.full_name, telegram_id=user.id, language=user.language_code
-        )
-        told = person.language is None and normalize_language(user.language_code) is not None
-        if person.telegram_unreachable or told:
-            person = await replies.heard_from(
-                self._ctx, person_id=person.id, language=user.language_code
-            )
-        return person
-
-    async def _who(self, update: Update) -> tuple[Person, Inbound]:
-        person = await self._person(update)
-        if person is None:
-            raise AlreadyHandled("not a person")  # channel posts, other bots: nothing to do
-        return person, Inbound("telegram", str(update.update_id))
 
     # ---- commands ----------------------------------------------------------------------------
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/start`` — the welcome, or ``/start <code>`` binding an invite."""
-        person, inbound = await self._who(update)
-        if context.args and update.effective_user is not None:
-            bound = await replies.bind_invite(
-                self._ctx,
-                code=context.args[0],
-                telegram_id=update.effective_user.id,
-                inbound=inbound,
-            )
-            if bound is None:
-                await replies.say(self._ctx, person_id=person.id, template="tg.invite_invalid")
+        inbound = _inbound(update)
+        if context.args:
+            await replies.bind_invite(self._ctx, inbound, code=context.args[0])
             return
-        await replies.welcome(self._ctx, person_id=person.id, inbound=inbound)
+        await replies.welcome(self._ctx, inbound)
 
     async def report(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/report`` — the guided report."""
-        person, inbound = await self._who(update)
-        await conversation.begin_report(self._ctx, person_id=person.id, channel=TG, inbound=inbound)
+        await conversation.begin_report(self._ctx, _inbound(update))
 
     async def my_cases(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/mycases``."""
-        person, inbound = await self._who(update)
-        await replies.my_cases(self._ctx, person_id=person.id, inbound=inbound)
+        await replies.my_cases(self._ctx, _inbound(update))
 
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/cancel`` — drop the conversation in progress."""
-        person, inbound = await self._who(update)
-        await conversation.abandon(self._ctx, person_id=person.id, channel=TG, inbound=inbound)
+        await conversation.abandon(self._ctx, _inbound(update))
 
     async def lang(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/lang`` — choose 中文 or English."""
-        person, inbound = await self._who(update)
-        await replies.say(
-            self._ctx,
-            person_id=person.id,
-            template="tg.lang_choose",
-            buttons=LANGUAGE_BUTTONS,
-            inbound=inbound,
-        )
+        await replies.say(self._ctx, _inbound(update), "tg.lang_choose", buttons=LANGUAGE_BUTTONS)
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/help`` (and any command we do not know)."""
-        person, inbound = await self._who(update)
-        await replies.help_for(self._ctx, person_id=person.id, inbound=inbound)
+        await replies.help_for(self._ctx, _inbound(update))
 
     async def open(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/open`` — open cases, oldest first."""
-        person, inbound = await self._who(update)
-        await replies.open_cases(self._ctx, person_id=person.id, inbound=inbound)
+        await replies.open_cases(self._ctx, _inbound(update))
 
     async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/digest`` — today's digest now, for staff."""
-        person, inbound = await self._who(update)
-        if (
-            person.role != "staff"
-            or await send_digest(self._ctx, person_id=person.id, on_demand=True) is None
-        ):
-            await replies.say(
-                self._ctx, person_id=person.id, template="tg.not_staff", inbound=inbound
-            )
+        await digest.on_request(self._ctx, _inbound(update))
 
     async def case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/case <n>`` — one case with the buttons its reader may press."""
-        person, inbound = await self._who(update)
+        inbound = _inbound(update)
         arg = (context.args or [""])[0].lstrip("#")
         if not arg.isdigit():
-            await replies.say(
-                self._ctx, person_id=person.id, template="tg.case_usage", inbound=inbound
-            )
+            await replies.say(self._ctx, inbound, "tg.case_usage")
             return
-        await replies.show_case(self._ctx, person_id=person.id, number=int(arg), inbound=inbound)
+        await replies.show_case(self._ctx, inbound, number=int(arg))
 
     # ---- messages and buttons ----------------------------------------------------------------
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Free text: the answer to the question in progress, if any."""
-        person, inbound = await self._who(update)
         text = update.message.text if update.message else ""
-        answered = await conversation.answer(
-            self._ctx, person_id=person.id, channel=TG, text=text, inbound=inbound
-        )
-        if not answered:
-            await replies.say(self._ctx, person_id=person.id, template="tg.unknown")
+        await messages.message(self._ctx, _inbound(update), UNKNOWN, text=text or "")
 
     async def photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo: kept (as Telegram's file id) on the report in progress."""
-        person, inbound = await self._who(update)
         message = update.message
         if message is None or not message.photo:
             return
-        answered = await conversation.answer(
-            self._ctx,
-            person_id=person.id,
-            channel=TG,
-            photo=message.photo[-1].file_id,
-            inbound=inbound,
-        )
-        if not answered:
-            await replies.say(self._ctx, person_id=person.id, template="tg.unknown")
+        photo = message.photo[-1].file_id
+        await messages.message(self._ctx, _inbound(update), UNKNOWN, photo=photo)
 
     async def press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button: authorized against the case and the person by the use case it calls."""
         query = update.callback_query
         if query is None:
             return
-        person, inbound = await self._who(update)
-        data = query.data or ""
-        actor = Actor(person.id, TG)
-        if data.startswith(drafts.PREFIX):
-            await conversation.answer(
-                self._ctx, person_id=person.id, channel=TG, choice=data, inbound=inbound
-            )
+        inbound, data = _inbound(update), query.data or ""
+        if data.startswith(PREFIX):
+            await conversation.answer(self._ctx, inbound, choice=data)
         elif data in ("l:zh", "l:en"):
-            await replies.set_language(
-                self._ctx, person_id=person.id, language=data[2:], inbound=inbound
-            )
+            await replies.set_language(self._ctx, inbound, language=data[2:])
         elif (pressed := decode(data)) is None:
             raise ServiceRefusal("tg.stale")
         elif pressed.action is Action.RATE and pressed.arg in ("1", "2"):
             rating = Rating.from_code(pressed.arg)
-            assert rating is not None
-            await lifecycle.act(
-                self._ctx,
-                number=pressed.number,
-                actor=actor,
-                request=lifecycle.Request(Action.RATE, rating=rating),
-                inbound=inbound,
-            )
+            request = lifecycle.Request(Action.RATE, rating=rating)
+            await lifecycle.act_on(self._ctx, inbound, number=pressed.number, request=request)
         elif pressed.action in (Action.RATE, Action.REASSIGN, Action.REJECT, Action.CLOSE):
             await questions.ask_before(
-                self._ctx,
-                person_id=person.id,
-                channel=TG,
-                number=pressed.number,
-                action=pressed.action,
-                inbound=inbound,
+                self._ctx, inbound, number=pressed.number, action=pressed.action
             )
         else:
-            await lifecycle.act(
-                self._ctx,
-                number=pressed.number,
-                actor=actor,
-                request=lifecycle.Request(pressed.action),
-                inbound=inbound,
-            )
-        await query.answer()
+            request = lifecycle.Request(pressed.action)
+            await lifecycle.act_on(self._ctx, inbound, number=pressed.number, request=request)
+
+
+def _inbound(update: Update) -> Inbound:
+    inbound = inbound_of(update)
+    assert inbound is not None  # the guard lets only people's updates through
+    return inbound

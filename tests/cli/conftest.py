@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import inspect, text
 
+from bot.channels import BOOK
 from bot.cli import main
 from bot.directory_file import read_directory
 from bot.services import lifecycle
@@ -84,7 +85,7 @@ class Cli:
         async def run() -> T:
             db = open_database(self.url)
             try:
-                return await work(ServiceContext(db=db, clock=clock))
+                return await work(ServiceContext(channels=BOOK, db=db, clock=clock))
             finally:
                 await db.dispose()
 
@@ -280,10 +281,14 @@ def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Scena
         try:
             await upgrade(db)
             past = Clock(local(day1, 9))
-            await load_directory(ServiceContext(db=db, clock=past), read_directory(EXAMPLE))
-            numbers = await build_scenario(ServiceContext(db=db, clock=past), past, day1)
+            await load_directory(
+                ServiceContext(channels=BOOK, db=db, clock=past), read_directory(EXAMPLE)
+            )
+            numbers = await build_scenario(
+                ServiceContext(channels=BOOK, db=db, clock=past), past, day1
+            )
             now = Clock(datetime.now(UTC))
-            numbers[10] = await report_fresh(ServiceContext(db=db, clock=now), now)
+            numbers[10] = await report_fresh(ServiceContext(channels=BOOK, db=db, clock=now), now)
             return numbers
         finally:
             await db.dispose()

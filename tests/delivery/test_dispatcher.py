@@ -11,13 +11,15 @@ import pytest
 from sqlmodel import col, select
 from telegram import Bot
 
+from bot.channels import BOOK
 from bot.delivery.dispatcher import Dispatcher, Settings
 from bot.delivery.pacing import Pacer
-from bot.delivery.telegram_sender import TelegramSender
 from bot.services.context import ServiceContext
+from bot.telegram.sender import TelegramSender
 from core.cases import Channel
+from db import queries
 from db.engine import Database
-from db.models import OutboxMessage, Person
+from db.models import Identity, OutboxMessage, Person
 from sandbox.serve import serving
 from sandbox.telegram import TelegramEmulator
 
@@ -33,7 +35,7 @@ async def telegram() -> AsyncIterator[tuple[TelegramEmulator, Bot]]:
 
 def _real_ctx(db: Database) -> ServiceContext:
     # Delivery runs on real time: the pacing is what is under test.
-    return ServiceContext(db=db, default_language="zh")
+    return ServiceContext(channels=BOOK, db=db, default_language="zh")
 
 
 async def _queue(ctx: ServiceContext, chats: dict[int, int], person: str | None = None) -> None:
@@ -122,9 +124,10 @@ async def test_blocked_chat_is_dead_lettered_and_falls_back_to_sms(
     emulator, bot = telegram
     ctx = _real_ctx(db)
     async with ctx.db.transaction() as session:
-        session.add(
-            Person(id="p1", name="P", role="manager", phone="+8613800000099", telegram_id=31)
-        )
+        now = ctx.clock()
+        session.add(Person(id="p1", name="P", role="manager"))
+        for channel, address in (("telegram", "31"), ("sms", "+8613800000099")):
+            session.add(Identity(person_id="p1", channel=channel, address=address, updated_at=now))
     emulator.add_user(31, "P")
     emulator.blocked.add(31)
     await _queue(ctx, {31: 1}, person="p1")
@@ -140,10 +143,10 @@ async def test_blocked_chat_is_dead_lettered_and_falls_back_to_sms(
     await _drain(dispatcher, seconds=10)
     async with ctx.db.reading() as session:
         rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
-        person = await session.get(Person, "p1")
+        chat = await queries.identity_of(session=session, person_id="p1", channel="telegram")
     assert [(r.channel, r.status) for r in rows] == [("telegram", "dead"), ("sms", "pending")]
     assert "blocked" in (rows[0].last_error or "")
     assert rows[1].address == "+8613800000099"
-    assert person is not None
-    assert person.telegram_unreachable
+    assert chat is not None
+    assert not chat.reachable
     assert fallbacks == [True]

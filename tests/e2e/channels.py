@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from bot.channels import BOOK
 from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.runtime import Stack
@@ -66,7 +67,7 @@ async def both_channels(db: Database, **extra: object) -> AsyncIterator[Both]:
     for user_id, name in PEOPLE:
         telegram.add_user(user_id, name)
     twilio = TwilioEmulator()
-    ctx = ServiceContext(db=db, default_language="zh")
+    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
     await load_directory(ctx, example_any_hour())
     port = free_port()
     public = f"http://127.0.0.1:{port}"
@@ -87,7 +88,7 @@ async def both_channels(db: Database, **extra: object) -> AsyncIterator[Both]:
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
         # Digests are tested on their own; here they would only add background traffic.
         stack = Stack(
-            settings, ctx, telegram_limits=Limits(chat_interval=0.05), scheduled_digests=False
+            settings, ctx, pacing={"telegram": Limits(chat_interval=0.05)}, scheduled_digests=False
         )
         await stack.start()
         try:

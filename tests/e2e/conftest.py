@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from bot.channels import BOOK
 from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.directory_file import read_directory
 from bot.runtime import Stack
 from bot.services.context import ServiceContext
 from bot.services.directory import load_directory
+from db import queries
 from db.engine import Database
-from db.models import Case, CaseEvent, Draft, OutboxMessage, Person
+from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person
 from sandbox.serve import serving
 from sandbox.telegram import Limits as TelegramLimits
 from sandbox.telegram import Sent, TelegramEmulator
@@ -167,6 +169,16 @@ class Running:
         assert found is not None
         return found
 
+    async def identity(self, person_id: str, channel: str = "telegram") -> Identity | None:
+        """A person's address on a channel as the database has it (None: they have none)."""
+        async with self.ctx.db.reading() as session:
+            return await queries.identity_of(session=session, person_id=person_id, channel=channel)
+
+    async def address(self, person_id: str, channel: str = "telegram") -> str | None:
+        """A person's address on a channel, or None."""
+        found = await self.identity(person_id, channel)
+        return found.address if found is not None else None
+
     # ---- the process ---------------------------------------------------------------------------
 
     async def stop(self) -> None:
@@ -206,7 +218,7 @@ def new_stack(settings: Settings, ctx: ServiceContext) -> Stack:
     """The stack ``wolaiban run`` runs, with quick pacing and no digest at 08:30 on the real
     clock (it would arrive in the middle of a test's conversation)."""
     limits = Limits(chat_interval=CHAT_INTERVAL)
-    return Stack(settings, ctx, telegram_limits=limits, scheduled_digests=False)
+    return Stack(settings, ctx, pacing={"telegram": limits}, scheduled_digests=False)
 
 
 def free_port() -> int:
@@ -220,7 +232,7 @@ def free_port() -> int:
 async def run_stack(db: Database, *, webhook: bool = False) -> AsyncIterator[Running]:
     """The example directory loaded, its people known to the emulator, the stack started."""
     emulator = TelegramEmulator(limits=TelegramLimits(private_interval=ENFORCED_INTERVAL))
-    ctx = ServiceContext(db=db, default_language="zh")
+    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
     await load_directory(ctx, read_directory(EXAMPLE))
     for user_id, name, language in (
         (RESIDENT, "李大爷", "zh"),

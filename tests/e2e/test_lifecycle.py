@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.channels import BOOK
 from bot.services.context import ServiceContext
 from bot.services.invites import create_invite
 from tests.e2e.conftest import (
@@ -115,7 +116,7 @@ async def test_an_invite_binds_a_chat_once_before_it_expires(running: Running) -
     invite = await create_invite(running.ctx, person_id="mgr-yuanxiang")
     bound = await running.say(STRANGER, f"/start {invite.code}")
     assert bound.text == "绑定成功：冯经理（物业负责人）。之后的诉求会发到这里。"
-    assert (await running.person("mgr-yuanxiang")).telegram_id == STRANGER
+    assert await running.address("mgr-yuanxiang") == str(STRANGER)
     assert "/open" in (await running.say(STRANGER, "/help")).text  # the manager's help now
     # the code works once
     tg.add_user(5002, "冒用者")
@@ -123,12 +124,12 @@ async def test_an_invite_binds_a_chat_once_before_it_expires(running: Running) -
     assert refused.text.startswith("这个邀请链接无效、已使用或已过期")
     # and not after seven days
     week_ago = datetime.now(UTC) - timedelta(days=7, minutes=1)
-    old = ServiceContext(db=running.ctx.db, clock=lambda: week_ago)
+    old = ServiceContext(channels=BOOK, db=running.ctx.db, clock=lambda: week_ago)
     stale = await create_invite(old, person_id="sup-jzsj-north")
     refused = await running.say(5002, f"/start {stale.code}")
     assert refused.text.startswith("这个邀请链接无效、已使用或已过期")
-    assert (await running.person("sup-jzsj-north")).telegram_id is None
-    assert (await running.person("mgr-yuanxiang")).telegram_id == STRANGER
+    assert await running.address("sup-jzsj-north") is None
+    assert await running.address("mgr-yuanxiang") == str(STRANGER)
     # the bound manager now gets Yuanxiang's cases on Telegram, with buttons that work
     number = await running.report(YUANXIANG, "长廊的长椅坏了", category="设施损坏")
     card = await running.next_message(STRANGER, 2)

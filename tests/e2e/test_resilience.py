@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot import commands
+from bot.channels import BOOK
 from bot.cli import build_parser
 from bot.services.context import ServiceContext
 from bot.services.outbox import outbox_messages
@@ -27,7 +28,9 @@ def operator(running: Running, monkeypatch: pytest.MonkeyPatch) -> Running:
     """``wolaiban`` commands run on the running stack's database."""
     db = running.ctx.db
     lent = _Borrowed(db.url, db.engine, db._writer, db._reader)
-    monkeypatch.setattr(commands.app, "build_context", lambda _settings: ServiceContext(db=lent))
+    monkeypatch.setattr(
+        commands.app, "build_context", lambda _settings: ServiceContext(channels=BOOK, db=lent)
+    )
     return running
 
 
@@ -111,7 +114,9 @@ async def test_a_resident_who_blocked_the_bot(operator: Running) -> None:
     rows = await running.outbox()
     told = next(r for r in rows if r.template == "case.acknowledged" and r.channel == "telegram")
     assert (told.status, told.last_error) == ("dead", BLOCKED)
-    assert (await running.person("r-jzsj-172")).telegram_unreachable
+    identity = await running.identity("r-jzsj-172")
+    assert identity is not None
+    assert not identity.reachable
     sms = [r for r in rows if r.channel == "sms"]
     assert [(r.template, r.address, r.status) for r in sms] == [
         ("case.acknowledged", "+8613900000001", "pending")
@@ -139,4 +144,6 @@ async def test_a_resident_who_blocked_the_bot(operator: Running) -> None:
     tg.blocked.discard(RESIDENT)
     listing = await running.say(RESIDENT, "/mycases")
     assert listing.text.startswith("您的诉求：")
-    assert not (await running.person("r-jzsj-172")).telegram_unreachable
+    identity = await running.identity("r-jzsj-172")
+    assert identity is not None
+    assert identity.reachable

@@ -188,7 +188,7 @@ async def test_a_message_is_queued_once_per_event_person_and_template(
         async with ctx.db.transaction() as session:
             person = await queries.get_person(session=session, person_id=person_id)
             case = await queries.get_case(session=session, number=number)
-            outbox = Outbox(session, ctx.clock(), "zh")
+            outbox = Outbox(session, ctx.clock(), "zh", ctx.channels)
             return await outbox.tell(
                 person, template, key=key, case=case, params={"number": number}
             )
@@ -223,7 +223,7 @@ async def test_one_transaction_never_queues_the_same_message_twice(
     number = await case_in(ctx, "assigned")
     async with ctx.db.transaction() as session:
         person = await queries.get_person(session=session, person_id="r-jzsj-172")
-        outbox = Outbox(session, ctx.clock(), "zh")
+        outbox = Outbox(session, ctx.clock(), "zh", ctx.channels)
         for _ in range(3):
             await outbox.tell(person, "case.acknowledged", key="k", params={"number": number})
     async with ctx.db.reading() as session:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import col, select
 
+from bot.channels import BOOK
 from bot.services import lifecycle
 from bot.services.clock import run_due
 from bot.services.context import Actor, ServiceContext
@@ -189,6 +190,7 @@ async def test_three_sweepers_step_each_of_a_thousand_cases_once(
     search_path = await _search_path(loaded)
     sweepers = [
         ServiceContext(
+            channels=BOOK,
             db=open_database(url, connect_args={"server_settings": {"search_path": search_path}}),
             clock=clock,
         )

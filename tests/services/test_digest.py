@@ -17,6 +17,7 @@ from bot.services.stats import Period, rates
 from bot.tables import percent
 from core.cases import Channel, Rating
 from core.sms import segments
+from db import queries
 from db.models import OutboxMessage, Person
 from tests.conftest import Clock
 
@@ -120,10 +121,9 @@ async def test_staff_without_telegram_get_one_sms_segment(
 ) -> None:
     await _scenario(loaded, clock)
     async with loaded.db.transaction() as session:
-        staff = await session.get(Person, "liubo")
-        assert staff is not None
-        staff.telegram_id = None
-        session.add(staff)
+        chat = await queries.identity_of(session=session, person_id="liubo", channel="telegram")
+        assert chat is not None
+        await session.delete(chat)
     message = await send_digest(loaded, person_id="liubo")
     assert message is not None
     assert message.channel == "sms"

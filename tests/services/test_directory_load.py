@@ -6,6 +6,7 @@ Edited directories are the example's data changed in place, then validated as a 
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -20,17 +21,18 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.channels import BOOK
 from bot.directory_file import read_directory
 from bot.services import lifecycle, views
-from bot.services.context import Actor, ServiceContext, ServiceRefusal
+from bot.services.context import Actor, Inbound, ServiceContext, ServiceRefusal, unit_of_work
 from bot.services.directory import load_directory
-from bot.services.report import NewReport, ensure_resident, report
+from bot.services.report import NewReport, report
 from core.cases import Channel
 from core.directory import Directory
 from db import queries
 from db.directory_cache import DirectoryCache
 from db.engine import Database
-from db.models import Community, Person
+from db.models import Community, Identity, Person
 from tests.cli.conftest import table_contents
 from tests.conftest import EXAMPLE
 
@@ -127,7 +129,7 @@ async def test_an_edited_file_updates_deactivates_and_deletes(loaded: ServiceCon
     with pytest.raises(ServiceRefusal):  # a deactivated person reports nothing more
         await _report(loaded)
     # ... but the Telegram account is free again: writing to the bot makes a new resident
-    stranger = await ensure_resident(loaded, name="李大爷", telegram_id=4001)
+    stranger = await _writes(loaded, "telegram", "4001", name="李大爷")
     assert (stranger.id, stranger.active) == ("tg-4001", True)
 
     second = await load_directory(loaded, directory)
@@ -154,17 +156,19 @@ async def test_a_renamed_person_and_community_take_over_their_numbers(
     summary = await load_directory(loaded, directory)
     assert (summary.counts["added"], summary.counts["deactivated"]) == (2, 2)
 
-    old_person, new_person = [
+    old_person, _new_person = [
         await _row(loaded, Person, k) for k in ("r-jzsj-172", "r-jzsj-172-li")
     ]
-    assert (old_person.active, old_person.telegram_id, old_person.phone) == (False, None, None)
-    assert (new_person.telegram_id, new_person.phone) == (4001, "+8613900000001")
+    assert old_person.active is False
+    assert await _addresses(loaded, "r-jzsj-172") == {}
+    assert await _addresses(loaded, "r-jzsj-172-li") == {
+        "telegram": "4001",
+        "sms": "+8613900000001",
+    }
     old_place, new_place = [await _row(loaded, Community, k) for k in ("jzsj-south", "jzsj-s")]
     assert (old_place.active, old_place.sms_number) == (False, None)
     assert (new_place.active, new_place.sms_number) == (True, "+8610690000001")
-    async with loaded.db.reading() as session:
-        found = await queries.person_by_telegram(session=session, telegram_id=4001)
-    assert found is not None
+    found = await _writes(loaded, "telegram", "4001")
     assert found.id == "r-jzsj-172-li"  # a message from that chat is the new entry's
     assert not (await load_directory(loaded, directory)).changed
 
@@ -176,8 +180,8 @@ async def test_two_people_swap_telegram_accounts(loaded: ServiceContext) -> None
     )
     summary = await load_directory(loaded, directory)
     assert summary.counts["updated"] == 2
-    liubo, suxinghua = [await _row(loaded, Person, k) for k in ("liubo", "suxinghua")]
-    assert (liubo.telegram_id, suxinghua.telegram_id) == (1002, 1001)
+    liubo, suxinghua = [await _addresses(loaded, k) for k in ("liubo", "suxinghua")]
+    assert (liubo["telegram"], suxinghua["telegram"]) == ("1002", "1001")
 
 
 async def test_staff_who_acted_on_a_case_is_deactivated_not_deleted(
@@ -228,15 +232,34 @@ async def test_a_reload_keeps_what_people_set_up_themselves(loaded: ServiceConte
         resident = await session.get(Person, "r-jzsj-172")
         assert manager is not None
         assert resident is not None
-        manager.telegram_id = 777
         manager.language = "en"
         session.add(manager)
+        now = loaded.clock()
+        session.add(
+            Identity(person_id=manager.id, channel="telegram", address="777", updated_at=now)
+        )
     summary = await load_directory(loaded, read_directory(EXAMPLE))
     assert not summary.changed
     async with loaded.db.reading() as session:
         manager = await session.get(Person, "mgr-yuanxiang")
     assert manager is not None
-    assert (manager.telegram_id, manager.language) == (777, "en")
+    assert manager.language == "en"
+    assert (await _addresses(loaded, "mgr-yuanxiang"))["telegram"] == "777"
+
+
+async def _addresses(ctx: ServiceContext, person_id: str) -> dict[str, str]:
+    """A person's addresses by channel."""
+    async with ctx.db.reading() as session:
+        found = await queries.identities(session=session, person_ids=[person_id])
+    return {i.channel: i.address for i in found.get(person_id, [])}
+
+
+async def _writes(ctx: ServiceContext, channel: str, address: str, name: str = "") -> Person:
+    """Who a message from ``address`` on ``channel`` is from (a stranger becomes a resident)."""
+    inbound = Inbound(channel, uuid.uuid4().hex, address=address, name=name)
+    async with unit_of_work(ctx, inbound) as unit:
+        assert unit.sender is not None
+        return unit.sender
 
 
 def another_process(db: Database) -> Database:
@@ -254,7 +277,7 @@ async def test_a_directory_loaded_elsewhere_is_seen_by_the_next_report(
     # operator's `wolaiban directory load`) then moves jzsj-south to another manager.
     first = await report(loaded, resident_id="r-jzsj-172", channel=Channel.TELEGRAM, new=PARCELS)
     assert first.manager_id == "mgr-jzsj-south"
-    other = ServiceContext(db=another_process(loaded.db), clock=loaded.clock)
+    other = ServiceContext(channels=BOOK, db=another_process(loaded.db), clock=loaded.clock)
 
     def reroute(data: Data) -> None:
         data["routing"][0]["manager"] = "mgr-jzsj-north"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from bot.services.context import ServiceContext
-from bot.services.sms_inbound import InboundSms, handle_sms
+from bot.sms.inbound import InboundSms, handle_sms
 from sandbox.twilio import new_sid
 from tests.conftest import Clock
 

@@ -10,9 +10,11 @@ from sqlmodel import select
 from twilio.base.exceptions import TwilioRestException
 
 from bot.delivery.outcomes import Delivered, Flooded, Permanent, Transient
-from bot.delivery.sms_sender import SmsSender, _refusal
 from bot.services.context import ServiceContext
-from bot.services.outbox import Claimed, claim_due, record_dead, record_delivery
+from bot.services.deliveries import record_delivery
+from bot.services.outbox import Claimed, claim_due, record_dead
+from bot.sms.sender import SmsSender, _refusal
+from bot.sms.webhook import report_of
 from core.cases import Channel
 from db.models import OptOut, OutboxMessage
 from sandbox.serve import serving
@@ -50,6 +52,18 @@ async def _rows(ctx: ServiceContext, count: int, *, phone: str = PHONE) -> list[
         return [row.id for row in rows if row.id is not None]
 
 
+async def _report(ctx: ServiceContext, provider_id: str, status: str, code: str | None) -> bool:
+    """Twilio's report, as the status webhook records it."""
+    report = report_of(status, code)
+    return await record_delivery(
+        ctx,
+        provider_id=provider_id,
+        state=report.state,
+        error=report.error,
+        opted_out=report.opted_out,
+    )
+
+
 async def _row(ctx: ServiceContext, row_id: int) -> OutboxMessage:
     async with ctx.db.reading() as session:
         row = await session.get(OutboxMessage, row_id)
@@ -66,9 +80,7 @@ async def test_every_order_ends_in_the_most_advanced_state(
     for i, order in enumerate(orders):
         for status in order:
             code = error if status == "undelivered" else None
-            assert await record_delivery(
-                ctx, provider_id=f"SM{PHONE}{i}", status=status, error_code=code
-            )
+            assert await _report(ctx, f"SM{PHONE}{i}", status, code)
     for row_id in ids:
         row = await _row(ctx, row_id)
         assert row.delivery_status == statuses[-1]
@@ -80,21 +92,17 @@ async def test_a_carrier_refusal_counts_as_undelivered_and_unknown_ids_are_told(
     ctx: ServiceContext,
 ) -> None:
     [row_id] = await _rows(ctx, 1)
-    assert await record_delivery(
-        ctx, provider_id=f"SM{PHONE}0", status="failed", error_code="30005"
-    )
-    assert await record_delivery(
-        ctx, provider_id=f"SM{PHONE}0", status="delivered", error_code=None
-    )
+    assert await _report(ctx, f"SM{PHONE}0", "failed", "30005")
+    assert await _report(ctx, f"SM{PHONE}0", "delivered", None)
     assert (await _row(ctx, row_id)).delivery_status == "undelivered"
-    assert not await record_delivery(ctx, provider_id="SM-unknown", status="sent", error_code=None)
+    assert not await _report(ctx, "SM-unknown", "sent", None)
 
 
 async def test_21610_in_a_report_or_a_refusal_opts_the_number_out(ctx: ServiceContext) -> None:
     reported, refused = "+8613700000042", "+8613700000043"
     await _rows(ctx, 1, phone=reported)
     [failed_id] = await _rows(ctx, 1, phone=refused)
-    await record_delivery(ctx, provider_id=f"SM{reported}0", status="failed", error_code="21610")
+    await _report(ctx, f"SM{reported}0", "failed", "21610")
     await record_dead(ctx, message_id=failed_id, error="21610", unreachable=False, opted_out=True)
     assert (await _row(ctx, failed_id)).status == "suppressed"
     async with ctx.db.reading() as session:

@@ -11,7 +11,7 @@ from tests.conftest import Clock
 from tests.sms.conftest import Texter
 
 FROM_NUMBER = "+8610690000099"  # the bot's own number: no community's
-NOTICE = render("zh", "sms.slow_down")
+NOTICE = render("zh", "limits.slow_down")
 
 
 async def _cases(ctx: ServiceContext) -> list[Case]:
@@ -46,7 +46,7 @@ async def test_five_reports_in_ten_minutes_then_one_notice_then_silence(
         await texts(phone, "还有垃圾")
     assert await texts(phone, "又有垃圾") == []  # noticed once this hour already
     assert len(await _cases(loaded)) == 10
-    assert len(await _outbox(loaded, "sms.slow_down")) == 1
+    assert len(await _outbox(loaded, "limits.slow_down")) == 1
 
 
 async def test_thirty_messages_an_hour_then_one_notice_then_silence(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services.sms_text import as_sms
+from core.buttons import Button
+from core.sms_text import as_sms
 from core.texts import render
 from sandbox.twilio import segments
 
@@ -23,8 +24,11 @@ WRITTEN = st.text(
 )
 
 
-def _buttons(template: list[list[dict[str, str]]], number: int) -> list[list[dict[str, str]]]:
-    return [[{k: v.format(n=number) for k, v in b.items()} for b in row] for row in template]
+def _buttons(template: list[list[dict[str, str]]], number: int) -> list[list[Button]]:
+    return [
+        [Button.from_stored({k: v.format(n=number) for k, v in b.items()}) for b in row]
+        for row in template
+    ]
 
 
 def _card(language: str, number: int, description: str, location: str) -> str:
@@ -81,7 +85,7 @@ def test_the_rating_request_names_the_case_and_the_three_answers(
 
 def test_the_short_answers_are_never_cut() -> None:
     for language in ("zh", "en"):
-        for key in ("sms.help", "sms.opted_out", "sms.opted_in", "sms.no_case", "sms.slow_down"):
+        for key in ("sms.help", "sms.opted_out", "sms.opted_in", "sms.no_case", "limits.slow_down"):
             text = render(language, key)
             assert as_sms(text, [], language) == text
             assert segments(text) <= 2

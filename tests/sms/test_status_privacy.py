@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.services.context import ServiceContext
 from bot.services.report import NewReport, report
-from bot.services.sms_inbound import InboundSms, handle_sms
+from bot.sms.inbound import InboundSms, handle_sms
 from core.cases import Channel
 
 JZSJ_NUMBER = "+8610690000001"

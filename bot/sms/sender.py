@@ -7,10 +7,9 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from bot.delivery.outcomes import Delivered, Flooded, Outcome, Permanent, Transient
 from bot.services.outbox import Claimed
-from bot.services.sms_text import as_sms
-
-from .outcomes import Delivered, Flooded, Outcome, Permanent, Transient
+from core.sms_text import as_sms
 
 OPTED_OUT = 21610
 TIMEOUT_SECONDS = 30.0

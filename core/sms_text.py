@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+from core.buttons import Button
 from core.sms import fit
 from core.texts import render
 
@@ -12,12 +13,12 @@ ROUTINE_SEGMENTS = 2
 _NUMBER = re.compile(r"#\d+")
 
 
-def reply_codes(buttons: Sequence[Sequence[Mapping[str, str]]], language: str) -> str:
+def reply_codes(buttons: Sequence[Sequence[Button]], language: str) -> str:
     """The reply codes that stand for a message's buttons ("回复 A12 接单，D12 办好")."""
     codes: list[str] = []
     for row in buttons:
         for button in row:
-            verb, _, rest = button.get("data", "").partition(":")
+            verb, _, rest = button.data.partition(":")
             number = rest.split(":")[0]
             if verb in ("ack", "done"):
                 codes.append(render(language, f"sms.code.{verb}", number=number))
@@ -27,7 +28,7 @@ def reply_codes(buttons: Sequence[Sequence[Mapping[str, str]]], language: str) -
     return render(language, "sms.codes", codes=separator.join(codes)) if codes else ""
 
 
-def as_sms(text: str, buttons: Sequence[Sequence[Mapping[str, str]]], language: str) -> str:
+def as_sms(text: str, buttons: Sequence[Sequence[Button]], language: str) -> str:
     """The SMS body: the text shortened if need be (never its case number), then the codes."""
     first = _NUMBER.search(text)
     keep = first.end() if first else 0

@@ -7,18 +7,16 @@ from datetime import timedelta
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.delivery.outcomes import Delivered, Flooded, Outcome, Permanent, Transient
 from bot.services.outbox import Claimed
-
-from .outcomes import Delivered, Flooded, Outcome, Permanent, Transient
+from core.buttons import Button
 
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked")
 
 
-def keyboard(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
-    """Stored button rows as Telegram's inline keyboard (None for no buttons)."""
-    rows = [
-        [InlineKeyboardButton(b["text"], callback_data=b["data"]) for b in row] for row in buttons
-    ]
+def keyboard(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:
+    """Rendered button rows as Telegram's inline keyboard (None for no buttons)."""
+    rows = [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in buttons]
     return InlineKeyboardMarkup(rows) if any(rows) else None
 
 

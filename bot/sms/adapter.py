@@ -1,0 +1,62 @@
+"""The SMS channel (Twilio): the inbound and status webhooks, the sender paced per sending
+number; plain text (choices by number), answers in its reply (TwiML); held in quiet hours."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.routing import Route
+
+from bot.adapter import Wired
+from bot.config import Settings
+from bot.delivery.pacing import Limits
+from bot.services.channels import ChannelTraits
+from bot.services.context import ServiceContext
+
+TRAITS = ChannelTraits("sms", plain_text=True, answers_in_reply=True, id_prefix="sms")
+
+
+class SmsAdapter:
+    """SMS, on when the Twilio account and a sender are set."""
+
+    traits = TRAITS
+
+    def enabled(self, settings: Settings) -> bool:
+        """On with Twilio's credentials."""
+        return settings.sms_enabled
+
+    def wire(
+        self,
+        settings: Settings,
+        ctx: ServiceContext,
+        kick: Callable[[], None],
+        pacing: Limits | None,
+    ) -> Wired:
+        """Twilio's two webhooks and the sender."""
+        from bot.sms.sender import SmsSender
+
+        from .webhook import SMS_PATH, STATUS_PATH, TwilioWebhooks
+
+        assert settings.twilio_account_sid is not None
+        assert settings.twilio_auth_token is not None
+        token = settings.twilio_auth_token.get_secret_value()
+        public = settings.public_url.rstrip("/")
+        sender = SmsSender(
+            account_sid=settings.twilio_account_sid,
+            auth_token=token,
+            api_url=settings.twilio_api_url,
+            sender=settings.sms_sender,
+            status_callback=f"{public}{STATUS_PATH}",
+        )
+        hooks = TwilioWebhooks(ctx, auth_token=token, public_url=public, kick=kick)
+        rate = settings.sms_per_second
+        return Wired(
+            routes=[
+                Route(SMS_PATH, hooks.inbound, methods=["POST"]),
+                Route(STATUS_PATH, hooks.status, methods=["POST"]),
+            ],
+            sender=sender,
+            pacing=pacing or Limits(per_second=rate, chat_interval=1 / rate),
+            quiet="hold",
+            close=sender.close,
+        )

@@ -1,0 +1,74 @@
+"""One inbound SMS: its text parsed by the SMS grammar into the requests every channel makes,
+handled by the shared use cases in one unit of work, answered with the messages it caused for
+its sender (TwiML). A retried MessageSid is handled once and gets the same answer again.
+
+What is SMS's own stays here: the grammar (reply codes, rating digits, opt-out words), the
+community named by the number texted, and the answer's form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.services import messages
+from bot.services.context import AlreadyHandled, Inbound, Limited, ServiceContext, ServiceRefusal
+from bot.services.outbox import answers_to
+from core import sms as grammar
+from core.cases import Action
+from core.sms_text import as_sms
+
+CHANNEL = "sms"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """What Twilio posted."""
+
+    sid: str
+    sender: str
+    to: str
+    body: str
+
+
+async def handle_sms(ctx: ServiceContext, message: InboundSms) -> list[str]:
+    """Handle ``message``; return the texts to answer with (TwiML)."""
+    command = grammar.parse(message.body)
+    spoken = grammar.language_of_text(message.body)
+    writes = isinstance(command, grammar.Report) and any(ch.isalpha() for ch in message.body)
+    inbound = Inbound(
+        CHANNEL,
+        message.sid,
+        address=message.sender,
+        language=spoken,
+        language_guessed=True,
+        wrote_in=spoken if writes else None,
+    )
+    try:
+        meaning = _meaning(command, message)
+        await messages.message(ctx, inbound, meaning, text=message.body)
+    except (AlreadyHandled, ServiceRefusal, Limited):
+        pass  # handled before, or refused: the answer (why, or the notice) is in the outbox
+    rows = await answers_to(ctx, inbound.key, CHANNEL)
+    return [as_sms(row.text, row.button_rows(), row.language) for row in rows]
+
+
+def _meaning(command: grammar.Command, message: InboundSms) -> messages.Meaning:
+    """The request an SMS command stands for."""
+    match command:
+        case grammar.OptOut():
+            return messages.Subscribe(on=False)
+        case grammar.OptIn():
+            return messages.Subscribe(on=True)
+        case grammar.Help():
+            return messages.Answer("sms.help")
+        case grammar.Acknowledge(number):
+            return messages.ActOn(number, Action.ACKNOWLEDGE)
+        case grammar.Done(number):
+            return messages.ActOn(number, Action.RESOLVE)
+        case grammar.Status(number):
+            return messages.StatusOf(number)
+        case grammar.Rate(rating, number, reason):
+            return messages.RateCase(rating, number, reason)
+        case grammar.Report(text):
+            return messages.Report(text, to_address=message.to)
+    raise AssertionError(f"an SMS command without a meaning: {command!r}")

@@ -1,0 +1,167 @@
+"""Two ``wolaiban run`` on one PostgreSQL schema, Telegram by webhook: a button press one of them
+committed and was killed before answering is delivered to the other, which answers 2xx (its answer
+to the expired query refused by Telegram) and does nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import col, func, select
+
+from core.texts import render
+from db.engine import Database, open_database
+from db.migrate import upgrade
+from db.models import CaseEvent, InboundReceipt, OutboxMessage
+from sandbox.serve import free_port, serving
+from sandbox.telegram import Limits, TelegramEmulator
+from tests.conftest import EXAMPLE, POSTGRES_URL
+from tests.e2e.process import Process, run_env
+from tests.e2e.test_process import buttons, report, until, until_db
+
+pytestmark = pytest.mark.skipif(
+    not POSTGRES_URL, reason="set WOLAIBAN_TEST_POSTGRES_URL to run on PostgreSQL"
+)
+RESIDENT, MANAGER = 4001, 2001
+SECRET = "redelivery-webhook-secret-5b1e"
+
+
+@pytest.fixture
+async def schema_url() -> AsyncIterator[str]:
+    """A database URL whose connections use a schema of their own, dropped afterwards.
+
+    A child process takes no ``connect_args``: the URL names a role made for the test, whose
+    ``search_path`` is its schema. The schema is migrated here (``run`` on PostgreSQL does not).
+    """
+    assert POSTGRES_URL
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin_url = make_url(POSTGRES_URL)
+    password = f" PASSWORD '{admin_url.password}'" if admin_url.password else ""
+    admin = create_async_engine(POSTGRES_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE ROLE "{name}" LOGIN{password}'))
+        await conn.execute(text(f'CREATE SCHEMA "{name}" AUTHORIZATION "{name}"'))
+        await conn.execute(text(f'ALTER ROLE "{name}" SET search_path = "{name}"'))
+    url = admin_url.set(username=name).render_as_string(hide_password=False)
+    db = open_database(url)
+    await upgrade(db)
+    await db.dispose()
+    try:
+        yield url
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+            await conn.execute(text(f'DROP ROLE "{name}"'))
+        await admin.dispose()
+
+
+def instance(
+    emulator: TelegramEmulator, telegram_url: str, database_url: str, log: Path
+) -> Process:
+    """One ``wolaiban run`` on ``database_url``, Telegram posting to its own webhook."""
+    port = free_port()
+    env = run_env(
+        log.with_suffix(".unused.db"),  # run_env's SQLite file, overridden by DATABASE_URL
+        emulator,
+        telegram_url,
+        DATABASE_URL=database_url,
+        HTTP_PORT=str(port),
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
+        TELEGRAM_WEBHOOK_SECRET=SECRET,
+        DIRECTORY_FILE=str(EXAMPLE),
+        SWEEP_SECONDS="1",
+    )
+    return Process(env, log)
+
+
+async def started(process: Process) -> str:
+    """Start ``process``; its webhook URL once it takes updates."""
+    process.start()
+    serving_line = render("zh", "cli.serving", host="127.0.0.1", port=process.env["HTTP_PORT"])
+    await until(lambda: serving_line in process.log.read_text(encoding="utf-8"), seconds=60)
+    return process.env["TELEGRAM_WEBHOOK_URL"]
+
+
+def route_to(emulator: TelegramEmulator, url: str) -> None:
+    """The balancer sends Telegram's next posts to ``url``."""
+    emulator.webhook = {"url": url, "secret_token": SECRET}
+
+
+async def test_a_press_committed_by_a_killed_instance_is_answered_2xx_by_the_other(
+    tmp_path: Path, schema_url: str
+) -> None:
+    emulator = TelegramEmulator(limits=Limits(private_interval=0.1))
+    emulator.add_user(RESIDENT, "李大爷", "zh")
+    emulator.add_user(MANAGER, "王经理", "zh")
+    db = open_database(schema_url)
+    async with serving(emulator.app) as telegram_url:
+        a = instance(emulator, telegram_url, schema_url, tmp_path / "a.log")
+        b = instance(emulator, telegram_url, schema_url, tmp_path / "b.log")
+        try:
+            a_url = await started(a)
+            b_url = await started(b)
+            route_to(emulator, a_url)
+            await report(emulator, RESIDENT, "快递堆在马路上")
+            await until(lambda: "ack:1" in buttons(emulator, MANAGER))
+
+            # A takes the press, commits it, and is killed while its answer is on the way.
+            emulator.hold_answers()
+            card = emulator.last(MANAGER)
+            pressing = asyncio.create_task(emulator.user_presses(MANAGER, card, "ack:1"))
+            await until(lambda: bool(emulator.held), seconds=20)
+            (update_id,) = emulator.held
+            await until_db(db, lambda cases, _: cases[0].status == "acknowledged")
+            effects = await _outbox(db)
+            a.kill()
+            with pytest.raises(httpx.HTTPError):  # the post to A ends unanswered
+                await pressing
+
+            # Too late to answer now; Telegram delivers the update again, to B this time.
+            emulator.expire(update_id)
+            (query_id,) = emulator.expired
+            emulator.hold_answers(False)
+            route_to(emulator, b_url)
+            await emulator.replay(update_id)  # raises unless B answers 2xx
+            await emulator.replay(update_id)  # and again, should Telegram retry once more
+
+            async with db.reading() as session:
+                kinds = (
+                    await session.exec(
+                        select(CaseEvent.kind)
+                        .where(CaseEvent.case_number == 1)
+                        .order_by(col(CaseEvent.id))
+                    )
+                ).all()
+                receipts = (
+                    await session.exec(
+                        select(func.count())
+                        .select_from(InboundReceipt)
+                        .where(InboundReceipt.external_id == str(update_id))
+                    )
+                ).one()
+            assert list(kinds).count("acknowledged") == 1
+            assert receipts == 1
+            assert await _outbox(db) == effects  # no second effect
+            assert emulator.answer_to(update_id) is None  # nobody could answer it in time
+        finally:
+            emulator.hold_answers(False)
+            a.stop()
+            b.stop()
+            await db.dispose()
+    told = (tmp_path / "b.log").read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in told
+    assert "handling an update failed" not in told
+    assert told.count(f"button press {query_id} not answered") == 2  # one quiet line each
+
+
+async def _outbox(db: Database) -> list[tuple[int | None, str]]:
+    async with db.reading() as session:
+        rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+    return [(m.id, m.idempotency_key) for m in rows]
