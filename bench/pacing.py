@@ -36,7 +36,7 @@ from sqlmodel import col, func, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bench.drills_common import Row, all_passed, machine_note, migrated_sqlite, table
+from bench.drills_common import Row, all_passed, machine_note, table
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.pacing import Limits, Pacer
 from bot.delivery.sms_sender import SmsSender
@@ -45,6 +45,7 @@ from bot.services.context import ServiceContext
 from core.cases import Channel
 from db.engine import Database
 from db.models import OutboxMessage
+from sandbox.harness import migrated_sqlite
 from sandbox.serve import serving
 from sandbox.telegram import TelegramEmulator
 from sandbox.twilio import TwilioEmulator
