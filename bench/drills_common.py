@@ -1,6 +1,6 @@
 """What the pacing benchmark and the crash and duplicate drills share: the result table, the
-emulators as the drills use them, retried deliveries (as Telegram and Twilio retry), the drill's
-directory file and counting what each chat or phone received more than once.
+emulators as the drills use them, retried deliveries (as Telegram and Twilio retry) and counting
+what each chat or phone received more than once (the rest of their set-up is ``sandbox.harness``).
 
 The figures are wall-clock measurements on a machine that may be busy with other work: they are
 noisy, and each script measures its baseline in the same run so the two are comparable.
@@ -15,21 +15,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bot.directory_file import read_directory
-from core.directory import Directory
-from db.engine import Database, open_database
-from db.migrate import upgrade
+from sandbox.harness import until
 from sandbox.telegram import Sent, TelegramEmulator
 from sandbox.twilio import Reply, TwilioEmulator
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "changyang.yaml"
-
 
 # ---- the result table ---------------------------------------------------------------------------
 
@@ -138,17 +130,7 @@ def quiet_disconnects() -> None:
         logger.addFilter(_NoDisconnects())
 
 
-# ---- waiting ------------------------------------------------------------------------------------
-
-
-async def until(check: Callable[[], bool], seconds: float, step: float = 0.05) -> bool:
-    """Wait until ``check()`` holds; False when ``seconds`` pass first."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(step)
-    return True
+# ---- waiting for the bot's answer ----------------------------------------------------------------
 
 
 async def first_message(
@@ -164,8 +146,11 @@ async def first_message(
     def found() -> Sent | None:
         return next((m for m in telegram.inbox(chat)[seen:] if wanted(m)), None)
 
-    if not await until(lambda: found() is not None, seconds, step=0.1):
-        raise TimeoutError(f"chat {chat}: the awaited message did not come within {seconds:.0f} s")
+    try:
+        await until(lambda: found() is not None, seconds, step=0.1)
+    except TimeoutError:
+        message = f"chat {chat}: the awaited message did not come within {seconds:.0f} s"
+        raise TimeoutError(message) from None
     message = found()
     assert message is not None
     return message
@@ -264,43 +249,6 @@ async def text_until_taken(
         if retries is not None:
             retries.sms += 1
         await asyncio.sleep(0.25)
-
-
-# ---- the drill's directory ----------------------------------------------------------------------
-
-
-def drill_directory(folder: Path) -> Path:
-    """The example directory with quiet hours off, so that the drill's SMS and Telegram messages
-    go out whatever the time of day (in quiet hours SMS would wait for the morning)."""
-    text = EXAMPLE.read_text(encoding="utf-8")
-    quiet = 'quiet_hours: "22:00-07:00"'
-    if quiet not in text:
-        raise RuntimeError(f"{EXAMPLE}: no {quiet!r} to turn off")
-    path = folder / "drill-directory.yaml"
-    path.write_text(text.replace(quiet, "quiet_hours: off", 1), encoding="utf-8")
-    return path
-
-
-def example() -> Directory:
-    """The example directory, parsed."""
-    return read_directory(EXAMPLE)
-
-
-def add_directory_people(telegram: TelegramEmulator, directory: Directory) -> None:
-    """Everyone in the directory with a Telegram id opens a chat with the bot."""
-    for person in directory.people:
-        if person.telegram_id is not None:
-            telegram.add_user(person.telegram_id, str(person.name), person.language or "zh")
-
-
-# ---- the database -------------------------------------------------------------------------------
-
-
-async def migrated_sqlite(path: Path) -> Database:
-    """A new SQLite database at ``path``, migrated to the newest schema."""
-    db = open_database(f"sqlite+aiosqlite:///{path}")
-    await upgrade(db)
-    return db
 
 
 # ---- what was received more than once -----------------------------------------------------------

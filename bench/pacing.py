@@ -36,7 +36,8 @@ from sqlmodel import col, func, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bench.drills_common import Row, all_passed, machine_note, migrated_sqlite, table
+from bench.drills_common import Row, all_passed, machine_note, table
+from bot.channels import BOOK
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.pacing import Limits, Pacer
 from bot.services.context import ServiceContext
@@ -45,6 +46,7 @@ from bot.telegram.sender import TelegramSender
 from core.cases import Channel
 from db.engine import Database
 from db.models import OutboxMessage
+from sandbox.harness import migrated_sqlite
 from sandbox.serve import serving
 from sandbox.telegram import TelegramEmulator
 from sandbox.twilio import TwilioEmulator
@@ -217,7 +219,7 @@ async def telegram_run(
     for chat in ids:
         emulator.add_user(chat, f"chat {chat}")
     await _queue(db, rows)
-    ctx = ServiceContext(db=db, default_language="zh")
+    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
     try:
         async with serving(emulator.app) as url:
             # The pool ``wolaiban run``'s Application gives its bot (PTB's default there: 256).
@@ -289,7 +291,7 @@ async def sms_run(
         for i in range(messages)
     ]
     await _queue(db, rows)
-    ctx = ServiceContext(db=db, default_language="zh")
+    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
     # As ``wolaiban run`` paces SMS: per sending number, ``rate`` a second.
     limits = Limits(per_second=rate, chat_interval=1 / rate) if paced else UNPACED
     try:

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.channels import BOOK
+
 if __package__ in (None, ""):  # run as ``python bench/records.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -48,22 +50,17 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import select
 
+from bench.bulk import Mix, fill, prepare
 from bench.common import (
     PYTHON,
     Figure,
-    Mix,
     bare_server,
-    clean_env,
+    bench_env,
     cli,
-    fill,
     fresh_postgres,
     machine_note,
-    prepare,
     print_table,
     rss_mb,
-    run_env,
-    spawn,
-    sqlite_url,
     wolaiban_run,
 )
 from bot.services import stats, views
@@ -71,6 +68,9 @@ from bot.services.context import ServiceContext
 from core.cases import OPEN_STATUSES, Status
 from db.engine import open_database
 from db.models import CaseEvent
+from sandbox.child import Process as Child
+from sandbox.child import clean_env
+from sandbox.harness import sqlite_url
 from sandbox.serve import free_port
 
 TARGET_SECONDS, TARGET_MB = 1.0, 150.0
@@ -130,7 +130,7 @@ async def time_in_process(url: str, repeat: int) -> dict[str, float]:
     """Best time of each use case called in this process: the queries and the Python around
     them, without starting an interpreter or importing anything."""
     db = open_database(url)
-    ctx = ServiceContext(db=db, default_language="zh")
+    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
     every = [status.value for status in Status]
     # views.list_cases filters nothing when given no statuses; the CLI passes the open ones
     open_ = [status.value for status in OPEN_STATUSES]
@@ -167,10 +167,7 @@ class Process:
 
 async def run_memory(url: str, workdir: Path, name: str, *, directory: bool = True) -> Process:
     """``wolaiban run`` on ``url``: RSS after start, and after /metrics and /readyz 5 times."""
-    port = free_port()
-    env = run_env(url, port)
-    if not directory:
-        del env["DIRECTORY_FILE"]
+    env = bench_env(url, port=free_port(), directory=directory)
     async with wolaiban_run(env, workdir, name=name) as child:
         await asyncio.sleep(SETTLE_SECONDS)
         idle = rss_mb(child.pid)
@@ -191,13 +188,13 @@ async def run_memory(url: str, workdir: Path, name: str, *, directory: bool = Tr
 async def baselines(workdir: Path) -> tuple[float, float]:
     """RSS (MB) of a bare sleeping Python, and of the bare Starlette server after a few requests."""
     argv = [PYTHON, "-c", "import time; time.sleep(60)"]
-    sleeper = spawn(argv, clean_env(), workdir, workdir / "sleep.log")
+    sleeper = Child(clean_env(), workdir / "sleep.log", cwd=workdir, argv=argv)
+    sleeper.start()
     try:
         await asyncio.sleep(1.0)
         python = rss_mb(sleeper.pid)
     finally:
         sleeper.kill()
-        sleeper.wait()
     async with bare_server(workdir) as bare:
         async with httpx.AsyncClient() as client:
             for _ in range(10):

@@ -42,22 +42,13 @@ from sqlalchemy import func, inspect, literal_column, text
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bench.common import (
-    MORNING,
-    Figure,
-    Mix,
-    fill,
-    fresh_postgres,
-    machine_note,
-    percentile,
-    prepare,
-    print_table,
-    sqlite_url,
-)
+from bench.bulk import Mix, fill, prepare
+from bench.common import Figure, fresh_postgres, machine_note, percentile, print_table
 from bot.services.clock import _ACTIVE, run_due
 from core.due import Step
 from db.engine import Database, open_database
 from db.models import Case, CaseEvent, OutboxMessage
+from sandbox.harness import MORNING, sqlite_url
 
 PROPOSAL = "bench_ix_cases_status_next_due_at"
 TARGET_CLAIM_MS, TARGET_SPEEDUP, FULL_SIZE = 5.0, 10.0, 100_000

@@ -16,6 +16,18 @@ from bot.services.channels import ChannelTraits
 from bot.services.context import ServiceContext
 
 
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What an adapter is wired with: the settings, the use cases' context, ``kick`` (wakes
+    delivery after a commit) and ``pacing`` (limits instead of the channel's own: tests, the
+    demo)."""
+
+    settings: Settings
+    ctx: ServiceContext
+    kick: Callable[[], None]
+    pacing: Limits | None = None
+
+
 @dataclass(slots=True)
 class Wired:
     """One channel, wired for this process."""
@@ -45,13 +57,6 @@ class Adapter(Protocol):
         """True when the settings turn this channel on."""
         ...
 
-    def wire(
-        self,
-        settings: Settings,
-        ctx: ServiceContext,
-        kick: Callable[[], None],
-        pacing: Limits | None,
-    ) -> Wired:
-        """Build the channel's parts; ``kick`` wakes delivery after a commit; ``pacing``
-        overrides the channel's own limits (tests, the demo)."""
+    def wire(self, setup: Wiring) -> Wired:
+        """Build the channel's parts."""
         ...

@@ -19,13 +19,15 @@ log = logging.getLogger("wolaiban")
 
 def build_context(settings: Settings) -> ServiceContext:
     """The services' context for these settings."""
-    from bot.channels import BOOK
+    from bot.channels import REGISTRY, book_of
     from bot.services.limits import SenderLimits
 
+    # Only the channels these settings run: nobody is queued a message no process would send.
+    running = [adapter for adapter in REGISTRY if adapter.enabled(settings)]
     return ServiceContext(
         db=open_database(settings.database_url),
         default_language=settings.default_language,
-        channels=BOOK,
+        channels=book_of(running),
         limits=SenderLimits(
             messages=settings.resident_messages_per_hour,
             cases=settings.resident_cases_per_10_minutes,

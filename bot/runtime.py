@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import uvicorn
 from starlette.routing import BaseRoute
 
-from bot.adapter import Adapter, Wired
+from bot.adapter import Adapter, Wired, Wiring
 from bot.channels import REGISTRY
 from bot.config import Settings
 from bot.delivery.dispatcher import Dispatcher
@@ -65,7 +65,7 @@ class Stack:
             if not adapter.enabled(settings):
                 continue
             name = adapter.traits.name
-            wired = adapter.wire(settings, ctx, self.kick, (pacing or {}).get(name))
+            wired = adapter.wire(Wiring(settings, ctx, self.kick, (pacing or {}).get(name)))
             self.channels[name] = wired
             routes += wired.routes
             if wired.sender is not None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -140,6 +141,17 @@ def _in_session(session: AsyncSession, person_id: str) -> Person | None:
         session.sync_session.identity_key(Person, person_id)
     )
     return held if isinstance(held, Person) else None
+
+
+async def serialize_on(*, session: AsyncSession, keys: Sequence[str]) -> None:
+    """Hold a lock on each of ``keys`` until this transaction ends, so two transactions about
+    the same thing (a send and its delivery report) run one after the other. SQLite's writers
+    take turns anyway; PostgreSQL takes an advisory lock per key, in one order (no deadlock)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+        await session.exec(lock.bindparams(key=key))  # type: ignore[call-overload]
 
 
 async def record_receipt(

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import queries
 from db.models import DeliveryReport, OptOut, OutboxMessage
 
 from .context import ServiceContext
@@ -46,6 +47,9 @@ async def record_delivery(
     provider's answer to us) is kept and applied when the send is; False then."""
     now = ctx.clock()
     async with ctx.db.transaction() as session:
+        # The send may be being recorded right now: one waits for the other, so a report that
+        # finds no send is kept where that send's record will look for it.
+        await queries.serialize_on(session=session, keys=[provider_id])
         query = select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_id)
         row = (await session.exec(query.with_for_update())).first()
         if row is None:

@@ -181,6 +181,8 @@ async def record_sent(ctx: ServiceContext, *, sent: Mapping[int, str]) -> None:
         return
     now = ctx.clock()
     async with ctx.db.transaction() as session:
+        # A delivery report for one of these may be arriving right now: one waits for the other.
+        await queries.serialize_on(session=session, keys=list(sent.values()))
         query = select(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(sent)))
         rows = (await session.exec(query)).all()
         for row in rows:

@@ -3,15 +3,12 @@ number; plain text (choices by number), answers in its reply (TwiML); held in qu
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from starlette.routing import Route
 
-from bot.adapter import Wired
+from bot.adapter import Wired, Wiring
 from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.services.channels import ChannelTraits
-from bot.services.context import ServiceContext
 
 TRAITS = ChannelTraits("sms", plain_text=True, answers_in_reply=True, id_prefix="sms")
 
@@ -25,17 +22,13 @@ class SmsAdapter:
         """On with Twilio's credentials."""
         return settings.sms_enabled
 
-    def wire(
-        self,
-        settings: Settings,
-        ctx: ServiceContext,
-        kick: Callable[[], None],
-        pacing: Limits | None,
-    ) -> Wired:
+    def wire(self, setup: Wiring) -> Wired:
         """Twilio's two webhooks and the sender."""
         from bot.sms.sender import SmsSender
 
         from .webhook import SMS_PATH, STATUS_PATH, TwilioWebhooks
+
+        settings, pacing = setup.settings, setup.pacing
 
         assert settings.twilio_account_sid is not None
         assert settings.twilio_auth_token is not None
@@ -48,7 +41,7 @@ class SmsAdapter:
             sender=settings.sms_sender,
             status_callback=f"{public}{STATUS_PATH}",
         )
-        hooks = TwilioWebhooks(ctx, auth_token=token, public_url=public, kick=kick)
+        hooks = TwilioWebhooks(setup.ctx, auth_token=token, public_url=public, kick=setup.kick)
         rate = settings.sms_per_second
         return Wired(
             routes=[

@@ -4,15 +4,13 @@ sender paced per chat; it edits its earlier messages (the case cards)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 
 from starlette.routing import BaseRoute, Route
 
-from bot.adapter import Wired
+from bot.adapter import Wired, Wiring
 from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.services.channels import ChannelTraits
-from bot.services.context import ServiceContext
 
 TRAITS = ChannelTraits("telegram", edits_messages=True, id_prefix="tg")
 
@@ -26,13 +24,7 @@ class TelegramAdapter:
         """On with a bot token."""
         return settings.telegram_bot_token is not None
 
-    def wire(
-        self,
-        settings: Settings,
-        ctx: ServiceContext,
-        kick: Callable[[], None],
-        pacing: Limits | None,
-    ) -> Wired:
+    def wire(self, setup: Wiring) -> Wired:
         """The Application, its webhook route in webhook mode, and the paced sender."""
         # PTB is imported by the process that runs Telegram, not by every command.
         from bot.telegram.sender import TelegramSender
@@ -41,7 +33,11 @@ class TelegramAdapter:
         from .handlers import TelegramGateway
         from .webhook import TelegramWebhook
 
-        gateway = TelegramGateway(ctx, kick=kick, default_language=settings.default_language)
+        settings, pacing = setup.settings, setup.pacing
+
+        gateway = TelegramGateway(
+            setup.ctx, kick=setup.kick, default_language=settings.default_language
+        )
         app = wiring.build_application(settings, gateway)
         routes: list[BaseRoute] = []
         if settings.telegram_webhook_url and settings.telegram_webhook_secret:

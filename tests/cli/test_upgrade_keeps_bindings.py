@@ -17,8 +17,9 @@ from db import queries
 from db.engine import Database, open_database
 from db.migrate import alembic_config, head_revision, upgrade
 from db.models import OptOut, Person
+from sandbox.harness import postgres_schema
 from tests.cli.conftest import Cli
-from tests.conftest import POSTGRES_URL, postgres_database
+from tests.conftest import POSTGRES_URL
 
 PREVIOUS = "0007"
 OPTED_OUT = "+8613900000009"
@@ -106,7 +107,8 @@ async def _on(url: str, work: Callable[[Database], Awaitable[None]]) -> None:
 
 @pytest.fixture
 async def previous_postgres() -> AsyncIterator[Database]:
-    async for db in postgres_database():
+    assert POSTGRES_URL
+    async with postgres_schema(POSTGRES_URL) as db:
         await _previous_release(db)
         yield db
 

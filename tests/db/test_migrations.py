@@ -14,7 +14,8 @@ from bot.app import prepare_database
 from bot.config import SettingsError
 from db.engine import Database, open_database
 from db.migrate import current_revision, head_revision, is_current
-from tests.conftest import POSTGRES_URL, postgres_database
+from sandbox.harness import postgres_schema
+from tests.conftest import POSTGRES_URL
 
 
 async def test_migrations_match_the_models(db: Database) -> None:
@@ -41,7 +42,8 @@ async def test_sqlite_is_upgraded_by_itself(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="set WOLAIBAN_TEST_POSTGRES_URL")
 async def test_postgres_refuses_an_old_schema_with_one_line() -> None:
-    async for db in postgres_database():
+    assert POSTGRES_URL
+    async with postgres_schema(POSTGRES_URL) as db:
         with pytest.raises(SettingsError) as refused:
             await prepare_database(db, "en")
         assert "wolaiban db upgrade" in str(refused.value)

@@ -6,17 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import duplicates
-from tests.conftest import POSTGRES_URL
-
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgres",
-        marks=pytest.mark.skipif(
-            not POSTGRES_URL, reason="set WOLAIBAN_TEST_POSTGRES_URL to run on PostgreSQL"
-        ),
-    ),
-]
+from tests.conftest import BACKENDS, POSTGRES_URL
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,7 +12,6 @@ from sqlmodel import col, select
 
 from bot.channels import BOOK
 from bot.config import Settings
-from bot.delivery.pacing import Limits
 from bot.directory_file import read_directory
 from bot.runtime import Stack
 from bot.services.context import ServiceContext
@@ -22,16 +19,14 @@ from bot.services.directory import load_directory
 from db import queries
 from db.engine import Database
 from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person
-from sandbox.serve import serving
+from sandbox.harness import EXAMPLE, eventually, new_stack, run_settings, serve_emulators, until
 from sandbox.telegram import Limits as TelegramLimits
 from sandbox.telegram import Sent, TelegramEmulator
-from tests.conftest import EXAMPLE
 
 # Quick pacing so a conversation does not take seconds. The emulator enforces nearly the same:
 # a little slack, as the time a request takes on the way varies, and a 429 costs a second.
 CHAT_INTERVAL = 0.05
 ENFORCED_INTERVAL = 0.8 * CHAT_INTERVAL
-WEBHOOK_SECRET = "e2e-webhook-secret-0123"
 
 # Telegram ids of the example directory (examples/changyang.yaml) and of a stranger.
 STAFF = 1001  # liubo, staff of jzsj-south
@@ -56,15 +51,11 @@ class Running:
 
     async def until(self, check: Callable[[], bool], seconds: float = 10.0) -> None:
         """Wait until ``check()`` holds (the bot works asynchronously)."""
-        async with asyncio.timeout(seconds):
-            while not check():  # noqa: ASYNC110 - the emulator has no event to wait on
-                await asyncio.sleep(0.02)
+        await until(check, seconds)
 
     async def eventually(self, check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
         """Wait until ``await check()`` holds (for what only the database shows)."""
-        async with asyncio.timeout(seconds):
-            while not await check():  # noqa: ASYNC110 - the database has no event either
-                await asyncio.sleep(0.02)
+        await eventually(check, seconds)
 
     async def next_message(self, chat: int, after: int, seconds: float = 10.0) -> Sent:
         """The first message the bot sends ``chat`` beyond the ``after`` it had."""
@@ -203,31 +194,6 @@ def data_of(message: Sent, label: str) -> str:
     return found[0]
 
 
-def settings_for(db: Database, telegram_url: str, token: str, **extra: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": db.url,
-        "telegram_bot_token": token,
-        "telegram_api_url": telegram_url,
-        "http_port": 0,
-        **extra,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def new_stack(settings: Settings, ctx: ServiceContext) -> Stack:
-    """The stack ``wolaiban run`` runs, with quick pacing and no digest at 08:30 on the real
-    clock (it would arrive in the middle of a test's conversation)."""
-    limits = Limits(chat_interval=CHAT_INTERVAL)
-    return Stack(settings, ctx, pacing={"telegram": limits}, scheduled_digests=False)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @asynccontextmanager
 async def run_stack(db: Database, *, webhook: bool = False) -> AsyncIterator[Running]:
     """The example directory loaded, its people known to the emulator, the stack started."""
@@ -245,23 +211,16 @@ async def run_stack(db: Database, *, webhook: bool = False) -> AsyncIterator[Run
         (STRANGER, "新用户", "zh"),
     ):
         emulator.add_user(user_id, name, language)
-    async with serving(emulator.app) as url:
-        extra: dict[str, object] = {}
-        if webhook:
-            port = free_port()
-            extra = {
-                "http_port": port,
-                "telegram_webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
-                "telegram_webhook_secret": WEBHOOK_SECRET,
-            }
-        settings = settings_for(db, url, emulator.token, **extra)
+    async with serve_emulators(emulator) as emulators:
+        settings = run_settings(
+            db.url, emulators, webhook=webhook, telegram_chat_interval=CHAT_INTERVAL
+        )
         run = Running(new_stack(settings, ctx), emulator, ctx, settings)
         await run.stack.start()
         try:
             yield run
         finally:
             await run.stack.stop()
-            emulator.close()
 
 
 @pytest.fixture

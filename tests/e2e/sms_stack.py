@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -13,6 +12,7 @@ from sqlmodel import SQLModel, and_, col, func, or_, select
 from bot.services.levels import zone
 from db.engine import Database
 from db.models import Case, CaseEvent, InboundReceipt, OptOut, OutboxMessage, Person, Setting
+from sandbox.harness import eventually
 from sandbox.twilio import Reply
 from tests.e2e.channels import Both, both_channels
 
@@ -43,13 +43,6 @@ async def _daytime(run: Both) -> None:
         end = start + timedelta(hours=1)
         row.value = {**row.value, "quiet_hours": f"{start:%H:%M}-{end:%H:%M}"}
         session.add(row)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
-    """Wait until ``await check()`` holds (for what only the database shows)."""
-    async with asyncio.timeout(seconds):
-        while not await check():  # noqa: ASYNC110 - the database has no event to wait on
-            await asyncio.sleep(0.02)
 
 
 async def settled(run: Both) -> None:

@@ -14,10 +14,11 @@ from sqlmodel import col, select
 
 from db.engine import Database, open_database
 from db.models import Case, CaseEvent, OutboxMessage
-from sandbox.serve import serving
+from sandbox import harness
+from sandbox.child import Process
+from sandbox.harness import EXAMPLE, serve_emulators, sqlite_url
 from sandbox.telegram import Limits, TelegramEmulator
-from tests.conftest import EXAMPLE
-from tests.e2e.process import Process, run_env
+from tests.e2e.process import run_env
 
 RESIDENT, MANAGER, ENGLISH = 4001, 2001, 4005
 PHONE = re.compile(r"\+\d{8,15}")
@@ -34,12 +35,12 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[TelegramEmulator, Process
     ):
         emulator.add_user(user, name, language)
     database = tmp_path / "wolaiban.db"
-    async with serving(emulator.app) as url:
-        settings = {"DIRECTORY_FILE": str(EXAMPLE), "SWEEP_SECONDS": "1", "LOG_LEVEL": "DEBUG"}
-        env = run_env(database, emulator, url, **settings)
+    async with serve_emulators(emulator) as emulators:
+        settings = {"directory_file": str(EXAMPLE), "sweep_seconds": 1, "log_level": "DEBUG"}
+        env = run_env(database, emulators, **settings)
         process = Process(env, tmp_path / "run.log")
         process.start()
-        db = open_database(f"sqlite+aiosqlite:///{database}")
+        db = open_database(sqlite_url(database))
         try:
             yield emulator, process, db
         finally:
@@ -52,20 +53,17 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[TelegramEmulator, Process
 
 
 async def until(check: Callable[[], bool], seconds: float = 20.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not check():  # noqa: ASYNC110 - the emulator has no event to wait on
-            await asyncio.sleep(0.05)
+    await harness.until(check, seconds, step=0.05)
 
 
 async def until_db(db: Database, check: Callable[[list[Case], list[OutboxMessage]], bool]) -> None:
-    async with asyncio.timeout(20):
-        while True:
-            async with db.reading() as session:
-                cases = list((await session.exec(select(Case))).all())
-                outbox = list((await session.exec(select(OutboxMessage))).all())
-            if check(cases, outbox):
-                return
-            await asyncio.sleep(0.1)
+    async def holds() -> bool:
+        async with db.reading() as session:
+            cases = list((await session.exec(select(Case))).all())
+            outbox = list((await session.exec(select(OutboxMessage))).all())
+        return check(cases, outbox)
+
+    await harness.eventually(holds, 20, step=0.1)
 
 
 def buttons(emulator: TelegramEmulator, user: int) -> list[str]:

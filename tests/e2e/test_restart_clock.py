@@ -5,32 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-import yaml
 from sqlmodel import col, select
 
 from db.engine import open_database
 from db.models import CaseEvent
-from sandbox.serve import serving
+from sandbox.child import Process
+from sandbox.harness import directory_file, serve_emulators, sqlite_url
 from sandbox.telegram import Limits, TelegramEmulator
-from tests.conftest import EXAMPLE
-from tests.e2e.process import Process, run_env
+from tests.e2e.process import run_env
 from tests.e2e.test_process import MANAGER, RESIDENT, buttons, report, until
 
 
 def _directory(folder: Path) -> Path:
     """The example with a 5-second acknowledge deadline and no quiet hours."""
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    data["defaults"] = {
-        **data.get("defaults", {}),
-        "ack_within": "5s",
-        "remind_every": "1h",
-        "quiet_hours": None,
-    }
-    path = folder / "directory.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
+    return directory_file(folder, ack_within="5s", remind_every="1h", quiet_hours=None)
 
 
 async def test_a_reminder_due_while_down_is_sent_once_after_restart(tmp_path: Path) -> None:
@@ -38,9 +27,9 @@ async def test_a_reminder_due_while_down_is_sent_once_after_restart(tmp_path: Pa
     emulator.add_user(RESIDENT, "李大爷")
     emulator.add_user(MANAGER, "王经理")
     database = tmp_path / "wolaiban.db"
-    async with serving(emulator.app) as url:
+    async with serve_emulators(emulator) as emulators:
         env = run_env(
-            database, emulator, url, DIRECTORY_FILE=str(_directory(tmp_path)), SWEEP_SECONDS="0.5"
+            database, emulators, directory_file=str(_directory(tmp_path)), sweep_seconds=0.5
         )
         process = Process(env, tmp_path / "run.log")
         process.start()
@@ -56,7 +45,7 @@ async def test_a_reminder_due_while_down_is_sent_once_after_restart(tmp_path: Pa
             process.stop()
     reminders = [m for m in emulator.inbox(MANAGER) if "⏰" in m.text]
     assert len(reminders) == 1
-    db = open_database(f"sqlite+aiosqlite:///{database}")
+    db = open_database(sqlite_url(database))
     try:
         async with db.reading() as session:
             kinds = (await session.exec(select(CaseEvent.kind).order_by(col(CaseEvent.id)))).all()
@@ -72,14 +61,13 @@ async def test_after_a_kill_the_restarted_process_sweeps_at_once(tmp_path: Path)
     emulator = TelegramEmulator(limits=Limits(private_interval=0.1))
     emulator.add_user(RESIDENT, "李大爷")
     emulator.add_user(MANAGER, "王经理")
-    async with serving(emulator.app) as url:
+    async with serve_emulators(emulator) as emulators:
         # SWEEP_SECONDS 3: the lease is 3 × 3 + 10 = 19 s from the last sweep
         env = run_env(
             tmp_path / "wolaiban.db",
-            emulator,
-            url,
-            DIRECTORY_FILE=str(_directory(tmp_path)),
-            SWEEP_SECONDS="3",
+            emulators,
+            directory_file=str(_directory(tmp_path)),
+            sweep_seconds=3,
         )
         process = Process(env, tmp_path / "run.log")
         process.start()

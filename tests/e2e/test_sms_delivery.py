@@ -10,16 +10,10 @@ from sqlmodel import select
 
 from db.engine import Database
 from db.models import OptOut, OutboxMessage
+from sandbox.harness import eventually
 from sandbox.twilio import CallbackOrder, segments
 from tests.e2e.channels import Both
-from tests.e2e.sms_stack import (
-    MANAGER_PHONE,
-    YUANXIANG_NUMBER,
-    eventually,
-    outbox_to,
-    sms_stack,
-    text,
-)
+from tests.e2e.sms_stack import MANAGER_PHONE, YUANXIANG_NUMBER, outbox_to, sms_stack, text
 
 # twilio's async client still passes aiohttp a BasicAuth, which aiohttp now deprecates.
 pytestmark = pytest.mark.filterwarnings(

@@ -6,7 +6,8 @@ from sqlmodel import col, select
 
 from db.engine import Database
 from db.models import Case, CaseEvent
-from tests.e2e.channels import FROM_NUMBER, both_channels
+from sandbox.harness import FROM_NUMBER
+from tests.e2e.channels import both_channels
 
 RESIDENT = "+8613900000002"  # 何女士, 碧桂园北区 building 72
 BGY_NUMBER = "+8610690000002"  # the community's own SMS number

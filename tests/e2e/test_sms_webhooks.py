@@ -13,8 +13,8 @@ from twilio.request_validator import RequestValidator
 from core.texts import render
 from db.engine import Database
 from db.models import Case
+from sandbox.harness import FROM_NUMBER
 from sandbox.twilio import new_sid
-from tests.e2e.channels import FROM_NUMBER
 from tests.e2e.sms_stack import (
     LI_DAYE,
     MANAGER_PHONE,

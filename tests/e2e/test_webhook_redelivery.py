@@ -20,10 +20,10 @@ from core.texts import render
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from db.models import CaseEvent, InboundReceipt, OutboxMessage
+from sandbox.child import Process, clean_env
 from sandbox.serve import free_port, serving
 from sandbox.telegram import Limits, TelegramEmulator
 from tests.conftest import EXAMPLE, POSTGRES_URL
-from tests.e2e.process import Process, run_env
 from tests.e2e.test_process import buttons, report, until, until_db
 
 pytestmark = pytest.mark.skipif(
@@ -67,12 +67,13 @@ def instance(
 ) -> Process:
     """One ``wolaiban run`` on ``database_url``, Telegram posting to its own webhook."""
     port = free_port()
-    env = run_env(
-        log.with_suffix(".unused.db"),  # run_env's SQLite file, overridden by DATABASE_URL
-        emulator,
-        telegram_url,
+    env = clean_env(
         DATABASE_URL=database_url,
+        TELEGRAM_BOT_TOKEN=emulator.token,
+        TELEGRAM_API_URL=telegram_url,
+        TELEGRAM_CHAT_INTERVAL="0.1",
         HTTP_PORT=str(port),
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
         TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
         TELEGRAM_WEBHOOK_SECRET=SECRET,
         DIRECTORY_FILE=str(EXAMPLE),

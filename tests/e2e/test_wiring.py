@@ -8,14 +8,8 @@ import httpx
 from sqlmodel import func, select
 
 from db.models import Draft, InboundReceipt, OutboxMessage
-from tests.e2e.conftest import (
-    MANAGER,
-    RESIDENT,
-    STRANGER,
-    WEBHOOK_SECRET,
-    Running,
-    labels,
-)
+from sandbox.harness import WEBHOOK_SECRET
+from tests.e2e.conftest import MANAGER, RESIDENT, STRANGER, Running, labels
 
 UPDATE = {
     "update_id": 990001,

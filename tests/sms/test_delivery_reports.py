@@ -12,11 +12,11 @@ from twilio.base.exceptions import TwilioRestException
 from bot.delivery.outcomes import Delivered, Flooded, Permanent, Transient
 from bot.services.context import ServiceContext
 from bot.services.deliveries import record_delivery
-from bot.services.outbox import Claimed, claim_due, record_dead
+from bot.services.outbox import Claimed, claim_due, record_dead, record_sent
 from bot.sms.sender import SmsSender, _refusal
 from bot.sms.webhook import report_of
 from core.cases import Channel
-from db.models import OptOut, OutboxMessage
+from db.models import DeliveryReport, OptOut, OutboxMessage
 from sandbox.serve import serving
 from sandbox.twilio import TwilioEmulator
 
@@ -184,3 +184,32 @@ def test_refusals_map_to_what_delivery_does_next(status: int, code: int, outcome
     assert isinstance(mapped, outcome)
     if isinstance(mapped, Permanent):
         assert mapped.opted_out == (code == 21610)
+
+
+async def test_a_report_that_overtakes_the_send_is_applied_when_the_send_is_recorded(
+    ctx: ServiceContext,
+) -> None:
+    now = ctx.clock()
+    async with ctx.db.transaction() as session:
+        row = OutboxMessage(
+            idempotency_key="early:1",
+            channel="sms",
+            address=PHONE,
+            template="test",
+            text="message",
+            status="sending",
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        row_id = row.id
+    assert row_id is not None
+    # Twilio calls back before its answer to our send is written down: kept, not lost.
+    assert not await _report(ctx, "SM-early", "delivered", None)
+    assert not await _report(ctx, "SM-early", "sent", None)
+    await record_sent(ctx, sent={row_id: "SM-early"})
+    row = await _row(ctx, row_id)
+    assert (row.status, row.delivery_status) == ("sent", "delivered")
+    async with ctx.db.reading() as session:
+        assert (await session.exec(select(DeliveryReport))).all() == []
