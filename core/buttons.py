@@ -88,7 +88,8 @@ def buttons_for(
     state: CaseState, relations: frozenset[Relation], number: int
 ) -> list[list[Button]]:
     """The buttons a person with ``relations`` should see on a case in ``state``."""
-    allowed = set(allowed_actions(state, relations))
+    # What the system may do (hand on a leaver's case) is never a person's button.
+    allowed = set(allowed_actions(state, relations - {Relation.SYSTEM}))
     if Action.RATE in allowed:
         return rating_buttons(number)
     row = [

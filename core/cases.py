@@ -158,8 +158,12 @@ TRANSITIONS: dict[Action, Rule] = {
         frozenset({Relation.RESIDENT}),
         EventKind.RATED,
     ),
+    # The system hands on the cases of someone a directory load retired (they left).
     Action.REASSIGN: Rule(
-        _STAFF_OPEN, Status.ASSIGNED, frozenset({Relation.STAFF}), EventKind.REASSIGNED
+        _STAFF_OPEN,
+        Status.ASSIGNED,
+        frozenset({Relation.STAFF, Relation.SYSTEM}),
+        EventKind.REASSIGNED,
     ),
     Action.REJECT: Rule(
         _STAFF_OPEN, Status.REJECTED, frozenset({Relation.STAFF}), EventKind.REJECTED
@@ -243,6 +247,12 @@ def apply(
                 replace(state, escalation_level=state.escalation_level + 1), (rule.event,)
             )
         case Action.REASSIGN:
+            if not new_manager_id and Relation.SYSTEM in relations and state.manager_id:
+                # Nobody left to route it to: it waits for the community's staff, who are told.
+                unrouted = replace(
+                    state, status=Status.UNASSIGNED, manager_id=None, escalation_level=0
+                )
+                return Transition(unrouted, (rule.event, EventKind.UNROUTED))
             if not new_manager_id:
                 return Refusal("refused.manager_missing")
             if new_manager_id == state.manager_id and state.status is not Status.UNASSIGNED:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 ANY = "*"
@@ -47,3 +47,28 @@ def holders_at_level(
         if by_role.get(role):
             return by_role[role]
     return list(staff)
+
+
+def successor(
+    rules: Iterable[Route],
+    *,
+    community: str,
+    category: str,
+    leaving: str,
+    managers: Collection[str],
+    supervisor_of: Mapping[str, str | None],
+) -> str | None:
+    """Who takes a case over from ``leaving``: the routed manager when they still manage, else the
+    nearest supervisor above ``leaving`` who does; None when nobody does (the community's staff).
+    """
+    routed = route(rules, community=community, category=category)
+    if routed is not None and routed != leaving and routed in managers:
+        return routed
+    seen = {leaving}
+    above = supervisor_of.get(leaving)
+    while above is not None and above not in seen:  # a loop in the file is cut at its repeat
+        if above in managers:
+            return above
+        seen.add(above)
+        above = supervisor_of.get(above)
+    return None

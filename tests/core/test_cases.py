@@ -88,7 +88,7 @@ TABLE: dict[str, Row] = {
     ),
     "reassign": Row(
         Action.REASSIGN,
-        frozenset({R.STAFF}),
+        frozenset({R.STAFF, R.SYSTEM}),
         {S.UNASSIGNED: S.ASSIGNED, S.ASSIGNED: S.ASSIGNED, S.ACKNOWLEDGED: S.ASSIGNED},
         (E.REASSIGNED,),
         changes={"manager_id": "m-2"},
@@ -219,6 +219,20 @@ def test_reassign_needs_a_different_manager() -> None:
     unassigned = apply(CaseState(S.UNASSIGNED), Action.REASSIGN, STAFF, new_manager_id="m-1")
     assert isinstance(unassigned, Transition)
     assert unassigned.state.manager_id == "m-1"
+
+
+def test_the_system_hands_a_leavers_case_on_or_back_to_staff() -> None:
+    start = CaseState(S.ACKNOWLEDGED, escalation_level=1, manager_id="m-1", acknowledged=True)
+    handed = apply(start, Action.REASSIGN, SYSTEM, new_manager_id="m-2")
+    expected = replace(start, status=S.ASSIGNED, manager_id="m-2", escalation_level=0)
+    assert handed == Transition(expected, (E.REASSIGNED,))
+    # Nobody to route it to: it waits for staff, who hear of it as of a case without a route.
+    to_staff = apply(start, Action.REASSIGN, SYSTEM)
+    waiting = replace(start, status=S.UNASSIGNED, manager_id=None, escalation_level=0)
+    assert to_staff == Transition(waiting, (E.REASSIGNED, E.UNROUTED))
+    # Staff always name the new manager; the system's buttons are nobody's.
+    assert apply(start, Action.REASSIGN, STAFF) == Refusal("refused.manager_missing")
+    assert buttons_for(start, SYSTEM | STAFF, 7) == buttons_for(start, STAFF, 7)
 
 
 @pytest.mark.parametrize("chain", [1, 2, 3, 4])
