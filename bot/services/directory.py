@@ -10,7 +10,7 @@ alone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,8 +32,9 @@ from db.models import (
     Setting,
 )
 
-from .context import ServiceContext
+from .context import ServiceContext, unit_of_work
 from .directory_identities import sync_identities
+from .handover import Move, hand_on
 
 _BUILTIN_OTHER = Category(id=BUILTIN_CATEGORY, name_zh="其他", name_en="Other", position=10_000)
 # Unique values a retired row must release, per table, so another entry can hold them (people's
@@ -46,6 +47,8 @@ class LoadSummary:
     """What a load changed, counted per kind of change ("added", "updated", …)."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    # Open cases of people the load retired, handed on in its transaction.
+    moves: Sequence[Move] = ()
 
     @property
     def changed(self) -> bool:
@@ -260,6 +263,9 @@ async def _replace_links(session: AsyncSession, directory: Directory, summary: L
 
 
 async def load_directory(ctx: ServiceContext, directory: Directory) -> LoadSummary:
-    """Apply ``directory`` in one transaction (all or nothing)."""
-    async with ctx.db.transaction() as session:
-        return await apply_directory(session, directory, ctx.clock())
+    """Apply ``directory`` and hand on the open cases of whoever it retires, in one transaction
+    (all or nothing)."""
+    async with unit_of_work(ctx) as unit:
+        summary = await apply_directory(unit.session, directory, unit.now)
+        summary.moves = await hand_on(unit, directory)
+        return summary
