@@ -84,12 +84,14 @@ async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:
 
 
 async def directory_check(args: argparse.Namespace, env: Env) -> Result:
-    """``wolaiban directory check FILE`` — validate without touching the database."""
+    """``wolaiban directory check FILE`` — validate, and say which open cases a load would hand
+    on (read only: a database that does not exist yet is not made)."""
     from bot.directory_file import read_directory
+    from bot.directory_moves import moves_line, planned_moves
 
     directory = read_directory(args.file)
-    return Result(
-        text=env.say(
+    lines = [
+        env.say(
             "cli.directory_ok",
             file=args.file,
             communities=len(directory.communities),
@@ -97,7 +99,13 @@ async def directory_check(args: argparse.Namespace, env: Env) -> Result:
             categories=len(directory.categories),
             routes=len(directory.routing),
         )
-    )
+    ]
+    moves = await planned_moves(directory, env.settings, env.language)
+    if isinstance(moves, str):
+        lines.append(env.say("cli.directory_moves_unknown", error=moves))
+    elif moves:
+        lines.append(moves_line(env.language, "cli.directory_would_move", moves))
+    return Result(text="\n".join(lines))
 
 
 async def directory_load(args: argparse.Namespace, env: Env) -> Result:
@@ -111,7 +119,12 @@ async def directory_load(args: argparse.Namespace, env: Env) -> Result:
     if not summary.changed:
         return Result(text=env.say("cli.directory_unchanged", file=args.file))
     counts = {k: summary.counts[k] for k in ("added", "updated", "deactivated", "deleted")}
-    return Result(text=env.say("cli.directory_loaded", file=args.file, **counts))
+    text = env.say("cli.directory_loaded", file=args.file, **counts)
+    if summary.moves:
+        from bot.directory_moves import moves_line
+
+        text += "\n" + moves_line(env.language, "cli.directory_moved", summary.moves)
+    return Result(text=text)
 
 
 async def invite(args: argparse.Namespace, env: Env) -> Result:
