@@ -20,9 +20,11 @@ from .example import ACTORS, NEW_MANAGER, REQUESTS, case_in, snapshot
 # Who may do what in each status (CONTRACT §4); every combination not listed is refused.
 HOLDERS = {"manager", "supervisor"}
 STAFF = {"staff"}
+# Staff reassign; so does the system, handing on the cases of someone a directory load retired.
+REASSIGNERS = {"staff", "system"}
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "unassigned": {
-        "reassign": STAFF,
+        "reassign": REASSIGNERS,
         "reject": STAFF,
         "close": STAFF,
         "cancel": {"resident"},
@@ -31,7 +33,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "acknowledge": HOLDERS,
         "resolve": HOLDERS,
         "decline": HOLDERS,
-        "reassign": STAFF,
+        "reassign": REASSIGNERS,
         "reject": STAFF,
         "close": STAFF,
         "cancel": {"resident"},
@@ -41,7 +43,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "acknowledged": {
         "resolve": HOLDERS,
         "decline": HOLDERS,
-        "reassign": STAFF,
+        "reassign": REASSIGNERS,
         "reject": STAFF,
         "close": STAFF,
         "escalate": {"system"},
