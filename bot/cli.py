@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from core.cases import Status
+from core.clean import printable
 
 OK, USAGE = 0, 2
 
@@ -118,15 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wolaiban: {error}", file=sys.stderr)
         return USAGE
     except DirectoryFileError as error:
-        print(str(error), file=sys.stderr)
+        print(printable(str(error)), file=sys.stderr)
         return USAGE
     except KeyboardInterrupt:
         return OK
     try:
         if result.json is not None:
-            print(json.dumps(result.json, ensure_ascii=False, indent=2))
+            print(printable(json.dumps(result.json, ensure_ascii=False, indent=2)))
         elif result.text:
-            print(result.text, file=sys.stdout if result.code == OK else sys.stderr)
+            print(printable(result.text), file=sys.stdout if result.code == OK else sys.stderr)
         sys.stdout.flush()
     except BrokenPipeError:  # `wolaiban cases list --json | head`: the reader has had enough
         # Point stdout at nothing so the interpreter's final flush does not complain again.

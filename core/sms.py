@@ -1,8 +1,9 @@
 """The SMS grammar (zh and en), segment counting and fitting a message into two segments.
 
-Text is normalized first (NFKC: full-width digits, letters and spaces become plain; case folded),
-so ``Ａ１２``, ``a 12`` and ``A#12`` all acknowledge case 12. Anything that is not a command is a
-report; ``parse`` never raises.
+Text is cleaned (``core.clean``) and normalized first (NFKC: full-width digits, letters and spaces
+become plain; case folded), so ``Ａ１２``, ``a 12`` and ``A#12`` all acknowledge case 12. A case
+number may have any number of digits (one past any case's is still a number, answered "no such
+case", never a report). Anything that is not a command is a report; ``parse`` never raises.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from core.cases import Rating
+from core.clean import clean
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +90,16 @@ RATING_WORDS = {
 }
 # Punctuation people add around a short command: "STOP!", "1。", "【查询】".
 _EDGE = " \t\r\n.,!?;:'\"`~-_()[]{}<>。，！？；：、“”‘’（）【】《》…·"
-_CODE = re.compile(r"([ad])\s*#?\s*(\d{1,12})")
-_NUMBER = re.compile(r"#\s*(\d{1,12})")
+_CODE = re.compile(r"([ad])\s*#?\s*(\d+)")
+_NUMBER = re.compile(r"#?\s*(\d+)")
 _RATING = re.compile(
-    r"(?:#\s*(\d{1,12})\s*)?(基本满意|不满意|满意|[123])(?:\s+|[,，:：]\s*|$)(.*)", re.S
+    r"(?:#\s*(\d+)\s*)?(基本满意|不满意|满意|[123])(?:\s+|[,，:：]\s*|$)(.*)", re.S
 )
 _MAX_PARSED = 1600
+# A longer number is read as one past them all: int() of thousands of digits is slow (and
+# refused past 4,300); the database is asked only within its INTEGER (db.queries.get_case).
+_MAX_DIGITS = 30
+BEYOND_ANY_CASE = 10**_MAX_DIGITS
 
 
 def normalize(text: str) -> str:
@@ -104,7 +110,7 @@ def normalize(text: str) -> str:
 
 def parse(text: str) -> Command:
     """What an SMS asks for. Never raises: anything unrecognized is a report."""
-    body = text[:_MAX_PARSED] if isinstance(text, str) else ""
+    body = clean(text)[:_MAX_PARSED] if isinstance(text, str) else ""
     word = normalize(body)
     if word in OPT_OUT_WORDS:
         return OptOut()
@@ -113,14 +119,14 @@ def parse(text: str) -> Command:
     if word in HELP_WORDS:
         return Help()
     if code := _CODE.fullmatch(word):
-        number = int(code.group(2))
+        number = _number(code.group(2))
         return Acknowledge(number) if code.group(1) == "a" else Done(number)
     for status in STATUS_WORDS:
         if word.startswith(status):
             rest = word[len(status) :].strip(_EDGE)
-            named = _NUMBER.fullmatch(rest) or re.fullmatch(r"(\d{1,12})", rest)
+            named = _NUMBER.fullmatch(rest)
             if not rest or named:
-                return Status(int(named.group(1)) if named else None)
+                return Status(_number(named.group(1)) if named else None)
     if word in RATING_WORDS:
         return Rate(RATING_WORDS[word])
     if rating := _RATING.fullmatch(word):
@@ -130,10 +136,16 @@ def parse(text: str) -> Command:
         if number_text or not said.isdigit():
             return Rate(
                 RATING_WORDS[said],
-                int(number_text) if number_text else None,
+                _number(number_text) if number_text else None,
                 _original_reason(body, reason),
             )
     return Report(body.strip())
+
+
+def _number(digits: str) -> int:
+    """A case number as written (any Unicode digits), or ``BEYOND_ANY_CASE`` when too long."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else BEYOND_ANY_CASE
 
 
 def _original_reason(original: str, folded_reason: str) -> str:

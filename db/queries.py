@@ -23,9 +23,15 @@ from db.models import (
     Setting,
 )
 
+# cases.number is an INTEGER: a larger number names no case, and would fail the query on
+# PostgreSQL (asyncpg refuses to bind it).
+MAX_CASE_NUMBER = 2**31 - 1
+
 
 async def get_case(*, session: AsyncSession, number: int, lock: bool = False) -> Case | None:
     """One case by number; ``lock`` takes a row lock (FOR UPDATE) on PostgreSQL."""
+    if not 0 < number <= MAX_CASE_NUMBER:
+        return None
     query = select(Case).where(Case.number == number)
     if lock:
         query = query.with_for_update()

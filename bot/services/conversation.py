@@ -13,6 +13,7 @@ from typing import Any
 
 from core import report_flow as flow
 from core.buttons import Button
+from core.clean import cap, clean
 from db import queries
 from db.directory_cache import directory
 from db.models import Category, Community, Draft, Person
@@ -158,7 +159,7 @@ async def _summary(unit: Unit, draft: flow.Draft, language: str) -> dict[str, An
         "category": (category.name_en if english else category.name_zh) if category else "-",
         "community": (community.name_en if english else community.name_zh) if community else "-",
         "location": draft.location or "-",
-        "description": draft.description,
+        "description": cap(draft.description)[0],  # as the case will hold it
         "photos": len(draft.photos),
     }
 
@@ -193,6 +194,7 @@ async def answer_in(
     row = await drafts.current(unit, channel, person.id)
     if row is None:
         return False
+    text = clean(text) if text is not None else None  # a reason, a place, a description
     if choice is None and text is not None and unit.channels.plain_text(channel):
         choice = drafts.picked(row, text)
     if row.flow == "report":

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.clean import clean
+
+MAX_NAME = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
@@ -26,6 +30,10 @@ class Inbound:
     wrote_in: str | None = None
     # The channel shows a refusal itself (a button's alert) instead of a message in the outbox.
     refusal_aside: bool = False
+
+    def __post_init__(self) -> None:
+        # A name a channel gives is shown to managers on every card: cleaned like any text.
+        object.__setattr__(self, "name", clean(self.name)[:MAX_NAME].strip())
 
     @property
     def key(self) -> str:

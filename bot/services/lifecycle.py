@@ -7,12 +7,13 @@ state, its events and the outbox rows together, or raises ``ServiceRefusal`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cases import Action, CaseState, EventKind, Rating, Refusal, apply
+from core.clean import clean
 from core.due import next_due_at
 from db import queries
 from db.models import Case, CaseEvent
@@ -61,6 +62,7 @@ async def act_on(ctx: ServiceContext, inbound: Inbound, *, number: int, request:
 async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> Case:
     """``act`` within a transaction the caller holds (with other work of the same use case)."""
     session, now = unit.session, unit.now
+    request = replace(request, note=clean(request.note))  # a note is shown like a description
     case = await queries.get_case(session=session, number=number, lock=True)
     if case is None:
         raise ServiceRefusal("refused.no_such_case", {"number": number})

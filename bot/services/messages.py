@@ -4,9 +4,10 @@ opting out or in. A question in progress takes the message first, on every chann
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.cases import Action, Rating
+from core.clean import clean, describes
 from db import queries
 from db.models import OptOut, Person
 
@@ -79,7 +80,10 @@ async def message(
     text: str | None = None,
     photo: str | None = None,
 ) -> None:
-    """Handle one message: the answer to the question in progress, else what it means."""
+    """Handle one message: the answer to the question in progress, else what it means. Its text
+    is cleaned here, whichever channel it came by (``core.clean``)."""
+    text = clean(text) if text is not None else None
+    meaning = _cleaned(meaning)
     async with unit_of_work(ctx, inbound) as unit:
         person = drafts.sender(unit)
         row = await drafts.current(unit, inbound.channel, person.id)
@@ -90,6 +94,16 @@ async def message(
         await perform(unit, person, meaning)
 
 
+def _cleaned(meaning: Meaning) -> Meaning:
+    """``meaning`` with the text a channel took from the message cleaned."""
+    match meaning:
+        case Report(text):
+            return replace(meaning, text=clean(text))
+        case RateCase(reason=reason):
+            return replace(meaning, reason=clean(reason))
+    return meaning
+
+
 async def perform(unit: Unit, person: Person, meaning: Meaning) -> None:
     """Do what the message means, within its unit of work."""
     key = unit.key()
@@ -97,6 +111,9 @@ async def perform(unit: Unit, person: Person, meaning: Meaning) -> None:
         case Answer(template):
             await unit.outbox.tell(person, template, key=key)
         case Report(text, to_address):
+            if not describes(text):
+                # Nothing left to act on (empty, only emoji or marks): ask what happened.
+                raise ServiceRefusal("refused.empty_description")
             own = await queries.community_by_number(session=unit.session, number=to_address or "")
             community = own.id if own is not None else person.community_id
             if community is None:

@@ -114,6 +114,12 @@ async def rate(unit: Unit, *, rating: Rating, number: int | None, reason: str) -
             await ask(unit, person, "which_case", data, labels=[f"#{n}" for n in waiting])
             return
         number = waiting[0]
+    else:
+        # A case named in the text: someone else's is answered as one that does not exist, so a
+        # guessed number tells nothing.
+        named = await queries.get_case(session=unit.session, number=number)
+        if named is None or named.resident_id != person.id:
+            raise ServiceRefusal("refused.no_case_of_yours", {"number": number})
     if rating is Rating.DISSATISFIED and not reason:
         await ask_before_in(unit, number=number, action=Action.RATE)
         return

@@ -8,8 +8,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import sms as grammar
 from core.cases import Channel, EventKind, Status
+from core.clean import MAX_DESCRIPTION, cap, clean
 from core.directory import BUILTIN_CATEGORY
 from core.due import next_due_at
+from core.places import location_in
 from core.policy import deadlines
 from core.routing import route
 from db import queries
@@ -22,7 +24,6 @@ from .context import Actor, Inbound, Limited, ServiceContext, ServiceRefusal, Un
 from .levels import policy_for
 from .parties import load_parties
 
-MAX_DESCRIPTION = 2000
 MAX_LOCATION = 200
 
 
@@ -53,7 +54,8 @@ async def report(
 async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewReport) -> Case:
     """``report`` within a transaction the caller holds (a guided report ends with its draft)."""
     session, now = unit.session, unit.now
-    description = new.description.strip()
+    # Cleaned here too: the command line and any later channel file cases through this door.
+    description, cut = cap(clean(new.description))
     if not description:
         raise ServiceRefusal("refused.empty_description")
     community = await queries.get_community(session=session, community_id=new.community_id)
@@ -69,6 +71,7 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
     limited = unit.inbound is not None and limits.applies_to(resident)
     if limited and await limits.too_many_cases(unit, resident, unit.limits):
         raise Limited()
+    location = clean(new.location) or location_in(description, community.buildings)
     policy = await policy_for(session=session, category_id=category.id)
     manager_id = await _route(session, community.id, category.id)
     ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
@@ -77,8 +80,8 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
         status=status.value,
         community_id=community.id,
         category_id=category.id,
-        location=new.location.strip()[:MAX_LOCATION],
-        description=description[:MAX_DESCRIPTION],
+        location=location[:MAX_LOCATION],
+        description=description,
         photos=list(new.photos),
         channel=channel,
         resident_id=resident.id,
@@ -99,6 +102,10 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
     session.add(case)
     await session.flush()
     assert case.number is not None
+    if cut and unit.inbound is not None:
+        # Said before the receipt, so the receipt's excerpt reads as what was kept.
+        params = {"limit": MAX_DESCRIPTION}
+        await unit.outbox.tell(resident, "report.description_cut", key=unit.key(), params=params)
     actor = Actor(resident.id, channel)
     events = [
         CaseEvent(

@@ -84,6 +84,8 @@ TEXTS: dict[str, str] = {
     "refused.unknown_manager": "There is no manager {manager}.",
     "refused.unknown_original": "There is no original case #{original}.",
     "refused.reason_missing": "Please give a reason.",
+    "refused.no_case_of_yours": "You have no case #{number}.",
+    "report.description_cut": "Your description was longer than {limit} characters: only the first {limit} were kept.",
     "refused.empty_description": "Please describe the problem.",
     "refused.unknown_community": "There is no community {community}.",
     "refused.unknown_category": "There is no category {category}.",

@@ -79,6 +79,8 @@ TEXTS: dict[str, str] = {
     "refused.unknown_manager": "没有名为 {manager} 的负责人。",
     "refused.unknown_original": "没有找到原诉求 #{original}。",
     "refused.reason_missing": "请说明原因。",
+    "refused.no_case_of_yours": "您没有编号为 #{number} 的诉求。",
+    "report.description_cut": "描述超过 {limit} 字，只保留了前 {limit} 字。",
     "refused.empty_description": "请描述遇到的问题。",
     "refused.unknown_community": "没有找到社区 {community}。",
     "refused.unknown_category": "没有找到类别 {category}。",

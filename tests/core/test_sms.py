@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.cases import Rating
+from core.clean import clean
 from core.sms import (
     Acknowledge,
     Done,
@@ -121,7 +122,37 @@ def test_any_text_is_a_command_or_a_report(text: str) -> None:
     command = parse(text)
     assert isinstance(command, Report | Status | Rate | OptOut | OptIn | Help | Acknowledge | Done)
     if isinstance(command, Report):
-        assert command.text == text.strip()
+        assert command.text == clean(text)[:1600]
+        assert "\x00" not in command.text
+        assert "\u202e" not in command.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=1, max_size=60), st.sampled_from("123"))
+def test_a_numbered_rating_is_a_rating_however_long_the_number(digits: str, said: str) -> None:
+    command = parse(f"#{digits} {said}")
+    assert isinstance(command, Rate)
+    assert command.rating is {"1": S, "2": B, "3": D}[said]
+    assert command.number == (int(digits) if len(digits.lstrip("0")) <= 30 else 10**30)
+    # controls and invisible characters around it change nothing
+    assert parse(f"\u202e#{digits}\u200b {said}\x00") == command
+    assert isinstance(parse(f"a{digits}"), Acknowledge)
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("#99999999999999999999 3", Rate(D, 99999999999999999999)),
+        ("查询 #99999999999999999999", Status(99999999999999999999)),
+        ("A99999999999999999999", Acknowledge(99999999999999999999)),
+        ("d#" + "9" * 5000, Done(10**30)),
+        ("3号楼\x00\x01\x1b[31m门口", Report("3号楼[31m门口")),
+        ("\u202e#12 1", Rate(S, 12)),
+        ("\x00\x1b", Report("")),
+    ],
+)
+def test_hostile_sms(text: str, command: object) -> None:
+    assert parse(text) == command
 
 
 @settings(max_examples=200, deadline=None)
