@@ -169,7 +169,7 @@ class TelegramGateway:
         """``/case <n>`` — one case with the buttons its reader may press."""
         inbound = _inbound(update)
         arg = (context.args or [""])[0].lstrip("#")
-        if not arg.isdigit():
+        if not (arg.isascii() and arg.isdigit()):  # "²" is a digit to Python, not to int()
             await replies.say(self._ctx, inbound, "tg.case_usage")
             return
         await replies.show_case(self._ctx, inbound, number=int(arg))
