@@ -176,6 +176,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     DEAD = "dead"  # given up on
     SUPPRESSED = "suppressed"  # never sent: the address opted out
+    SUPERSEDED = "superseded"  # never sent: a newer edit of the same card replaced it
 
 
 WAITING = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED)

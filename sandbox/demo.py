@@ -31,6 +31,7 @@ from core.texts import render
 from db.engine import open_database
 from db.migrate import upgrade
 from sandbox.demo_script import Script, StoryFailed
+from sandbox.demo_view import stale_cards
 from sandbox.serve import free_port, serving
 from sandbox.telegram import Limits as TelegramLimits
 from sandbox.telegram import TelegramEmulator
@@ -90,6 +91,7 @@ async def _play(folder: Path, language: str) -> int:
             try:
                 await script.run_stories()
                 await _digests(ctx, script, folder)
+                await _cards_current(ctx, telegram)
             except StoryFailed as failed:
                 script.print_transcript()
                 print(render(language, "demo.failed_step", step=str(failed)), file=sys.stderr)
@@ -141,6 +143,13 @@ async def _digests(ctx: ServiceContext, script: Script, folder: Path) -> None:
         if message is None:
             raise StoryFailed(f"digest for {person_id}")
     await script.wait_for_digests(folder)
+
+
+async def _cards_current(ctx: ServiceContext, telegram: TelegramEmulator) -> None:
+    """The end of every story is what each chat shows: no card of a closed case reads otherwise."""
+    problems = await stale_cards(ctx, telegram)
+    if problems:
+        raise StoryFailed("cards showing an old status: " + "; ".join(problems))
 
 
 async def _print_rates(ctx: ServiceContext, language: str) -> None:

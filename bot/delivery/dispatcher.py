@@ -8,6 +8,7 @@ sent (with the provider's id), retried with exponential backoff and full jitter,
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import random
@@ -49,6 +50,15 @@ class Settings:
 def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
     """Full jitter: a random wait up to ``base × 2^attempt`` seconds, never over ``cap``."""
     return rng.uniform(0, min(cap, base * 2**attempt))
+
+
+def _by_id(message: Claimed) -> int:
+    return message.id
+
+
+def _by_head(item: tuple[str, deque[Claimed]]) -> int:
+    queue = item[1]
+    return queue[0].id if queue else 0
 
 
 class Dispatcher:
@@ -161,7 +171,9 @@ class Dispatcher:
             if row.id in self._held:
                 continue  # our own, claimed again: the claim renewed its lease
             scope, group = self._sender.scope(row)
-            self._queues[scope].append(row)
+            # A chat's messages go in the order they were written (a card before its edits, an
+            # older edit before a newer one), whichever claim brought each in.
+            bisect.insort(self._queues[scope], row, key=_by_id)
             self._groups[scope] = group
             self._held.add(row.id)
 
@@ -175,7 +187,9 @@ class Dispatcher:
         """Start every send whose scope is free now; return seconds until the next one is."""
         now = time.monotonic()
         soonest = self._settings.poll_seconds
-        for scope, queue in list(self._queues.items()):
+        # The oldest message first, across chats too: the answer to a person's own action was
+        # written before the notices it causes for others, and starts before them.
+        for scope, queue in sorted(self._queues.items(), key=_by_head):
             if not queue:
                 del self._queues[scope]
                 continue
@@ -243,7 +257,8 @@ class Dispatcher:
                 await self._record_sent(message.id, provider_id)
             case Flooded(seconds):
                 self._pacer.pause(scope, seconds, now=time.monotonic())
-                self._queues[scope].appendleft(message)  # first in line once the pause ends
+                # back in line, in its place, once the pause ends
+                bisect.insort(self._queues[scope], message, key=_by_id)
                 return
             case Transient(error) if message.attempts + 1 < self._settings.max_attempts:
                 wait = backoff(

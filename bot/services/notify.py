@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.buttons import Button
@@ -158,10 +158,12 @@ class Outbox:
     async def edit(
         self, original: OutboxMessage, *, key: str, text: str, buttons: Sequence[Sequence[Button]]
     ) -> OutboxMessage | None:
-        """Queue an edit of a message sent (or to be sent) before, in its reader's language."""
+        """Queue an edit of a message sent (or to be sent) before, in its reader's language; an
+        older edit of it not sent yet is superseded (at most one waits per card: the newest)."""
         idempotency_key = f"{key}:edit:{original.id}"
         if await self._queued(idempotency_key):
             return None
+        await self._supersede_edits(original)
         message = self.row(
             key=idempotency_key,
             channel=original.channel,
@@ -178,6 +180,18 @@ class Outbox:
         message.edit_of = original.id
         self.session.add(message)
         return message
+
+    async def _supersede_edits(self, original: OutboxMessage) -> None:
+        """Retire the card's edits still waiting: sent after this one, they would show the reader
+        a status that no longer holds. One being sent now is left to finish; it goes before the
+        new one (a chat's messages go in order) and the claim retires it should it be retried."""
+        query = select(OutboxMessage).where(
+            OutboxMessage.edit_of == original.id,
+            col(OutboxMessage.status).in_((OutboxStatus.PENDING, OutboxStatus.FAILED)),
+        )
+        for older in (await self.session.exec(query)).all():
+            older.status, older.last_error = OutboxStatus.SUPERSEDED, "a newer edit replaced it"
+            self.session.add(older)
 
     def row(
         self,

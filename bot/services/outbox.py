@@ -25,6 +25,7 @@ from .deliveries import opt_out, reconcile
 from .notify import Outbox
 
 GIVEN_UP = (OutboxStatus.DEAD,)
+_SUPPRESSED = OutboxStatus.SUPPRESSED
 CLAIMABLE = WAITING
 
 
@@ -106,7 +107,7 @@ async def claim_due(
                 row.next_attempt_at = hold_until
                 session.add(row)
                 continue
-            edit_id = await _edit_target(session, row, now)
+            edit_id = await _edit_target(session, row)
             if row.edit_of is not None and edit_id is None:
                 continue
             row.status, row.claimed_by = OutboxStatus.SENDING, holder
@@ -160,18 +161,31 @@ async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timede
             session.add(row)
 
 
-async def _edit_target(session: AsyncSession, row: OutboxMessage, now: datetime) -> str | None:
-    """The sent message an edit row changes; an edit waits for it, and is dropped with it."""
+async def _edit_target(session: AsyncSession, row: OutboxMessage) -> str | None:
+    """The sent message an edit row changes, or None to leave the row for now.
+
+    An edit waits, unclaimed and with no delay of its own, until its card has gone out (so it is
+    claimed at the first claim after, behind the card in the chat's order); it is dropped with
+    its card, and retired when a newer edit of the card exists (sent after that one, it would
+    put the older status back on the reader's screen).
+    """
     if row.edit_of is None:
+        return None
+    newer = select(OutboxMessage.id).where(
+        OutboxMessage.edit_of == row.edit_of,
+        col(OutboxMessage.id) > row.id,
+        OutboxMessage.status != OutboxStatus.SUPERSEDED,
+    )
+    if (await session.exec(newer.limit(1))).first() is not None:
+        row.status, row.last_error = OutboxStatus.SUPERSEDED, "a newer edit replaced it"
+        session.add(row)
         return None
     original = await session.get(OutboxMessage, row.edit_of)
     if original is not None and original.provider_message_id:
         return original.provider_message_id
-    if original is None or original.status == OutboxStatus.DEAD:
+    if original is None or original.status in GIVEN_UP or original.status == _SUPPRESSED:
         row.status, row.last_error = OutboxStatus.DEAD, "the message to edit was never delivered"
-    else:
-        row.next_attempt_at = now + timedelta(seconds=1)
-    session.add(row)
+        session.add(row)
     return None
 
 

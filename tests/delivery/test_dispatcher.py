@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlmodel import col, select
 from telegram import Bot
 
@@ -20,17 +18,7 @@ from core.cases import Channel
 from db import queries
 from db.engine import Database
 from db.models import Identity, OutboxMessage, Person
-from sandbox.serve import serving
 from sandbox.telegram import TelegramEmulator
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[tuple[TelegramEmulator, Bot]]:
-    emulator = TelegramEmulator()
-    async with serving(emulator.app) as url:
-        bot = Bot(emulator.token, base_url=f"{url}/bot")
-        async with bot:
-            yield emulator, bot
 
 
 def _real_ctx(db: Database) -> ServiceContext:

@@ -1,0 +1,79 @@
+"""What each chat of the demo shows at its end: every card of a finished case must read as the case
+stands, offer no button the case would refuse, and have been edited once per change at most."""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlmodel import col, select
+
+from bot.services.announce import state_of
+from bot.services.context import ServiceContext
+from core.buttons import buttons_for
+from core.cases import Relation, Status
+from core.texts import render
+from db.models import Case, OutboxMessage, OutboxStatus
+from sandbox.telegram import Sent, TelegramEmulator
+
+
+async def stale_cards(ctx: ServiceContext, telegram: TelegramEmulator) -> list[str]:
+    """One line per card of a closed (or otherwise finished) case that a chat shows wrongly."""
+    async with ctx.db.reading() as session:
+        cases = {c.number: c for c in (await session.exec(select(Case))).all()}
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "telegram",
+                col(OutboxMessage.case_number).is_not(None),
+                col(OutboxMessage.edit_of).is_(None),
+                OutboxMessage.status == OutboxStatus.SENT,
+            )
+            .order_by(col(OutboxMessage.id))
+        )
+        cards = [row for row in (await session.exec(query)).all() if row.buttons]
+        edits = select(OutboxMessage).where(
+            col(OutboxMessage.edit_of).is_not(None), OutboxMessage.status == OutboxStatus.SENT
+        )
+        sent = list((await session.exec(edits.order_by(col(OutboxMessage.id)))).all())
+    problems = _overtaken(sent)
+    for card in cards:
+        case = cases.get(card.case_number)
+        if case is None or case.number is None or Status(case.status).is_open:
+            continue
+        if not card.provider_message_id:
+            continue
+        shown = _message(telegram, int(card.address), int(card.provider_message_id))
+        if shown is None:
+            problems.append(f"card {card.id} of case #{case.number} is not in its chat")
+            continue
+        status = render(card.language, f"status.{case.status}")
+        reads = render(card.language, "card.status", status=status)
+        # Whoever reads it: no relation to the case may press anything it would refuse.
+        every = frozenset(Relation)
+        allowed = {b.data for row in buttons_for(state_of(case), every, case.number) for b in row}
+        offered = set(shown.button_data())
+        if shown.text.splitlines()[-1] != reads or not offered <= allowed:
+            last = shown.text.splitlines()[-1]
+            problems.append(f"card {card.id} of case #{case.number} ends on {last!r} {offered}")
+        lines = [text.splitlines()[-1] for _, text, _ in shown.history]
+        if any(a == b for a, b in itertools.pairwise(lines)):
+            problems.append(f"card {card.id} of case #{case.number} was edited twice: {lines}")
+    return problems
+
+
+def _overtaken(edits: list[OutboxMessage]) -> list[str]:
+    """Edits sent after a newer edit of the same card (whatever the chat shows at the end)."""
+    latest: dict[int, OutboxMessage] = {}
+    problems = []
+    for edit in edits:  # in the order they were written
+        assert edit.edit_of is not None
+        assert edit.sent_at is not None
+        newest = latest.get(edit.edit_of)
+        if newest is not None and newest.sent_at is not None and edit.sent_at < newest.sent_at:
+            problems.append(f"edit {edit.id} of card {edit.edit_of} went out before {newest.id}")
+        latest[edit.edit_of] = edit
+    return problems
+
+
+def _message(telegram: TelegramEmulator, chat: int, message_id: int) -> Sent | None:
+    return next((m for m in telegram.inbox(chat) if m.message_id == message_id), None)
