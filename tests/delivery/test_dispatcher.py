@@ -6,7 +6,7 @@ import asyncio
 import itertools
 from datetime import UTC, datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from telegram import Bot
 
 from bot.channels import BOOK
@@ -17,7 +17,7 @@ from bot.telegram.sender import TelegramSender
 from core.cases import Channel
 from db import queries
 from db.engine import Database
-from db.models import Identity, OutboxMessage, Person
+from db.models import WAITING, Identity, OutboxMessage, Person
 from sandbox.telegram import TelegramEmulator
 
 
@@ -45,14 +45,24 @@ async def _queue(ctx: ServiceContext, chats: dict[int, int], person: str | None 
                 )
 
 
-async def _drain(dispatcher: Dispatcher, seconds: float) -> None:
+async def _drain(
+    ctx: ServiceContext, dispatcher: Dispatcher, seconds: float, channel: str = "telegram"
+) -> None:
+    """Run ``dispatcher`` until it holds nothing and nothing of its channel waits (idle alone is
+    also true before its first claim)."""
     runner = asyncio.create_task(dispatcher.run())
+    waiting = select(func.count()).where(
+        OutboxMessage.channel == channel, col(OutboxMessage.status).in_(WAITING)
+    )
     try:
         async with asyncio.timeout(seconds):
             while True:
                 await asyncio.sleep(0.05)
-                if dispatcher.idle:
-                    break
+                if not dispatcher.idle:
+                    continue
+                async with ctx.db.reading() as session:
+                    if not (await session.exec(waiting)).one():
+                        break
     finally:
         await dispatcher.stop()
         await runner
@@ -75,7 +85,7 @@ async def test_paced_per_chat_in_order_and_all_delivered(
     dispatcher = Dispatcher(
         ctx, channel=Channel.TELEGRAM, sender=TelegramSender(bot), pacer=Pacer()
     )
-    await _drain(dispatcher, seconds=15)
+    await _drain(ctx, dispatcher, seconds=15)
     assert await _statuses(ctx) == ["sent"] * 9
     assert emulator.too_many_requests == 0
     for chat in (11, 12, 13):
@@ -98,7 +108,7 @@ async def test_a_flooded_chat_waits_alone(
         ctx, channel=Channel.TELEGRAM, sender=TelegramSender(bot), pacer=Pacer()
     )
     started = asyncio.get_running_loop().time()
-    await _drain(dispatcher, seconds=15)
+    await _drain(ctx, dispatcher, seconds=15)
     assert await _statuses(ctx) == ["sent"] * 3
     assert len(emulator.inbox(22)) == 2
     # chat 22 was not held back by chat 21's pause: its second message went ~1 s after the first
@@ -128,7 +138,7 @@ async def test_blocked_chat_is_dead_lettered_and_falls_back_to_sms(
         settings=Settings(poll_seconds=0.05),
         on_fallback=lambda: fallbacks.append(True),
     )
-    await _drain(dispatcher, seconds=10)
+    await _drain(ctx, dispatcher, seconds=10)
     async with ctx.db.reading() as session:
         rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
         chat = await queries.identity_of(session=session, person_id="p1", channel="telegram")
