@@ -171,7 +171,7 @@ async def _run(db: Database, telegram_residents: int, sms_residents: int, copies
         events=sum(kinds.values()),
         event_kinds=kinds,
         outbox_rows=len(outbox),
-        outbox_sent=sum(1 for r in outbox if r.status == "sent"),
+        outbox_sent=sum(1 for r in outbox if r.status in ("sent", "superseded")),
         receipts=receipts,
         telegram_messages=sum(len(t) for t in chats.values()),
         telegram_edits=sum(m.edits for c in list(telegram.chats) for m in telegram.inbox(c)),

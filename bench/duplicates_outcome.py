@@ -60,10 +60,18 @@ def rows(tripled: Outcome, once: Outcome) -> list[Row]:
         Row("reports with several cases", doubled, 0, "0", doubled == 0),
         same("events", tripled.events, once.events),
         same("outbox rows", tripled.outbox_rows, once.outbox_rows),
-        same("outbox rows sent", tripled.outbox_sent, once.outbox_sent),
+        # A newer edit of a card replaces an older one not sent yet (superseded): how many edits
+        # that is depends on timing, so what must match is the rows settled either way.
+        same("outbox rows sent or superseded", tripled.outbox_sent, once.outbox_sent),
         same("inbound receipts", tripled.receipts, once.receipts),
         same("Telegram messages delivered", tripled.telegram_messages, once.telegram_messages),
-        same("Telegram edits", tripled.telegram_edits, once.telegram_edits),
+        Row(
+            "Telegram edits (coalesced: timing)",
+            tripled.telegram_edits,
+            once.telegram_edits,
+            "-",
+            None,
+        ),
         same("SMS sent by the API", tripled.api_sms, once.api_sms),
         same("SMS answered by TwiML (per sid)", tripled.twiml_answers, once.twiml_answers),
         same("messages delivered, all", tripled.delivered, once.delivered),
