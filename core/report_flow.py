@@ -60,9 +60,10 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Photo:
-    """A photo sent (its provider file id)."""
+    """A photo sent (its provider file id), with the caption written under it."""
 
     file_id: str
+    caption: str = ""
 
 
 class Signal(StrEnum):
@@ -106,6 +107,12 @@ def advance(draft: Draft, options: Options, given: Input) -> Outcome:
             return Outcome(replace(draft, location=text.strip(), step=Step.DESCRIPTION))
         case Step.DESCRIPTION, Text(text) if text.strip():
             return Outcome(replace(draft, description=text.strip(), step=Step.PHOTOS))
+        case Step.DESCRIPTION, Photo(file_id, caption) if caption.strip():
+            # a photo with words under it: those are the description
+            photos = (*draft.photos, file_id)[:MAX_PHOTOS]
+            return Outcome(
+                replace(draft, description=caption.strip(), photos=photos, step=Step.PHOTOS)
+            )
         case Step.DESCRIPTION, Photo(file_id):
             # a photo before the words: keep it and still ask for the description
             return Outcome(replace(draft, photos=(*draft.photos, file_id)[:MAX_PHOTOS]))

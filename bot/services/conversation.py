@@ -206,7 +206,7 @@ async def answer_in(
 
 def _given(row: Draft, text: str | None, photo: str | None, choice: str | None) -> flow.Input:
     if photo is not None:
-        return flow.Photo(photo)
+        return flow.Photo(photo, caption=text or "")  # the caption written under it
     if choice is None:
         return flow.Text(text or "")
     parsed = drafts.parse_choice(choice)

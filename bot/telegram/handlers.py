@@ -186,8 +186,8 @@ class TelegramGateway:
         message = update.message
         if message is None or not message.photo:
             return
-        photo = message.photo[-1].file_id
-        await messages.message(self._ctx, _inbound(update), UNKNOWN, photo=photo)
+        photo, caption = message.photo[-1].file_id, message.caption
+        await messages.message(self._ctx, _inbound(update), UNKNOWN, text=caption, photo=photo)
 
     async def press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button: authorized against the case and the person by the use case it calls."""

@@ -171,3 +171,22 @@ async def test_my_cases_and_withdrawing_one(running: Running) -> None:
     assert lines[1].startswith(f"#{second} 环境卫生 · 已派单")  # open ones first
     assert lines[2].startswith(f"#{first} 快递堆放占道 · 已撤回")
     assert (await running.case(first)).status == "cancelled"
+
+
+async def test_a_photos_caption_at_the_description_step_is_the_description(
+    running: Running,
+) -> None:
+    ask = await running.say(STRANGER, "/report")
+    ask = await running.press_label(STRANGER, ask, "噪音扰民")
+    ask = await running.press_label(STRANGER, ask, "云湾家园社区")
+    ask = await running.say(STRANGER, "3号楼2单元")
+    assert ask.text.startswith("请描述遇到的问题")
+    seen = len(running.telegram.inbox(STRANGER))
+    await running.telegram.user_says(STRANGER, "楼道灯坏了好几天", photo="photo-with-words")
+    ask = await running.next_message(STRANGER, seen)
+    assert "第 1 张照片" in ask.text  # on to the photos: the words under it were the description
+    confirm = await running.press_label(STRANGER, ask, "完成")
+    assert "楼道灯坏了好几天" in confirm.text
+    await running.press_label(STRANGER, confirm, "✅ 提交")
+    [case] = await running.cases()
+    assert (case.description, case.photos) == ("楼道灯坏了好几天", ["photo-with-words"])
