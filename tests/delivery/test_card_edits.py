@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import pytest
 from telegram import Bot
 
 from bot.channels import BOOK
@@ -84,6 +85,16 @@ def _shown(message: Sent) -> list[str]:
     return [text.splitlines()[-1] for _, text, _ in message.history[1:]]
 
 
+@pytest.fixture
+def chat(
+    db: Database, telegram: tuple[TelegramEmulator, Bot]
+) -> tuple[ServiceContext, TelegramEmulator, Bot]:
+    """The services on ``db``, the emulator with the resident's chat open, and the bot."""
+    emulator, bot = telegram
+    emulator.add_user(CHAT, "居民")
+    return ServiceContext(channels=BOOK, db=db, default_language="zh"), emulator, bot
+
+
 def _the_card(emulator: TelegramEmulator) -> Sent:
     cards = [m for m in emulator.inbox(CHAT) if m.text.startswith(CARD)]
     assert len(cards) == 1
@@ -91,11 +102,9 @@ def _the_card(emulator: TelegramEmulator) -> Sent:
 
 
 async def test_two_edits_of_an_unsent_card_reach_the_chat_as_the_newest_only(
-    db: Database, telegram: tuple[TelegramEmulator, Bot]
+    chat: tuple[ServiceContext, TelegramEmulator, Bot],
 ) -> None:
-    emulator, bot = telegram
-    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
-    emulator.add_user(CHAT, "居民")
+    ctx, emulator, bot = chat
     card = await _card(ctx)
     await _edit(ctx, card, "处理中")
     await _edit(ctx, card, "待评价")
@@ -107,11 +116,9 @@ async def test_two_edits_of_an_unsent_card_reach_the_chat_as_the_newest_only(
 
 
 async def test_an_edit_queued_before_its_card_went_out_never_overtakes_a_newer_one(
-    db: Database, telegram: tuple[TelegramEmulator, Bot]
+    chat: tuple[ServiceContext, TelegramEmulator, Bot],
 ) -> None:
-    emulator, bot = telegram
-    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
-    emulator.add_user(CHAT, "居民")
+    ctx, emulator, bot = chat
     card = await _card(ctx)
     await _edit(ctx, card, "处理中")  # while the card is still unsent
     async with _delivering(ctx, bot) as dispatcher:
@@ -125,11 +132,9 @@ async def test_an_edit_queued_before_its_card_went_out_never_overtakes_a_newer_o
 
 
 async def test_a_429_on_the_cards_chat_in_the_middle_changes_nothing(
-    db: Database, telegram: tuple[TelegramEmulator, Bot]
+    chat: tuple[ServiceContext, TelegramEmulator, Bot],
 ) -> None:
-    emulator, bot = telegram
-    ctx = ServiceContext(channels=BOOK, db=db, default_language="zh")
-    emulator.add_user(CHAT, "居民")
+    ctx, emulator, bot = chat
     emulator.forced_retry[CHAT] = 1  # the card's send is answered 429, retry after 1 s
     card = await _card(ctx)
     await _edit(ctx, card, "处理中")
