@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # Per-sender limits for residents on every channel (managers and staff are never limited).
     resident_messages_per_hour: int = Field(default=30, gt=0, le=10_000)
     resident_cases_per_10_minutes: int = Field(default=5, gt=0, le=1_000)
+    # Images fetched from URLs others give us (MMS media, Open311 media_url): bounded, public
+    # addresses only; MEDIA_FETCH_ALLOW lists hosts or networks allowed although private
+    # (comma-separated; the demo and tests use 127.0.0.1). Off by default.
+    media_fetch_allow: str = ""
+    media_max_bytes: int = Field(default=5_000_000, gt=0, le=50_000_000)
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
     log_level: str = "INFO"

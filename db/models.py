@@ -132,7 +132,6 @@ class Case(SQLModel, table=True):
     category_id: str = Field(max_length=64)
     location: str = ""
     description: str = ""
-    photos: list[str] = Field(default_factory=list, sa_type=JSON)
     channel: str = Field(max_length=16)
     resident_id: str = Field(index=True, max_length=64)
     manager_id: str | None = Field(default=None, index=True, max_length=64)
@@ -165,6 +164,25 @@ class CaseEvent(SQLModel, table=True):
     channel: str = Field(max_length=16)
     note: str = ""
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class CasePhoto(SQLModel, table=True):
+    """A photo of a case: a channel's own reference to it (a Telegram file id) or its bytes."""
+
+    __tablename__ = "case_photo"
+    __table_args__ = (UniqueConstraint("case_number", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: int = Field(index=True, foreign_key="cases.number")
+    position: int  # the order the resident sent them in, from 0
+    source: str = Field(max_length=16)  # the channel it came by (whose reference file_id is)
+    # A Telegram file id is re-sendable by the same bot to any chat, with no download.
+    file_id: str | None = Field(default=None, max_length=256)
+    # Fetched images (MMS media, an Open311 media_url) are kept here, checked to be images.
+    content: bytes | None = Field(default=None, sa_type=LargeBinary)
+    content_type: str = Field(default="image/jpeg", max_length=32)
+    size: int | None = None  # bytes, where known
+    created_at: datetime
 
 
 class OutboxStatus(StrEnum):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +16,7 @@ from db.directory_cache import DIRECTORY_SETTINGS, directory
 from db.models import (
     Case,
     CaseEvent,
+    CasePhoto,
     Category,
     Community,
     Identity,
@@ -26,6 +28,23 @@ from db.models import (
 # cases.number is an INTEGER: a larger number names no case, and would fail the query on
 # PostgreSQL (asyncpg refuses to bind it).
 MAX_CASE_NUMBER = 2**31 - 1
+
+
+async def case_photos(*, session: AsyncSession, number: int) -> list[CasePhoto]:
+    """A case's photos in the order sent, without their bytes (``case_photo`` has them)."""
+    query = (
+        select(CasePhoto)
+        .where(CasePhoto.case_number == number)
+        .options(defer(CasePhoto.content))  # type: ignore[arg-type]
+        .order_by(col(CasePhoto.position))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def case_photo(*, session: AsyncSession, number: int, position: int) -> CasePhoto | None:
+    """One photo of a case with its bytes, or None."""
+    query = select(CasePhoto).where(CasePhoto.case_number == number, CasePhoto.position == position)
+    return (await session.exec(query)).first()
 
 
 async def get_case(*, session: AsyncSession, number: int, lock: bool = False) -> Case | None:

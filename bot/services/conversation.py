@@ -21,6 +21,7 @@ from db.models import Category, Community, Draft, Person
 from . import drafts, questions
 from .context import Inbound, ServiceContext, Unit, unit_of_work
 from .notify import language_of
+from .photos import NewPhoto
 from .report import NewReport, open_case
 
 # ---- the guided report ------------------------------------------------------------------------
@@ -239,7 +240,8 @@ async def _report_step(
                 category_id=new.category or "",
                 description=new.description,
                 location=new.location,
-                photos=new.photos,
+                # A draft's photos are the channel's own references (Telegram file ids).
+                photos=tuple(NewPhoto(source=channel, file_id=ref) for ref in new.photos),
             ),
         )
         await unit.session.delete(row)

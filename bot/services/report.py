@@ -18,11 +18,12 @@ from db import queries
 from db.directory_cache import directory
 from db.models import Case, CaseEvent
 
-from . import limits
+from . import limits, photos
 from .announce import Scene, announce
 from .context import Actor, Inbound, Limited, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .levels import policy_for
 from .parties import load_parties
+from .photos import NewPhoto
 
 MAX_LOCATION = 200
 
@@ -35,7 +36,7 @@ class NewReport:
     category_id: str
     description: str
     location: str = ""
-    photos: tuple[str, ...] = ()
+    photos: tuple[NewPhoto, ...] = ()
 
 
 async def report(
@@ -82,7 +83,6 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
         category_id=category.id,
         location=location[:MAX_LOCATION],
         description=description,
-        photos=list(new.photos),
         channel=channel,
         resident_id=resident.id,
         manager_id=manager_id,
@@ -102,6 +102,7 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
     session.add(case)
     await session.flush()
     assert case.number is not None
+    photos.keep(session, case.number, new.photos, now)
     if cut and unit.inbound is not None:
         # Said before the receipt, so the receipt's excerpt reads as what was kept.
         params = {"limit": MAX_DESCRIPTION}

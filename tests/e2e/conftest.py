@@ -19,6 +19,7 @@ from bot.services.directory import load_directory
 from db import queries
 from db.engine import Database
 from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person
+from db.queries import case_photos
 from sandbox.harness import EXAMPLE, eventually, new_stack, run_settings, serve_emulators, until
 from sandbox.telegram import Limits as TelegramLimits
 from sandbox.telegram import Sent, TelegramEmulator
@@ -131,6 +132,11 @@ class Running:
         """Every case, by number."""
         async with self.ctx.db.reading() as session:
             return list((await session.exec(select(Case).order_by(col(Case.number)))).all())
+
+    async def photo_ids(self, number: int) -> list[str | None]:
+        """The Telegram file ids of a case's photos, in the order they were sent."""
+        async with self.ctx.db.reading() as session:
+            return [photo.file_id for photo in await case_photos(session=session, number=number)]
 
     async def events(self, number: int) -> list[str]:
         """The kinds of a case's events, in order."""

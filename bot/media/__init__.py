@@ -1,0 +1,1 @@
+"""Images from elsewhere: a bounded, address-checked fetch, and what kind of image bytes are."""
