@@ -74,12 +74,17 @@ async def _outbox(db: Database) -> list[OutboxMessage]:
 
 
 async def _drain(db: Database, world: World, seconds: float) -> float:
-    """Wait until no outbox row waits any more; the seconds it took."""
+    """Wait until no outbox row waits any more, twice in a row; the seconds it took."""
     started = time.monotonic()
+    settled_at = -1  # rows counted when last seen settled
     while time.monotonic() - started < seconds:
         rows = await _outbox(db)
-        if rows and all(r.status not in WAITING for r in rows):
+        settled = bool(rows) and all(r.status not in WAITING for r in rows)
+        # Twice, with no row added between: a message written just after one look (the last
+        # update handled late on a loaded machine) is waited for too.
+        if settled and len(rows) == settled_at:
             break
+        settled_at = len(rows) if settled else -1
         world.process.watch()
         await asyncio.sleep(0.5)
     return time.monotonic() - started
