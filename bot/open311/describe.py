@@ -49,7 +49,9 @@ def iso(value: datetime | None, tz: tzinfo) -> str | None:
 def masked(text: str, names: Iterable[str]) -> str:
     """``text`` with phone-like digits and the given names replaced by ``***``."""
     text = PHONE_LIKE.sub(MASK, text)
-    for name in sorted({n for n in names if len(n.strip()) >= 2}, key=len, reverse=True):
+    # A name as written whole, without its spaces, and each part of it long enough to tell.
+    variants = {v for n in names for v in (n, n.replace(" ", ""), *n.split()) if len(v) >= 2}
+    for name in sorted(variants, key=len, reverse=True):
         text = text.replace(name, MASK)
     return text
 

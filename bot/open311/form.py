@@ -24,6 +24,7 @@ MAX_EMAIL = 254
 MAX_URL = 2000
 PHONE = re.compile(r"^\+[1-9]\d{7,14}$")
 _SEPARATORS = re.compile(r"[\s\-().]")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,13 @@ def phone_of(text: str) -> str | None:
     return digits
 
 
+def _full_name(first: str, last: str) -> str:
+    """The name as it is written: family name first and no space in Chinese, else "first last"."""
+    if _CJK.search(first + last):
+        return f"{last}{first}"
+    return " ".join(p for p in (first, last) if p)
+
+
 def read_filing(form: Mapping[str, str], key: Key, snapshot: DirectorySnapshot) -> Filing:
     """The form as a ``Filing``, or the ``Problem`` that refuses it (nothing is written)."""
     code = _field(form, "service_code", MAX_ID)
@@ -141,9 +149,7 @@ def read_filing(form: Mapping[str, str], key: Key, snapshot: DirectorySnapshot) 
         raise Problem(400, "open311.err.location_missing")
     for name, limit in (("email", MAX_EMAIL), ("first_name", MAX_NAME), ("last_name", MAX_NAME)):
         _field(form, name, limit)
-    name = " ".join(
-        p for p in (_field(form, "first_name", MAX_NAME), _field(form, "last_name", MAX_NAME)) if p
-    )
+    name = _full_name(_field(form, "first_name", MAX_NAME), _field(form, "last_name", MAX_NAME))
     media = _field(form, "media_url", MAX_URL)
     return Filing(
         community_id=community.id,

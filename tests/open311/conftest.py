@@ -123,13 +123,13 @@ def settings_for(ctx: ServiceContext, **values: Any) -> Settings:
 
 @asynccontextmanager
 async def open311_client(
-    ctx: ServiceContext, clock: Clock, fmt: str, **values: Any
+    ctx: ServiceContext, clock: Clock, fmt: str, *, key_name: str = "city-12345", **values: Any
 ) -> AsyncIterator[Client]:
     """The app (its Open311 routes on ``settings_for(ctx, **values)``) and a key for any
     community, as a client in ``fmt``."""
     api = Open311Api(ctx, settings_for(ctx, **values), kick=lambda: None)
     app = create_web_app(ctx, api.routes())
-    key = await keys.create_key(ctx, name="city-12345", communities=[])
+    key = await keys.create_key(ctx, name=key_name, communities=[])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://wolaiban.test") as http:
         yield Client(http, fmt, ctx, clock, key)
