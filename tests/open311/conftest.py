@@ -18,7 +18,7 @@ from bot.open311 import keys
 from bot.open311.routes import Open311Api
 from bot.services.context import ServiceContext
 from bot.web import create_web_app
-from tests.cli.conftest import table_contents
+from tests.cli.conftest import cli, loaded_cli, table_contents  # noqa: F401 - fixtures too
 from tests.conftest import Clock
 
 # The GeoReport v2 documents' list elements and the element of each item (the spec's examples).
