@@ -55,7 +55,7 @@ async def listing(args: argparse.Namespace, env: Env) -> Result:
     if not rows:
         return Result(text=env.say("open311.keys_empty"))
     headers = [env.say("open311.col.name"), env.say("open311.col.communities")]
-    headers += [env.say("col.created"), env.say("open311.col.revoked")]
+    headers += [env.say("open311.col.created"), env.say("open311.col.revoked")]
     any_community = env.say("open311.key_any")
     return Result(
         text=table(

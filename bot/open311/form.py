@@ -96,8 +96,9 @@ def _coordinates(form: Mapping[str, str]) -> tuple[float, float] | None:
 
 
 def phone_of(text: str) -> str | None:
-    """An international phone number (``+`` and 8-15 digits); an 11-digit Chinese mobile number
-    without its ``+86`` is given one. None when nothing was sent; 400 when it is no number."""
+    """An international phone number (``+`` and 8-15 digits). An 11-digit Chinese mobile number
+    gets its ``+86``; other bare digits are read as international (a ``+`` sent unencoded in a
+    form arrives as a space). None when nothing was sent; 400 when it is no number."""
     if not text.strip():
         return None
     digits = _SEPARATORS.sub("", text.strip())
@@ -105,6 +106,8 @@ def phone_of(text: str) -> str | None:
         digits = "+" + digits[2:]
     if re.fullmatch(r"1\d{10}", digits):
         digits = "+86" + digits
+    elif digits.isdigit():
+        digits = "+" + digits
     if not PHONE.match(digits):
         raise Problem(400, "open311.err.phone")
     return digits

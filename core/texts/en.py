@@ -314,5 +314,6 @@ TEXTS: dict[str, str] = {
     "open311.keys_empty": "No Open311 keys yet.",
     "open311.col.name": "key",
     "open311.col.communities": "communities",
+    "open311.col.created": "created",
     "open311.col.revoked": "revoked",
 }

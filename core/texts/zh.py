@@ -309,5 +309,6 @@ TEXTS: dict[str, str] = {
     "open311.keys_empty": "还没有 Open311 密钥。",
     "open311.col.name": "密钥",
     "open311.col.communities": "社区",
+    "open311.col.created": "创建时间",
     "open311.col.revoked": "吊销时间",
 }

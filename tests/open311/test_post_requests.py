@@ -244,3 +244,13 @@ async def test_names_and_phones_never_come_back(client: Client) -> None:
     assert "13900000077" not in body
     people = await _one(client, Person, source="open311")
     assert [p.name for p in people] == ["张三丰"]  # the manager's card shows who reported
+
+
+async def test_phone_forms_are_read_as_international(client: Client) -> None:
+    from bot.open311.form import phone_of
+
+    assert phone_of("+86 139-0000-0001") == "+8613900000001"
+    assert phone_of("13900000001") == "+8613900000001"
+    assert phone_of(" 8613900000001") == "+8613900000001"  # a "+" sent unencoded
+    assert phone_of("008613900000001") == "+8613900000001"
+    assert phone_of("") is None
