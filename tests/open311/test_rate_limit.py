@@ -77,7 +77,8 @@ async def _second(ctx: ServiceContext, clock: Clock) -> ServiceContext:
     connect_args: dict[str, Any] = {}
     if not ctx.db.is_sqlite:
         async with ctx.db.reading() as session:
-            schema = (await session.execute(text("SELECT current_schema()"))).scalar_one()
+            conn = await session.connection()
+            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
         connect_args = {"server_settings": {"search_path": schema}}
     db = open_database(ctx.db.url, connect_args=connect_args)
     return ServiceContext(channels=BOOK, db=db, clock=clock)
