@@ -216,3 +216,38 @@ async def test_no_phone_or_name_in_any_answer(client: Client) -> None:
             assert secret not in body, (path, secret)
     _, body = await client.get(f"requests/{number}", api_key=client.key)
     assert "快递堆在门口" in body[0]["description"]  # the rest of the text is served
+
+
+async def test_at_most_1000_requests_newest_first(loaded: Any, clock: Any) -> None:
+    async with open311_client(loaded, clock, "json") as client:
+        newest = await client.file()  # the template the others are copied from
+        async with loaded.db.transaction() as session:
+            case = await session.get(Case, newest)
+            assert case is not None
+            template = case.model_dump(exclude={"number"})
+            for minutes in range(1, 1001):
+                older = {**template, "created_at": case.created_at - timedelta(minutes=minutes)}
+                session.add(Case(**older))
+        found = await _requests(client)
+        assert len(found) == 1000
+        assert int(found[0]["service_request_id"]) == newest
+        assert found[-1]["requested_datetime"] > "2026-11-24"
+
+
+async def test_a_resident_past_their_case_limit_is_429(client: Client) -> None:
+    for _ in range(5):
+        await client.file(phone="+8613900000055")
+    response = await client.http.post(
+        client.url("requests"),
+        data={
+            "api_key": client.key,
+            "service_code": "parcels",
+            "jurisdiction_id": "jzsj-south",
+            "address_string": "172号楼",
+            "description": "又一件",
+            "phone": "+8613900000055",
+        },
+    )
+    assert response.status_code == 429
+    assert response.headers["retry-after"].isdigit()
+    assert error_of(client.read(response))[0] == "429"
