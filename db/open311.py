@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import col, delete, func, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import Open311Key, Open311Post, Open311Request
@@ -44,12 +44,6 @@ async def posts_since(*, session: AsyncSession, key_id: int, since: datetime) ->
         .order_by(col(Open311Post.at))
     )
     return list((await session.exec(query)).all())
-
-
-async def count_posts(*, session: AsyncSession, key_id: int) -> int:
-    """How many POSTs of key ``key_id`` are on record (for the tests and the operator)."""
-    query = select(func.count()).where(Open311Post.key_id == key_id)
-    return int((await session.exec(query)).one())
 
 
 async def requests_of(
