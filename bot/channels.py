@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.adapter import Adapter
+from bot.open311.adapter import Open311Adapter
 from bot.services.channels import ChannelBook
 from bot.sms.adapter import SmsAdapter
 from bot.telegram.adapter import TelegramAdapter
 
-REGISTRY: tuple[Adapter, ...] = (TelegramAdapter(), SmsAdapter())
+REGISTRY: tuple[Adapter, ...] = (TelegramAdapter(), SmsAdapter(), Open311Adapter())
 
 
 def book_of(adapters: Sequence[Adapter]) -> ChannelBook:

@@ -87,13 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--until", type=_date, metavar="D", help="last day (YYYY-MM-DD)")
     stats.add_argument("--by", choices=("community", "manager"))
     stats.add_argument("--json", action="store_true")
+    apikey = sub.add_parser("apikey", help="Open311 API keys")
+    asub = apikey.add_subparsers(dest="apikey", required=True)
+    create = asub.add_parser("create", help="a new key, printed once")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument(
+        "--community", action="append", default=[], metavar="ID", help="repeatable; else any"
+    )
+    asub.add_parser("list", help="the keys (never the keys themselves)").add_argument(
+        "--json", action="store_true"
+    )
+    asub.add_parser("revoke", help="a key stops working").add_argument("name", metavar="NAME")
     return parser
 
 
 def _command(args: argparse.Namespace) -> str:
     """The handler's name: ``stats``, ``cases list``, …"""
     name: str = args.command
-    sub = getattr(args, name, None) if name in ("db", "directory", "cases") else None
+    sub = getattr(args, name, None) if name in ("db", "directory", "cases", "apikey") else None
     return f"{name} {sub}" if sub else name
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bot import app
+from bot import apikeys, app
 from bot.config import Settings, SettingsError
 from bot.services import invites, outbox, stats, views
 from bot.services.context import ServiceContext, ServiceRefusal
@@ -280,3 +280,4 @@ HANDLERS = {
     "cases show": cases_show,
     "stats": stats_show,
 }
+HANDLERS.update(apikeys.HANDLERS)

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # (comma-separated; the demo and tests use 127.0.0.1). Off by default.
     media_fetch_allow: str = ""
     media_max_bytes: int = Field(default=5_000_000, gt=0, le=50_000_000)
+    # Open311 GeoReport v2 (CONTRACT §10): GET of closed requests without a key when true; POSTs
+    # a minute per API key.
+    open311_public_read: bool = False
+    open311_posts_per_minute: int = Field(default=60, gt=0, le=100_000)
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
     log_level: str = "INFO"

@@ -37,6 +37,8 @@ class NewReport:
     description: str
     location: str = ""
     photos: tuple[NewPhoto, ...] = ()
+    # How much of the description is kept: Open311 clients may send the spec's 4,000 characters.
+    limit: int = MAX_DESCRIPTION
 
 
 async def report(
@@ -56,7 +58,7 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
     """``report`` within a transaction the caller holds (a guided report ends with its draft)."""
     session, now = unit.session, unit.now
     # Cleaned here too: the command line and any later channel file cases through this door.
-    description, cut = cap(clean(new.description))
+    description, cut = cap(clean(new.description), new.limit)
     if not description:
         raise ServiceRefusal("refused.empty_description")
     community = await queries.get_community(session=session, community_id=new.community_id)
@@ -105,7 +107,7 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
     photos.keep(session, case.number, new.photos, now)
     if cut and unit.inbound is not None:
         # Said before the receipt, so the receipt's excerpt reads as what was kept.
-        params = {"limit": MAX_DESCRIPTION}
+        params = {"limit": new.limit}
         await unit.outbox.tell(resident, "report.description_cut", key=unit.key(), params=params)
     actor = Actor(resident.id, channel)
     events = [

@@ -1,0 +1,285 @@
+"""The GeoReport v2 endpoints under ``/open311/v2/``, each in ``.json`` and ``.xml``: discovery,
+services, a service's definition, POST and GET requests, GET one request. Every refusal is a
+``Problem`` answered in the format asked for; nothing is written before the form is checked."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from bot.config import Settings
+from bot.media.fetch import FetchPolicy, Refused, fetch_image
+from bot.media.guard import Allowance
+from bot.services.context import Limited, ServiceContext, ServiceRefusal
+from bot.services.levels import zone
+from bot.services.photos import NewPhoto
+from core.texts import CATALOGS
+from core.texts import render as say
+from db.directory_cache import DirectorySnapshot, directory
+from db.models import Community
+
+from . import keys, reading, service_list
+from .describe import notice
+from .directory_view import describing_context
+from .errors import Problem, problem_response
+from .filing import CHANNEL, file_request
+from .form import read_filing
+from .formats import FORMATS, render
+from .params import comma_list, language_of, request_ids, span_of, state_of
+
+BASE = "/open311/v2"
+MAX_BODY = 256 * 1024  # a 4,000-character description, percent-encoded, fits many times over
+MAX_KEY = 200
+CHANGESET = "2026-12-03T00:00:00Z"  # when the served documents last changed shape
+FORM = "application/x-www-form-urlencoded"
+
+Handler = Callable[[Request, str, str], Awaitable[Response]]
+
+
+class Open311Api:
+    """The endpoints, on the use cases' context and the process's settings."""
+
+    def __init__(self, ctx: ServiceContext, settings: Settings, kick: Callable[[], None]) -> None:
+        self._ctx, self._settings, self._kick = ctx, settings, kick
+        self._media = FetchPolicy(
+            max_bytes=settings.media_max_bytes,
+            allowance=Allowance.parse(settings.media_fetch_allow),
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """The routes to mount on the HTTP server."""
+        return [
+            Route(f"{BASE}/discovery.{{fmt}}", self._answer(self.discovery), methods=["GET"]),
+            Route(f"{BASE}/services.{{fmt}}", self._answer(self.services), methods=["GET"]),
+            Route(
+                f"{BASE}/services/{{code}}.{{fmt}}",
+                self._answer(self.definition),
+                methods=["GET"],
+            ),
+            Route(f"{BASE}/requests.{{fmt}}", self._answer(self.requests), methods=["GET", "POST"]),
+            Route(
+                f"{BASE}/requests/{{number}}.{{fmt}}", self._answer(self.request), methods=["GET"]
+            ),
+            Route(f"{BASE}/{{rest:path}}", self._answer(self.unknown), methods=["GET", "POST"]),
+        ]
+
+    def _answer(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            # Anything else under the endpoint answers in the format its name ends with.
+            rest = str(request.path_params.get("rest", ""))
+            fmt = str(
+                request.path_params.get("fmt", rest.rpartition(".")[2] if "." in rest else "")
+            )
+            language = language_of(
+                request.query_params.get("locale", ""),
+                request.headers.get("accept-language", ""),
+                self._settings.default_language,
+            )
+            try:
+                if fmt not in FORMATS:
+                    raise Problem(404, "open311.err.format", {"fmt": fmt[:20]})
+                return await handler(request, fmt, language)
+            except Problem as problem:
+                return problem_response(fmt, language, problem)
+
+        return endpoint
+
+    # ---- the endpoints -------------------------------------------------------------------------
+
+    async def discovery(self, request: Request, fmt: str, language: str) -> Response:
+        """GET discovery: this endpoint and its formats."""
+        url = self._settings.public_url.rstrip("/") + BASE
+        return render(fmt, "discovery", service_list.discovery(url, language, CHANGESET))
+
+    async def services(self, request: Request, fmt: str, language: str) -> Response:
+        """GET services (no key needed; one given must be valid)."""
+        params = request.query_params
+        key = await self._key(params["api_key"]) if params.get("api_key") else None
+        snapshot = await self._snapshot()
+        self._scope(params, key, snapshot)
+        listed = service_list.services(snapshot.active_categories(), language)
+        return render(fmt, "services", listed)
+
+    async def definition(self, request: Request, fmt: str, language: str) -> Response:
+        """GET services/{service_code}: the attributes a request of it may carry."""
+        params = request.query_params
+        key = await self._key(params["api_key"]) if params.get("api_key") else None
+        snapshot = await self._snapshot()
+        code = str(request.path_params["code"])
+        category = snapshot.categories.get(code)
+        if category is None or not category.active:
+            raise Problem(404, "open311.err.service_unknown", {"code": code[:80]})
+        communities, chosen = self._scope(params, key, snapshot)
+        document = service_list.definition(category, communities, language, chosen=chosen)
+        return render(fmt, "service_definition", document)
+
+    async def requests(self, request: Request, fmt: str, language: str) -> Response:
+        """GET or POST requests."""
+        if request.method == "POST":
+            return await self._post(request, fmt, language)
+        params = request.query_params
+        key = await self._reader(params)
+        snapshot = await self._snapshot()
+        communities, chosen = self._scope(params, key, snapshot)
+        async with self._ctx.db.reading() as session:
+            tz = await zone(session)
+        span = span_of(params, self._ctx.clock(), tz)
+        limited = chosen or (key is not None and bool(key.communities))
+        wanted = reading.Wanted(
+            start=span.start,
+            end=span.end,
+            numbers=request_ids(params),
+            codes=comma_list(params, "service_code"),
+            state=state_of(params),
+            communities=tuple(c.id for c in communities) if limited else None,
+            only_closed=key is None,
+        )
+        found = await reading.find_requests(self._ctx, wanted, language)
+        return render(fmt, "service_requests", found)
+
+    async def request(self, request: Request, fmt: str, language: str) -> Response:
+        """GET requests/{service_request_id}."""
+        params = request.query_params
+        key = await self._reader(params)
+        text = str(request.path_params["number"])
+        unknown = Problem(404, "open311.err.request_unknown", {"id": text[:20]})
+        if not (text.isdigit() and len(text) <= 10):
+            raise unknown
+        snapshot = await self._snapshot()
+        communities, _ = self._scope(params, key, snapshot)
+        scope = await reading.case_scope(self._ctx, int(text))
+        if scope is None:
+            raise unknown
+        community_id, is_open = scope
+        limited = params.get("jurisdiction_id") or (key is not None and key.communities)
+        if limited and community_id not in {c.id for c in communities}:
+            raise unknown  # another community's case: as if there were none
+        if key is None and is_open:
+            raise Problem(403, "open311.err.open_needs_key", {"id": text})
+        wanted = reading.Wanted(numbers=(int(text),))
+        return render(
+            fmt, "service_requests", await reading.find_requests(self._ctx, wanted, language)
+        )
+
+    async def unknown(self, request: Request, fmt: str, language: str) -> Response:
+        """Anything else under the endpoint."""
+        raise Problem(404, "open311.err.not_found", {"path": request.url.path[:200]})
+
+    # ---- POST requests ---------------------------------------------------------------------------
+
+    async def _post(self, request: Request, fmt: str, language: str) -> Response:
+        form = await _form(request)
+        key = await self._key(form.get("api_key", ""))
+        per_minute = self._settings.open311_posts_per_minute
+        wait = await keys.take_post(self._ctx, key, per_minute=per_minute)
+        if wait is not None:
+            seconds = str(math.ceil(wait))
+            params = {"limit": per_minute, "seconds": seconds}
+            raise Problem(429, "open311.err.rate_limited", params, {"Retry-After": seconds})
+        filing = read_filing(form, key, await self._snapshot())
+        photos = await self._photos(filing.media_url, language)
+        try:
+            case = await file_request(self._ctx, filing, key, language=language, photos=photos)
+        except Limited:
+            raise Problem(429, "open311.err.limited", {}, {"Retry-After": "600"}) from None
+        except ServiceRefusal as refusal:
+            raise Problem(400, refusal.reason, refusal.params) from None
+        self._kick()
+        async with self._ctx.db.reading() as session:
+            at = await describing_context(session, language)
+        answer = {
+            "service_request_id": case.number,
+            "service_notice": notice(case, at),
+            "account_id": filing.account_id,
+        }
+        return render(fmt, "service_requests", [answer])
+
+    async def _photos(self, url: str | None, language: str) -> tuple[NewPhoto, ...]:
+        """The image at ``url`` as the case's photo; a 400 saying why when it may not be had."""
+        if not url:
+            return ()
+        try:
+            image = await fetch_image(url, self._media)
+        except Refused as refused:
+            reason = f"open311.media.{refused.reason}"
+            said = say(language, reason) if reason in CATALOGS["zh"] else refused.reason
+            raise Problem(400, "open311.err.media", {"reason": said}) from None
+        return (NewPhoto(source=CHANNEL, content=image.content, content_type=image.content_type),)
+
+    # ---- keys and scope ----------------------------------------------------------------------
+
+    async def _key(self, raw: str) -> keys.Key:
+        """The valid key ``raw`` is; 403 when missing, unknown or revoked."""
+        raw = raw.strip()
+        if not raw:
+            raise Problem(403, "open311.err.key_missing")
+        found = await keys.check_key(self._ctx, raw) if len(raw) <= MAX_KEY else None
+        if found is None:
+            raise Problem(403, "open311.err.key_invalid")
+        if not isinstance(found, keys.Key):
+            raise Problem(403, "open311.err.key_revoked")
+        return found
+
+    async def _reader(self, params: Mapping[str, str]) -> keys.Key | None:
+        """Who reads requests: a valid key, or nobody when the operator allows public reads."""
+        if params.get("api_key", "").strip():
+            return await self._key(params["api_key"])
+        if self._settings.open311_public_read:
+            return None
+        raise Problem(403, "open311.err.needs_key")
+
+    async def _snapshot(self) -> DirectorySnapshot:
+        async with self._ctx.db.reading() as session:
+            return await directory(session)
+
+    def _scope(
+        self, params: Mapping[str, str], key: keys.Key | None, snapshot: DirectorySnapshot
+    ) -> tuple[list[Community], bool]:
+        """The communities asked about: ``jurisdiction_id``'s (404 unknown, 403 not the key's)
+        and True, else all the key may use and False."""
+        wanted = params.get("jurisdiction_id", "").strip()
+        if not wanted:
+            allowed = key.communities if key is not None else None
+            return service_list.usable_communities(snapshot, allowed), False
+        community = snapshot.communities.get(wanted)
+        if community is None or not community.active:
+            raise Problem(404, "open311.err.jurisdiction_unknown", {"id": wanted[:80]})
+        if key is not None and not key.may_use(community.id):
+            raise Problem(403, "open311.err.jurisdiction_forbidden", {"id": wanted[:80]})
+        return [community], True
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The POSTed form (form-encoded, or multipart without files), bounded; 400 otherwise."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise Problem(400, "open311.err.too_large")
+    if kind == "multipart/form-data":
+        try:
+            parsed = await request.form(max_files=0, max_fields=200)
+        except Exception:  # Starlette's parser errors: a broken or oversized form
+            raise Problem(400, "open311.err.form") from None
+        return {k: v for k, v in parsed.multi_items() if isinstance(v, str)}
+    if kind != FORM:
+        raise Problem(400, "open311.err.form")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Problem(400, "open311.err.too_large")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=200, errors="strict"
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise Problem(400, "open311.err.form") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        form.setdefault(name, value)  # the first of a repeated field
+    return form

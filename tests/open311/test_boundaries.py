@@ -1,0 +1,28 @@
+"""Open311 is one more adapter: it imports no other channel, nor the delivery; the use cases
+import nothing of it (tests/test_architecture.py keeps the rest of the arrows)."""
+
+from __future__ import annotations
+
+from tests.test_architecture import ROOT, _files, _imports
+
+OTHER_CHANNELS = ("bot.telegram", "bot.sms", "bot.delivery", "bot.console", "sandbox")
+
+
+def test_open311_imports_no_other_channel() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _files("bot/open311")
+        for name in _imports(path)
+        if name.startswith(OTHER_CHANNELS)
+    ]
+    assert wrong == []
+
+
+def test_the_use_cases_do_not_know_open311() -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in [*_files("bot/services"), *_files("core"), *_files("db")]
+        for name in _imports(path)
+        if name.startswith("bot.open311")
+    ]
+    assert wrong == []
