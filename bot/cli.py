@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("invite", help="a one-time Telegram link for a person").add_argument(
         "person", metavar="PERSON_ID"
     )
+    link = sub.add_parser("console-link", help="a one-time sign-in link to the staff console")
+    link.add_argument("person", metavar="PERSON_ID")
+    link.add_argument("--sms", action="store_true", help="text it to the person's phone")
     outbox = sub.add_parser("outbox", help="messages waiting, or given up on")
     outbox.add_argument("--dead", action="store_true", help="only messages given up on")
     outbox.add_argument("--json", action="store_true")

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import app
 from bot.config import Settings, SettingsError
-from bot.services import invites, outbox, stats, views
+from bot.services import console_auth, invites, outbox, stats, views
 from bot.services.context import ServiceContext, ServiceRefusal
 from bot.tables import percent, table
 from core.cases import OPEN_STATUSES, Status
@@ -145,6 +145,23 @@ async def invite(args: argparse.Namespace, env: Env) -> Result:
     return Result(text=f"{header}\nhttps://t.me/{username}?start={made.code}")
 
 
+async def console_link(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban console-link PERSON_ID [--sms]`` — a one-time sign-in link to the console."""
+    if not env.settings.console_enabled:
+        raise SettingsError(env.say("cli.console_off"))
+    async with env.context() as ctx:
+        try:
+            token, person = await console_auth.issue_token(ctx, person_id=args.person)
+        except ServiceRefusal as refusal:
+            return Result(NOT_FOUND, env.say(refusal.reason, **refusal.params))
+        url = f"{env.settings.public_url.rstrip('/')}/console/login/{token}"
+        if args.sms:
+            if not await console_auth.text_link(ctx, person=person, url=url):
+                return Result(NOT_FOUND, env.say("cli.console_no_sms", person=person.id))
+            return Result(text=env.say("cli.console_link_texted", name=person.name))
+    return Result(text=f"{env.say('cli.console_link', name=person.name)}\n{url}")
+
+
 async def outbox_list(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban outbox [--dead]``."""
     async with env.context() as ctx:
@@ -275,6 +292,7 @@ HANDLERS = {
     "directory check": directory_check,
     "directory load": directory_load,
     "invite": invite,
+    "console-link": console_link,
     "outbox": outbox_list,
     "cases list": cases_list,
     "cases show": cases_show,
