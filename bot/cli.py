@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the offline demo on a temporary database")
     demo.add_argument("--lang", choices=("zh", "en"), default=None)
     demo.add_argument("--keep", type=Path, metavar="DIR", help="keep the database in DIR")
+    demo.add_argument(
+        "--console", action="store_true", help="then keep the staff console up (Ctrl+C stops)"
+    )
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply migrations up to the newest schema")

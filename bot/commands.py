@@ -71,7 +71,8 @@ async def play_demo(args: argparse.Namespace, env: Env) -> Result:
     # The demo drives the product with the emulators; only this command ever loads them.
     from sandbox.demo import play
 
-    return Result(code=await play(language=args.lang or env.language, keep=args.keep))
+    language = args.lang or env.language
+    return Result(code=await play(language=language, keep=args.keep, console=args.console))
 
 
 async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:
