@@ -3,8 +3,6 @@ notes, the rates, the CSV export. Each asks the services; none decides who may s
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,30 +25,6 @@ from .session import Reader, Sessions, checked_form, forbidden
 
 REFRESH_SECONDS = 5
 MAX_REASON = 500
-CSV_FIELDS = (
-    "number",
-    "status",
-    "community",
-    "community_name",
-    "category",
-    "category_name",
-    "location",
-    "description",
-    "channel",
-    "resident",
-    "manager",
-    "manager_name",
-    "escalation_level",
-    "reopen_count",
-    "rating",
-    "duplicate_of",
-    "created_at",
-    "ack_due_at",
-    "resolve_due_at",
-    "acknowledged_at",
-    "resolved_at",
-    "closed_at",
-)
 
 
 def _age(created: str, now: datetime, language: str) -> str:
@@ -101,24 +75,6 @@ class Pages:
             return page("_list.html", language=reader.language, **values)
         values["choices"] = await workplace.choices(ctx, reader.viewer)
         return page("cases.html", language=reader.language, **values)
-
-    async def export(self, request: Request) -> Response:
-        """``/console/cases.csv``: the list's cases (every page) as UTF-8 CSV with a BOM."""
-        reader = await self._reader(request)
-        if isinstance(reader, Response):
-            return reader
-        filters = workplace.Filters.parse(dict(request.query_params))
-        rows = await workplace.export(self.sessions.ctx, reader.viewer, filters)
-        out = io.StringIO()
-        out.write("\ufeff")  # a spreadsheet then reads the Chinese text as UTF-8
-        writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
-        return Response(
-            out.getvalue().encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": 'attachment; filename="cases.csv"'},
-        )
 
     async def case(self, request: Request) -> Response:
         """``/console/cases/<n>``."""
@@ -235,15 +191,6 @@ class Pages:
             charts=charts,
             **self._common(reader, "/console/rates"),
         )
-
-
-def _cell(value: object) -> object:
-    """A CSV cell: empty for nothing; a text that a spreadsheet would run as a formula, quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _said(refused: ServiceRefusal, language: str) -> str:

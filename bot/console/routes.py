@@ -17,7 +17,9 @@ from bot.config import Settings
 from bot.services import console_auth
 from bot.services.context import ServiceContext
 
+from .downloads import Downloads
 from .pages import Pages
+from .photos import TelegramFiles
 from .render import message, page
 from .security import CookieJar, SecurityHeaders
 from .session import Sessions, back_to, checked_form, forbidden
@@ -97,6 +99,7 @@ def console_routes(
     )
     sessions = Sessions(ctx, jar, kick)
     console, pages = Console(sessions), Pages(sessions)
+    files = Downloads(sessions, TelegramFiles.of(settings))
     app = Starlette(
         routes=[
             Route("/", console.home),
@@ -105,10 +108,11 @@ def console_routes(
             Route("/logout", console.logout, methods=["POST"]),
             Route("/language", console.language, methods=["POST"]),
             Route("/cases", pages.cases),
-            Route("/cases.csv", pages.export),
+            Route("/cases.csv", files.export),
             Route("/cases/{number:int}", pages.case),
             Route("/cases/{number:int}/act", pages.act, methods=["POST"]),
             Route("/cases/{number:int}/note", pages.note, methods=["POST"]),
+            Route("/cases/{number:int}/photos/{position:int}", files.photo),
             Route("/rates", pages.rates),
             Mount("/static", app=StaticFiles(directory=STATIC)),
         ],

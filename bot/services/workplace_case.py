@@ -14,7 +14,7 @@ from core.access import console_sees
 from core.cases import Action, Relation, allowed_actions
 from core.clean import MAX_DESCRIPTION, clean
 from db import queries
-from db.models import Case, CaseEvent, OutboxMessage, Person
+from db.models import Case, CaseEvent, CasePhoto, OutboxMessage, Person
 
 from . import lifecycle
 from .announce import state_of
@@ -54,7 +54,7 @@ class CaseView:
     actions: tuple[str, ...]  # Action values this reader may take now
     managers: tuple[tuple[str, str], ...]  # whom a reassignment may go to: (id, name)
     deliveries: tuple[Delivery, ...]
-    photos: tuple[str, ...]
+    photos: tuple[int, ...]  # the positions of the case's photos, in the order sent
 
 
 async def _relations(session: AsyncSession, viewer: Viewer, case: Case) -> frozenset[Relation]:
@@ -126,8 +126,21 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
             actions=tuple(a.value for a in actions if a is not Action.RATE),
             managers=tuple((p.id, p.name) for p in managers),
             deliveries=deliveries,
-            photos=tuple(case.photos),
+            photos=tuple(
+                p.position for p in await queries.case_photos(session=session, number=number)
+            ),
         )
+
+
+async def photo_of(ctx: ServiceContext, viewer: Viewer, *, number: int, position: int) -> CasePhoto:
+    """Photo ``position`` of case ``number`` with its bytes (if kept), for a reader who may see
+    the case; NotVisible otherwise, or when there is no such photo."""
+    async with ctx.db.reading() as session:
+        await _visible_case(session, viewer, number)
+        photo = await queries.case_photo(session=session, number=number, position=position)
+    if photo is None:
+        raise NotVisible()
+    return photo
 
 
 async def act_on_case(

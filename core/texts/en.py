@@ -345,4 +345,5 @@ TEXTS: dict[str, str] = {
     "cli.console_link_texted": "The sign-in link is queued by SMS to {name} (valid for 10 minutes).",
     "cli.console_link": "Console sign-in link for {name} (valid for 10 minutes, once):",
     "demo.console": "The demo is over; the console stays up (Ctrl+C stops it). Sign-in link for {name} (valid for 10 minutes, once):\n{url}",
+    "web.photo_missing": "This photo cannot be shown now.",
 }

@@ -340,4 +340,5 @@ TEXTS: dict[str, str] = {
     "cli.console_link_texted": "登录链接已通过短信发给 {name}（10 分钟内有效）。",
     "cli.console_link": "{name} 的工作台登录链接（10 分钟内有效，只能使用一次）：",
     "demo.console": "演示结束；工作台仍在运行（按 Ctrl+C 退出）。{name} 的登录链接（10 分钟内有效，只能使用一次）：\n{url}",
+    "web.photo_missing": "这张照片暂时无法显示。",
 }
