@@ -21,7 +21,7 @@ from core.texts import render
 
 from .chart import chart
 from .render import message, page
-from .session import Reader, Sessions, checked_form, forbidden
+from .session import Reader, Sessions
 
 REFRESH_SECONDS = 5
 MAX_REASON = 500
@@ -103,12 +103,10 @@ class Pages:
 
     async def act(self, request: Request) -> Response:
         """POST ``/console/cases/<n>/act``: one of the bot's actions, or why it was refused."""
-        reader = await self.sessions.reader(request)
-        if reader is None:
-            return self.sessions.signed_out(request)
-        form = await checked_form(request, reader)
-        if form is None:
-            return forbidden(reader.language)
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        reader, form = posted
         number: int = request.path_params["number"]
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         request_ = _request_of(fields)
@@ -134,12 +132,10 @@ class Pages:
 
     async def note(self, request: Request) -> Response:
         """POST ``/console/cases/<n>/note``: an internal note."""
-        reader = await self.sessions.reader(request)
-        if reader is None:
-            return self.sessions.signed_out(request)
-        form = await checked_form(request, reader)
-        if form is None:
-            return forbidden(reader.language)
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        reader, form = posted
         number: int = request.path_params["number"]
         text = form.get("note")
         try:

@@ -22,7 +22,7 @@ from .pages import Pages
 from .photos import TelegramFiles
 from .render import message, page
 from .security import CookieJar, SecurityHeaders
-from .session import Sessions, back_to, checked_form, forbidden
+from .session import Sessions, back_to
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -57,23 +57,20 @@ class Console:
 
     async def logout(self, request: Request) -> Response:
         """POST: the session ends (its row is deleted), the cookie goes."""
-        reader = await self.sessions.reader(request)
-        if reader is None:
-            return self.sessions.forget(self.sessions.signed_out(request))
-        if await checked_form(request, reader) is None:
-            return forbidden(reader.language)
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return self.sessions.forget(posted) if posted.status_code == 401 else posted
+        reader, _ = posted
         await console_auth.sign_out(self.sessions.ctx, session_id=reader.session_id)
         done = message("web.signed_out", language=reader.language, status_code=200)
         return self.sessions.forget(done)
 
     async def language(self, request: Request) -> Response:
         """POST: the console's language for this session; back to the page it was sent from."""
-        reader = await self.sessions.reader(request)
-        if reader is None:
-            return self.sessions.signed_out(request)
-        form = await checked_form(request, reader)
-        if form is None:
-            return forbidden(reader.language)
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        reader, form = posted
         chosen = form.get("language")
         if isinstance(chosen, str):
             await console_auth.set_language(

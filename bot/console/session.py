@@ -54,6 +54,15 @@ class Sessions:
             viewer = await viewer_of(session, found.person)
         return Reader(viewer, found.row.language, found.row.csrf, session_id)
 
+    async def posted(self, request: Request) -> tuple[Reader, FormData] | Response:
+        """A POST's reader and form, or the answer refusing it: 401 signed out, 403 without
+        the session's CSRF token (nothing is done either way)."""
+        reader = await self.reader(request)
+        if reader is None:
+            return self.signed_out(request)
+        form = await checked_form(request, reader)
+        return (reader, form) if form is not None else forbidden(reader.language)
+
     def language(self, request: Request) -> str:
         """The language for a page shown to someone not signed in."""
         accept = request.headers.get("accept-language", "").lower()
