@@ -179,9 +179,14 @@ class Pages:
                 ("satisfaction", "satisfaction_rate"),
             )
         ]
+        offered = await workplace.choices(ctx, reader.viewer)
+        english = reader.language == "en"
+        names = {i: (en if english else zh) for i, zh, en in offered["communities"]}
+        names.update({i: name for i, name, _ in offered["holders"]})
         return page(
             "rates.html",
             language=reader.language,
+            names=names,
             periods=periods,
             chosen=chosen,
             charts=charts,

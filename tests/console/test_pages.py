@@ -237,12 +237,20 @@ async def test_the_rates_are_the_figures_of_stats(browser: Browser, clock: Clock
 
     chosen = page[page.index('id="web-chosen_range"') :]
     row = (
-        f'<tr data-key="jzsj-south"><td>jzsj-south</td><td>{mine["cases"]}</td>'
+        f'<tr data-key="jzsj-south"><td>嘉州水郡南区社区</td><td>{mine["cases"]}</td>'
         f"<td>{pct(mine['response_rate'])}</td><td>{pct(mine['resolution_rate'])}</td>"
         f"<td>{pct(mine['satisfaction_rate'])}</td></tr>"
     )
     assert row in chosen
     assert mine["cases"] == 4
+    held = await stats.rates(browser.ctx, period=period, by="manager", communities=["jzsj-south"])
+    wang = held["mgr-jzsj-south"].as_dict()
+    holder = (
+        f'<tr data-key="mgr-jzsj-south"><td>王经理</td><td>{wang["cases"]}</td>'
+        f"<td>{pct(wang['response_rate'])}</td><td>{pct(wang['resolution_rate'])}</td>"
+        f"<td>{pct(wang['satisfaction_rate'])}</td></tr>"
+    )
+    assert holder in chosen
     assert 'data-key="bgy-north"' not in page  # not this reader's community
     assert page.count("<svg") == 3
     assert "<text" in page  # the labels are text, drawn by the reader's fonts
