@@ -141,8 +141,8 @@ TEXTS: dict[str, str] = {
     # Telegram: conversations
     "tg.welcome": "Hello {name}! This is Wolaiban (我来办): send /report to report a problem, /mycases to follow it, /help for help.",
     "tg.help_resident": "Wolaiban can:\n/report report a problem (choose the kind and place, then describe it)\n/mycases see your reports\n/cancel stop the report you are writing\n/lang change the language",
-    "tg.help_manager": "Property managers: each new case comes to you here; acknowledge it, mark it done, or say it is not yours with the buttons.\n/open your open cases\n/lang change the language",
-    "tg.help_staff": "Community staff: cases with no one responsible, declined or escalated to the community come to you; reassign, reject or close them.\n/case N show a case\n/open your community's open cases\n/lang change the language",
+    "tg.help_manager": "Property managers: each new case comes to you here; acknowledge it, mark it done, or say it is not yours with the buttons.\n/open your open cases\n/web sign in to the web console\n/lang change the language",
+    "tg.help_staff": "Community staff: cases with no one responsible, declined or escalated to the community come to you; reassign, reject or close them.\n/case N show a case\n/open your community's open cases\n/web sign in to the web console\n/lang change the language",
     "tg.unknown": "Sorry, I did not understand that. Send /report to report a problem, /help for help.",
     "tg.stale": "This button no longer applies.",
     "tg.done": "Done.",

@@ -136,8 +136,8 @@ TEXTS: dict[str, str] = {
     # Telegram: conversations
     "tg.welcome": "您好，{name}！这里是“我来办”：有问题请发 /report 反映，/mycases 查看进度，/help 查看帮助。",
     "tg.help_resident": "“我来办”可以：\n/report 反映问题（按提示选择类别、位置并描述）\n/mycases 查看我的诉求\n/cancel 取消正在填写的反映\n/lang 切换语言",
-    "tg.help_manager": "物业负责人：新诉求会逐条发给您，请用按钮接单、办好或说明非您负责。\n/open 查看待处理的诉求\n/lang 切换语言",
-    "tg.help_staff": "社区工作人员：无人负责、被退回或升级到社区的诉求会发给您，可改派、不予受理或直接办结。\n/case 编号 查看诉求\n/open 查看本社区待处理的诉求\n/lang 切换语言",
+    "tg.help_manager": "物业负责人：新诉求会逐条发给您，请用按钮接单、办好或说明非您负责。\n/open 查看待处理的诉求\n/web 登录网页工作台\n/lang 切换语言",
+    "tg.help_staff": "社区工作人员：无人负责、被退回或升级到社区的诉求会发给您，可改派、不予受理或直接办结。\n/case 编号 查看诉求\n/open 查看本社区待处理的诉求\n/web 登录网页工作台\n/lang 切换语言",
     "tg.unknown": "没看懂这条消息。发 /report 反映问题，/help 查看帮助。",
     "tg.stale": "该按钮已失效。",
     "tg.done": "好的。",

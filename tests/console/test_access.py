@@ -10,7 +10,7 @@ import pytest
 from bot.services.context import Actor
 from bot.services.lifecycle import Request, act
 from core.cases import Action, Channel
-from db.models import Case
+from db.models import Case, Person
 from tests.services.example import case_in
 
 from .conftest import (
@@ -176,3 +176,14 @@ async def test_pages_have_no_inline_script(
         text = (await browser.client.get(path)).text
         assert text.count("<script") == text.count('<script src="/console/static/htmx.min.js"')
         assert " on" + "click=" not in text
+
+
+async def test_a_resident_session_never_exists_and_a_demoted_one_ends(browser: Browser) -> None:
+    await browser.sign_in(STAFF)
+    assert (await browser.client.get("/console/cases")).status_code == 200
+    async with browser.ctx.db.transaction() as session:
+        person = await session.get(Person, STAFF)
+        assert person is not None
+        person.role = "resident"  # no longer staff: the console is not theirs
+        session.add(person)
+    assert (await browser.client.get("/console/cases")).status_code == 401
