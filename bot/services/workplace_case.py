@@ -4,6 +4,7 @@ recorded with channel ``web`` — and internal notes, events residents never see
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +157,9 @@ async def act_on_case(
     async with ctx.db.reading() as session:
         await _visible_case(session, viewer, number)
     actor = Actor(viewer.person_id, CHANNEL)
-    inbound = Inbound(CHANNEL, form_id[:64])
+    # A form without a usable id of its own acts each time it is sent.
+    usable = 8 <= len(form_id) <= 64 and form_id.isascii() and form_id.isprintable()
+    inbound = Inbound(CHANNEL, form_id if usable else secrets.token_urlsafe(16))
     return await lifecycle.act(ctx, number=number, actor=actor, request=request, inbound=inbound)
 
 

@@ -162,6 +162,20 @@ async def test_a_form_sent_twice_acts_once(browser: Browser) -> None:
         assert answer.status_code == 303
     kinds = [k for k, _, _ in await events_of(browser.ctx, number)]
     assert kinds.count("acknowledged") == 1
+    other = await case_in(browser.ctx, "unassigned")
+    await browser.sign_in(STAFF)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await _text(browser, other))
+    assert csrf
+    for manager in ("sup-jzsj-south", "mgr-jzsj-north"):  # no form id: each acts
+        fields = {"csrf": csrf.group(1), "action": "reassign", "manager": manager}
+        answer = await browser.client.post(f"/console/cases/{other}/act", data=fields)
+        assert answer.status_code == 303
+    kinds = [k for k, _, _ in await events_of(browser.ctx, other)]
+    assert kinds.count("reassigned") == 2
+
+
+async def _text(browser: Browser, number: int) -> str:
+    return (await browser.client.get(f"/console/cases/{number}")).text
 
 
 async def test_an_internal_note_reaches_no_resident(browser: Browser) -> None:
