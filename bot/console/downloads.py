@@ -60,7 +60,8 @@ class Downloads:
         if isinstance(reader, Response):
             return reader
         filters = workplace.Filters.parse(dict(request.query_params))
-        rows = await workplace.export(self.sessions.ctx, reader.viewer, filters)
+        ctx, language = self.sessions.ctx, reader.language
+        rows = await workplace.export(ctx, reader.viewer, filters, language=language)
         out = io.StringIO()
         out.write("\ufeff")  # a spreadsheet then reads the Chinese text as UTF-8
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")

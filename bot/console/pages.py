@@ -55,7 +55,7 @@ class Pages:
             return reader
         ctx = self.sessions.ctx
         filters = workplace.Filters.parse(dict(request.query_params))
-        found = await workplace.case_page(ctx, reader.viewer, filters)
+        found = await workplace.case_page(ctx, reader.viewer, filters, language=reader.language)
         now = ctx.clock()
         for case in found.cases:
             case["age"] = _age(case["created_at"], now, reader.language)

@@ -200,12 +200,15 @@ class Page:
     pages: int
 
 
-async def case_page(ctx: ServiceContext, viewer: Viewer, filters: Filters) -> Page:
-    """The page of the list ``filters`` ask for, overdue cases first, then the newest."""
+async def case_page(
+    ctx: ServiceContext, viewer: Viewer, filters: Filters, *, language: str = "zh"
+) -> Page:
+    """The page of the list ``filters`` ask for, overdue cases first, then the newest; names
+    of communities and categories in ``language``."""
     now = ctx.clock()
     async with ctx.db.reading() as session:
         tz = await zone(session)
-        names = await _names(session)
+        names = await _names(session, language)
         shared = [visible(viewer), *_conditions(filters, now, tz)]
         where = and_(*shared, _status_condition(filters))
         conn = await session.connection()
@@ -227,11 +230,14 @@ async def case_page(ctx: ServiceContext, viewer: Viewer, filters: Filters) -> Pa
     return Page(cases, total, counts, page, pages)
 
 
-async def export(ctx: ServiceContext, viewer: Viewer, filters: Filters) -> list[dict[str, Any]]:
-    """Every case the filters match (at most ``MAX_EXPORT``), by number, as the contract's JSON."""
+async def export(
+    ctx: ServiceContext, viewer: Viewer, filters: Filters, *, language: str = "zh"
+) -> list[dict[str, Any]]:
+    """Every case the filters match (at most ``MAX_EXPORT``), by number, as the contract's JSON
+    (names in ``language``)."""
     async with ctx.db.reading() as session:
         tz = await zone(session)
-        names = await _names(session)
+        names = await _names(session, language)
         where = and_(visible(viewer), *_conditions(filters, ctx.clock(), tz))
         query: Select[Any] = (
             select_columns(*_COLUMNS)
@@ -260,11 +266,20 @@ async def choices(ctx: ServiceContext, viewer: Viewer) -> dict[str, list[tuple[s
     return {"communities": communities, "categories": categories, "holders": holders}
 
 
-async def _names(session: AsyncSession) -> dict[str, tuple[str, str]]:
-    """Display names for the case JSON: communities, categories (Chinese), people."""
+async def _names(session: AsyncSession, language: str) -> dict[str, tuple[str, str]]:
+    """Display names for the case JSON: communities and categories in ``language``, people."""
     known = await directory(session)
-    names = {f"community:{c.id}": (c.name_zh, c.id) for c in known.communities.values()}
-    names.update({f"category:{c.id}": (c.name_zh, c.id) for c in known.categories.values()})
+    en = language == "en"
+    names = {
+        f"community:{c.id}": (c.name_en if en else c.name_zh, c.id)
+        for c in known.communities.values()
+    }
+    names.update(
+        {
+            f"category:{c.id}": (c.name_en if en else c.name_zh, c.id)
+            for c in known.categories.values()
+        }
+    )
     query = select(Person.id, Person.name).where(col(Person.role) != "resident")
     for person_id, name in (await session.exec(query)).all():
         names[f"person:{person_id}"] = (name, person_id)

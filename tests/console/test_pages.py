@@ -286,6 +286,9 @@ async def test_the_language_switch(browser: Browser) -> None:
     english = (await browser.client.get(f"/console/cases/{number}")).text
     assert "Timeline" in english
     assert "Parcels blocking the way" in english
+    listed = (await browser.client.get("/console/cases")).text
+    assert "Parcels blocking the way" in listed
+    assert "快递堆放占道" not in listed.replace(">快递堆放占道</option>", "")
     away = await browser.client.post(
         "/console/language",
         data={"csrf": csrf.group(1), "language": "zh", "next": "https://evil.example/"},
