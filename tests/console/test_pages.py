@@ -288,7 +288,7 @@ async def test_the_language_switch(browser: Browser) -> None:
     assert "Parcels blocking the way" in english
     listed = (await browser.client.get("/console/cases")).text
     assert "Parcels blocking the way" in listed
-    assert "快递堆放占道" not in listed.replace(">快递堆放占道</option>", "")
+    assert "快递堆放占道" not in listed
     away = await browser.client.post(
         "/console/language",
         data={"csrf": csrf.group(1), "language": "zh", "next": "https://evil.example/"},
