@@ -14,7 +14,7 @@ from bot.services import workplace, workplace_case
 
 from .photos import PhotoCache, TelegramFiles, served_type
 from .render import message
-from .session import Reader, Sessions
+from .session import Sessions
 
 CSV_FIELDS = (
     "number",
@@ -50,13 +50,9 @@ class Downloads:
     telegram: TelegramFiles | None = None
     cache: PhotoCache = field(default_factory=PhotoCache)
 
-    async def _reader(self, request: Request) -> Reader | Response:
-        reader = await self.sessions.reader(request)
-        return reader if reader is not None else self.sessions.signed_out(request)
-
     async def export(self, request: Request) -> Response:
         """``/console/cases.csv``: the list's cases (every page) as UTF-8 CSV with a BOM."""
-        reader = await self._reader(request)
+        reader = await self.sessions.needed(request)
         if isinstance(reader, Response):
             return reader
         filters = workplace.Filters.parse(dict(request.query_params))
@@ -75,7 +71,7 @@ class Downloads:
 
     async def photo(self, request: Request) -> Response:
         """``/console/cases/<n>/photos/<i>``: a photo of the case, for whoever sees the case."""
-        reader = await self._reader(request)
+        reader = await self.sessions.needed(request)
         if isinstance(reader, Response):
             return reader
         number, position = request.path_params["number"], request.path_params["position"]

@@ -41,16 +41,12 @@ class Pages:
 
     sessions: Sessions
 
-    async def _reader(self, request: Request) -> Reader | Response:
-        reader = await self.sessions.reader(request)
-        return reader if reader is not None else self.sessions.signed_out(request)
-
     def _common(self, reader: Reader, path: str) -> dict[str, Any]:
         return {"reader": reader, "viewer": reader.viewer, "csrf": reader.csrf, "here": path}
 
     async def cases(self, request: Request) -> Response:
         """``/console/cases``: the list, or (asked by htmx) only its fragment."""
-        reader = await self._reader(request)
+        reader = await self.sessions.needed(request)
         if isinstance(reader, Response):
             return reader
         ctx = self.sessions.ctx
@@ -78,7 +74,7 @@ class Pages:
 
     async def case(self, request: Request) -> Response:
         """``/console/cases/<n>``."""
-        reader = await self._reader(request)
+        reader = await self.sessions.needed(request)
         if isinstance(reader, Response):
             return reader
         return await self._case_page(reader, request.path_params["number"])
@@ -155,7 +151,7 @@ class Pages:
 
     async def rates(self, request: Request) -> Response:
         """``/console/rates``: this month, last month, a chosen range, and 30 days as charts."""
-        reader = await self._reader(request)
+        reader = await self.sessions.needed(request)
         if isinstance(reader, Response):
             return reader
         ctx = self.sessions.ctx

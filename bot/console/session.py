@@ -54,6 +54,11 @@ class Sessions:
             viewer = await viewer_of(session, found.person)
         return Reader(viewer, found.row.language, found.row.csrf, session_id)
 
+    async def needed(self, request: Request) -> Reader | Response:
+        """The signed-in reader of ``request``, or the answer to someone signed out (401)."""
+        reader = await self.reader(request)
+        return reader if reader is not None else self.signed_out(request)
+
     async def posted(self, request: Request) -> tuple[Reader, FormData] | Response:
         """A POST's reader and form, or the answer refusing it: 401 signed out, 403 without
         the session's CSRF token (nothing is done either way)."""
