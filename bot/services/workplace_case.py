@@ -22,6 +22,7 @@ from .announce import state_of
 from .context import Actor, Inbound, ServiceContext, ServiceRefusal, unit_of_work
 from .levels import zone
 from .parties import load_parties
+from .photos import MAX_PHOTOS
 from .questions import _managers  # the bot's own list of whom a case may go to
 from .views import case_json
 from .workplace import Viewer
@@ -136,6 +137,8 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
 async def photo_of(ctx: ServiceContext, viewer: Viewer, *, number: int, position: int) -> CasePhoto:
     """Photo ``position`` of case ``number`` with its bytes (if kept), for a reader who may see
     the case; NotVisible otherwise, or when there is no such photo."""
+    if not 0 <= position < MAX_PHOTOS:  # nor a number the database would refuse to bind
+        raise NotVisible()
     async with ctx.db.reading() as session:
         await _visible_case(session, viewer, number)
         photo = await queries.case_photo(session=session, number=number, position=position)
