@@ -13,6 +13,8 @@ import csv
 import io
 import os
 import re
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,75 @@ async def test_residents_get_no_link(run: Both) -> None:
     answer = run.telegram.inbox(resident)[seen].text
     assert answer == "工作台只对社区工作人员、物业负责人和物业主管开放。"
     assert "/console/login/" not in answer
+
+
+def _png(width: int = 160, height: int = 120) -> bytes:
+    """A real PNG (a gradient), as a phone's photo would be an image."""
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x % 256, y * 2 % 256, 160))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def _next(run: Both, user: int, seen: int) -> Any:
+    await run.until(lambda: len(run.telegram.inbox(user)) > seen)
+    return run.telegram.inbox(user)[seen]
+
+
+async def _press(run: Both, user: int, message: Any, label: str) -> Any:
+    data = [b["callback_data"] for row in message.buttons for b in row if b["text"] == label]
+    assert data, [b["text"] for row in message.buttons for b in row]
+    seen = len(run.telegram.inbox(user))
+    await run.telegram.user_presses(user, message, data[0])
+    return await _next(run, user, seen)
+
+
+async def _say(run: Both, user: int, text: str = "", photo: str | None = None) -> Any:
+    seen = len(run.telegram.inbox(user))
+    await run.telegram.user_says(user, text, photo=photo)
+    return await _next(run, user, seen)
+
+
+async def test_a_residents_telegram_photo_shows_on_the_case_page(
+    run: Both, chromium: Any, tmp_path: Path
+) -> None:
+    resident = 4001  # 李大爷, of jzsj-south
+    run.telegram.files["AgAC-parcels-photo"] = _png()
+    ask = await _say(run, resident, "/report")
+    ask = await _press(run, resident, ask, "快递堆放占道")
+    ask = await _say(run, resident, "172号楼门口")
+    ask = await _say(run, resident, "快递堆满了楼门口", photo="AgAC-parcels-photo")
+    confirm = await _press(run, resident, ask, "完成")
+    done = await _press(run, resident, confirm, "✅ 提交")
+    number = int(re.search(r"#(\d+)", done.text).group(1))  # type: ignore[union-attr]
+
+    page = await (await chromium.new_context()).new_page()
+    await page.goto(await _sign_in_link(run))
+    await page.click("#sign-in")
+    await page.wait_for_url("**/console/cases")
+    await page.goto(f"{run.public_url}/console/cases/{number}")
+    image = page.locator(".photos img").first
+    await image.wait_for()
+    width = await image.evaluate("img => img.complete ? img.naturalWidth : -1")
+    for _ in range(50):
+        if width > 0:
+            break
+        await page.wait_for_timeout(100)
+        width = await image.evaluate("img => img.complete ? img.naturalWidth : -1")
+    assert width == 160  # fetched from Telegram by file id, through the console
+    assert run.telegram.file_downloads == 1
 
 
 def _numbers(html: str) -> list[int]:
