@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the offline demo on a temporary database")
     demo.add_argument("--lang", choices=("zh", "en"), default=None)
     demo.add_argument("--keep", type=Path, metavar="DIR", help="keep the database in DIR")
+    demo.add_argument(
+        "--console", action="store_true", help="then keep the staff console up (Ctrl+C stops)"
+    )
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     db.add_parser("upgrade", help="apply migrations up to the newest schema")
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("invite", help="a one-time Telegram link for a person").add_argument(
         "person", metavar="PERSON_ID"
     )
+    link = sub.add_parser("console-link", help="a one-time sign-in link to the staff console")
+    link.add_argument("person", metavar="PERSON_ID")
+    link.add_argument("--sms", action="store_true", help="text it to the person's phone")
     outbox = sub.add_parser("outbox", help="messages waiting, or given up on")
     outbox.add_argument("--dead", action="store_true", help="only messages given up on")
     outbox.add_argument("--json", action="store_true")

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import apikeys, app
 from bot.config import Settings, SettingsError
-from bot.services import invites, outbox, stats, views
+from bot.services import console_auth, invites, outbox, stats, views
 from bot.services.context import ServiceContext, ServiceRefusal
 from bot.tables import percent, table
 from core.cases import OPEN_STATUSES, Status
@@ -71,7 +71,8 @@ async def play_demo(args: argparse.Namespace, env: Env) -> Result:
     # The demo drives the product with the emulators; only this command ever loads them.
     from sandbox.demo import play
 
-    return Result(code=await play(language=args.lang or env.language, keep=args.keep))
+    language = args.lang or env.language
+    return Result(code=await play(language=language, keep=args.keep, console=args.console))
 
 
 async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:
@@ -143,6 +144,23 @@ async def invite(args: argparse.Namespace, env: Env) -> Result:
     expires = made.expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     header = env.say("cli.invite", name=person, person=made.person_id, expires=expires)
     return Result(text=f"{header}\nhttps://t.me/{username}?start={made.code}")
+
+
+async def console_link(args: argparse.Namespace, env: Env) -> Result:
+    """``wolaiban console-link PERSON_ID [--sms]`` — a one-time sign-in link to the console."""
+    if not env.settings.console_enabled:
+        raise SettingsError(env.say("cli.console_off"))
+    async with env.context() as ctx:
+        try:
+            token, person = await console_auth.issue_token(ctx, person_id=args.person)
+        except ServiceRefusal as refusal:
+            return Result(NOT_FOUND, env.say(refusal.reason, **refusal.params))
+        url = f"{env.settings.public_url.rstrip('/')}/console/login/{token}"
+        if args.sms:
+            if not await console_auth.text_link(ctx, person=person, url=url):
+                return Result(NOT_FOUND, env.say("cli.console_no_sms", person=person.id))
+            return Result(text=env.say("cli.console_link_texted", name=person.name))
+    return Result(text=f"{env.say('cli.console_link', name=person.name)}\n{url}")
 
 
 async def outbox_list(args: argparse.Namespace, env: Env) -> Result:
@@ -275,6 +293,7 @@ HANDLERS = {
     "directory check": directory_check,
     "directory load": directory_load,
     "invite": invite,
+    "console-link": console_link,
     "outbox": outbox_list,
     "cases list": cases_list,
     "cases show": cases_show,

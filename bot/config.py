@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     default_language: str = "zh"
     log_level: str = "INFO"
+    # Signs staff-console sessions; unset: the console is off (its routes answer 404).
+    console_secret: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -86,7 +88,11 @@ class Settings(BaseSettings):
         return value.upper()
 
     @field_validator(
-        "telegram_bot_token", "telegram_webhook_secret", "twilio_auth_token", mode="after"
+        "telegram_bot_token",
+        "telegram_webhook_secret",
+        "twilio_auth_token",
+        "console_secret",
+        mode="after",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -113,6 +119,19 @@ class Settings(BaseSettings):
     def sms_sender(self) -> str:
         """The number SMS go out from, or the messaging service that picks one."""
         return self.twilio_messaging_service_sid or self.twilio_from_number or ""
+
+    @field_validator("console_secret", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # It signs every session cookie: a short one could be guessed offline from a cookie.
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @property
+    def console_enabled(self) -> bool:
+        """The staff console runs only when ``CONSOLE_SECRET`` is set."""
+        return self.console_secret is not None
 
     @property
     def sms_enabled(self) -> bool:

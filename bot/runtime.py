@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from bot.adapter import Adapter, Wired, Wiring
 from bot.channels import REGISTRY
 from bot.config import Settings
+from bot.console.routes import console_routes
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.dispatcher import Settings as DeliverySettings
 from bot.delivery.pacing import Limits, Pacer
@@ -78,6 +79,8 @@ class Stack:
             language=settings.default_language,
             digests=scheduled_digests,
         )
+        routes += console_routes(settings, ctx, self.kick)
+        self._console_links()
         self.web = create_web_app(ctx, routes)
         self._server = uvicorn.Server(
             uvicorn.Config(
@@ -89,6 +92,15 @@ class Stack:
             )
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _console_links(self) -> None:
+        """Tell the Telegram handlers where console sign-in links point (None: it is off)."""
+        app = self.telegram
+        if app is not None:
+            from bot.telegram.handlers import CONSOLE_URL
+
+            on = self.settings.console_enabled
+            app.bot_data[CONSOLE_URL] = self.settings.public_url.rstrip("/") if on else None
 
     def _dispatch(self, name: str, wired: Wired, delivery: DeliverySettings) -> None:
         """A dispatcher for a channel that sends, with its quiet-hours rule."""

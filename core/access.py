@@ -31,3 +31,21 @@ def relations_of(
     if actor_id in staff:
         found.add(Relation.STAFF)
     return frozenset(found)
+
+
+CONSOLE_ROLES = frozenset({"staff", "manager", "supervisor"})
+
+
+def may_use_console(role: str, *, active: bool = True) -> bool:
+    """Staff, managers and supervisors sign in to the staff console; residents never."""
+    return active and role in CONSOLE_ROLES
+
+
+def console_sees(role: str, relations: Collection[Relation], *, acted: bool) -> bool:
+    """Whether a console reader sees a case: staff the cases of their communities; managers and
+    supervisors the cases they hold (or that climbed to them) or held (acted on before)."""
+    if role == "staff":
+        return Relation.STAFF in relations
+    if role in ("manager", "supervisor"):
+        return bool({Relation.ASSIGNEE, Relation.CHAIN} & set(relations)) or acted
+    return False

@@ -345,3 +345,43 @@ class Open311Request(SQLModel, table=True):
     address_id: str | None = Field(default=None, max_length=100)
     account_id: str | None = Field(default=None, max_length=100)
     media_url: str | None = Field(default=None, max_length=2000)
+
+
+class ConsoleLogin(SQLModel, table=True):
+    """A one-time sign-in link to the staff console; only the token's hash is kept."""
+
+    __tablename__ = "console_login"
+
+    token_hash: str = Field(primary_key=True, max_length=64)  # sha256 hex of the token
+    person_id: str = Field(index=True, max_length=64)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console session: the cookie names it (signed), this row is the truth."""
+
+    __tablename__ = "console_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)  # sha256 hex of the session id
+    person_id: str = Field(index=True, max_length=64)
+    csrf: str = Field(max_length=64)
+    language: str = Field(default="zh", max_length=2)
+    created_at: datetime
+    seen_at: datetime
+
+
+# The console's list of a community's cases by status, and of the cases a manager acted on: from
+# an index (declared here, after the tables, so the tables above stay as they were).
+Index(
+    "ix_cases_community_status_number",
+    Case.__table__.c.community_id,  # type: ignore[attr-defined]
+    Case.__table__.c.status,  # type: ignore[attr-defined]
+    Case.__table__.c.number,  # type: ignore[attr-defined]
+)
+Index(
+    "ix_case_event_actor_case",
+    CaseEvent.__table__.c.actor_id,  # type: ignore[attr-defined]
+    CaseEvent.__table__.c.case_number,  # type: ignore[attr-defined]
+)

@@ -8,6 +8,7 @@ printed in order; a story that does not reach its end stops the demo with the st
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from bot.channels import BOOK
 from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.runtime import Stack
-from bot.services import stats
+from bot.services import console_auth, stats
 from bot.services.context import ServiceContext
 from bot.services.digest import send_digest
 from bot.services.directory import load_directory
@@ -63,18 +64,19 @@ def demo_directory(language: str) -> dict[str, Any]:
     return data
 
 
-async def play(*, language: str, keep: Path | None) -> int:
-    """Run the demo; 0 when every story reaches its expected end."""
+async def play(*, language: str, keep: Path | None, console: bool = False) -> int:
+    """Run the demo; 0 when every story reaches its expected end. With ``console``, the server
+    and the staff console stay up afterwards, with a sign-in link for 刘博, until Ctrl+C."""
     folder = Path(tempfile.mkdtemp(prefix="wolaiban-demo-"))
     started = time.monotonic()
     try:
-        return await _play(folder, language)
+        return await _play(folder, language, console)
     finally:
         _clean_up(folder, keep)
         print(render(language, "demo.took", seconds=f"{time.monotonic() - started:.1f}"))
 
 
-async def _play(folder: Path, language: str) -> int:
+async def _play(folder: Path, language: str, console: bool) -> int:
     directory = validate_directory(demo_directory(language))
     assert not isinstance(directory, list), directory
     db = open_database(f"sqlite+aiosqlite:///{folder / 'wolaiban.db'}")
@@ -85,13 +87,18 @@ async def _play(folder: Path, language: str) -> int:
         await upgrade(db)
         await load_directory(ctx, directory)
         async with serving(telegram.app) as telegram_url, serving(twilio.app) as twilio_url:
-            stack = _stack(ctx, language, telegram, twilio, telegram_url, twilio_url)
+            stack = _stack(ctx, language, telegram, twilio, telegram_url, twilio_url, console)
             await stack.start()
             script = Script(telegram, twilio, ctx, language, public_url=stack.settings.public_url)
             try:
                 await script.run_stories()
                 await _digests(ctx, script, folder)
                 await _cards_current(ctx, telegram)
+                if console:
+                    script.print_transcript()
+                    await _print_rates(ctx, language)
+                    await _serve_console(ctx, stack, language)
+                    return 0
             except StoryFailed as failed:
                 script.print_transcript()
                 print(render(language, "demo.failed_step", step=str(failed)), file=sys.stderr)
@@ -113,8 +120,11 @@ def _stack(
     twilio: TwilioEmulator,
     telegram_url: str,
     twilio_url: str,
+    console: bool = False,
 ) -> Stack:
     port = free_port()
+    # A secret of this run only: the demo's console lives as long as the demo.
+    secret = {"console_secret": secrets.token_urlsafe(32)} if console else {}
     settings = Settings(
         _env_file=None,
         database_url=ctx.db.url,
@@ -129,11 +139,22 @@ def _stack(
         sms_per_second=20,
         sweep_seconds=0.5,
         default_language=language,
+        **secret,  # type: ignore[arg-type]
     )
     # The demo sends the digest itself, once the stories are done.
     return Stack(
         settings, ctx, pacing={"telegram": Limits(chat_interval=0.05)}, scheduled_digests=False
     )
+
+
+async def _serve_console(ctx: ServiceContext, stack: Stack, language: str) -> None:
+    """Keep the server up with the console, and print a sign-in link for 刘博."""
+    token, person = await console_auth.issue_token(ctx, person_id="liubo")
+    url = f"{stack.settings.public_url}/console/login/{token}"
+    print()
+    print(render(language, "demo.console", name=person.name, url=url))
+    sys.stdout.flush()
+    await stack.wait()
 
 
 async def _digests(ctx: ServiceContext, script: Script, folder: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 # Parameters Telegram reads as JSON when they are not plain strings.
@@ -95,6 +95,9 @@ class TelegramEmulator:
     too_many_requests: int = 0
     outage: bool = False  # every send answered 502, as when Telegram is down
     photos: dict[int, bytes] = field(default_factory=dict)  # message id -> uploaded photo
+    # Files people sent, by file id (getFile and /file/bot<token>/<path> serve them).
+    files: dict[str, bytes] = field(default_factory=dict)
+    file_downloads: int = 0
     forced_retry: dict[int, int] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
     holding: bool = False  # answerCallbackQuery waits (until released, or its query expires)
@@ -115,7 +118,12 @@ class TelegramEmulator:
     @property
     def app(self) -> Starlette:
         """The ASGI app answering ``/bot<token>/<method>``."""
-        return Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._endpoint, methods=["POST"]),
+                Route("/file/bot{token}/{path:path}", self._file, methods=["GET"]),
+            ]
+        )
 
     # ---- the people -------------------------------------------------------------------------
 
@@ -331,6 +339,16 @@ class TelegramEmulator:
                 params[key] = value
         return params
 
+    async def _file(self, request: Request) -> Response:
+        """A file's bytes, as Telegram's file server hands them out after getFile."""
+        if request.path_params["token"] != self.token:
+            return _error(401, "Unauthorized")
+        content = self.files.get(_file_id(request.path_params["path"]))
+        if content is None:
+            return _error(404, "Not Found")
+        self.file_downloads += 1
+        return Response(content, media_type="application/octet-stream")
+
     async def _endpoint(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
             return _error(401, "Unauthorized")
@@ -364,6 +382,18 @@ class TelegramEmulator:
                 return True
             case "answercallbackquery":
                 return await self._answer_query(params)
+            case "getfile":
+                file_id = str(params.get("file_id", ""))
+                if file_id not in self.files:
+                    return 400, "Bad Request: invalid file_id"
+                size = len(self.files[file_id])
+                path = f"photos/{file_id}.jpg"
+                return {
+                    "file_id": file_id,
+                    "file_unique_id": file_id,
+                    "file_size": size,
+                    "file_path": path,
+                }
             case "sendmessage" | "sendphoto" | "editmessagetext" | "editmessagereplymarkup":
                 return self._outgoing(method, params)
         return 404, f"Not Found: method {method} is not emulated"
@@ -399,6 +429,11 @@ class TelegramEmulator:
         if method.startswith("edit"):
             return self._edit(params)
         return self._send(params, photo=method == "sendphoto")
+
+
+def _file_id(path: str) -> str:
+    """The file id a download path (``photos/<file id>.jpg``) names."""
+    return path.removeprefix("photos/").removesuffix(".jpg")
 
 
 def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> JSONResponse:

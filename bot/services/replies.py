@@ -14,7 +14,7 @@ from core.texts import normalize_language, render
 from db import queries
 from db.models import Case, CommunityStaff, Invite, Person
 
-from . import identities
+from . import console_auth, identities
 from .announce import both, state_of
 from .context import Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .drafts import sender
@@ -161,6 +161,19 @@ async def show_case(ctx: ServiceContext, inbound: Inbound, *, number: int) -> No
             params=params,
             buttons=buttons_for(state_of(case), relations, number),
         )
+
+
+async def console_link(ctx: ServiceContext, inbound: Inbound, *, base_url: str | None) -> None:
+    """``/web``: a one-time sign-in link to the staff console for staff, managers and
+    supervisors; ``base_url`` None: the console is off, and the answer says so."""
+    async with unit_of_work(ctx, inbound) as unit:
+        person = sender(unit)
+        if base_url is None:
+            await unit.outbox.tell(person, "web.off", key=unit.key())
+            return
+        token = await console_auth.new_link_token(session=unit.session, person=person, now=unit.now)
+        url = f"{base_url}/console/login/{token}"
+        await unit.outbox.tell(person, "web.link", key=unit.key(), params={"url": url})
 
 
 async def set_language(ctx: ServiceContext, inbound: Inbound, *, language: str) -> None:

@@ -45,6 +45,9 @@ CHANNEL = "telegram"
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 LANGUAGE_BUTTONS = [[Button("中文", "l:zh", literal=True), Button("English", "l:en", literal=True)]]
 UNKNOWN = messages.Answer("tg.unknown")
+# Where ``/web`` sign-in links point (PUBLIC_URL), in the Application's bot_data; None: the
+# console is off. Set by the running stack (bot/runtime.py).
+CONSOLE_URL = "console_url"
 
 
 def inbound_of(update: Update) -> Inbound | None:
@@ -83,6 +86,7 @@ class TelegramGateway:
             "open": self.open,
             "case": self.case,
             "digest": self.digest,
+            "web": self.web,
         }
         for name, handler in commands.items():
             app.add_handler(CommandHandler(name, self._guard(handler)))
@@ -164,6 +168,11 @@ class TelegramGateway:
     async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/digest`` — today's digest now, for staff."""
         await digest.on_request(self._ctx, _inbound(update))
+
+    async def web(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """``/web`` — a one-time sign-in link to the staff console (or why there is none)."""
+        base = context.bot_data.get(CONSOLE_URL) if context.bot_data else None
+        await replies.console_link(self._ctx, _inbound(update), base_url=base)
 
     async def case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/case <n>`` — one case with the buttons its reader may press."""

@@ -1,7 +1,7 @@
 """open311 keys, their posts (the rate limit's window) and what an Open311 request came with
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03 14:00:00.000000
 
 ``open311_key`` holds each client's key as its SHA-256 only, with the communities it may use;
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,108 @@
+"""What the console hands out as files: the CSV export of the list, and a case's photos —
+each behind the same authorization as the page it belongs to."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.services import workplace, workplace_case
+
+from .photos import PhotoCache, TelegramFiles, served_type
+from .render import message
+from .session import Sessions
+
+CSV_FIELDS = (
+    "number",
+    "status",
+    "community",
+    "community_name",
+    "category",
+    "category_name",
+    "location",
+    "description",
+    "channel",
+    "resident",
+    "manager",
+    "manager_name",
+    "escalation_level",
+    "reopen_count",
+    "rating",
+    "duplicate_of",
+    "created_at",
+    "ack_due_at",
+    "resolve_due_at",
+    "acknowledged_at",
+    "resolved_at",
+    "closed_at",
+)
+
+
+@dataclass
+class Downloads:
+    """The CSV export and the photos."""
+
+    sessions: Sessions
+    telegram: TelegramFiles | None = None
+    cache: PhotoCache = field(default_factory=PhotoCache)
+
+    async def export(self, request: Request) -> Response:
+        """``/console/cases.csv``: the list's cases (every page) as UTF-8 CSV with a BOM."""
+        reader = await self.sessions.needed(request)
+        if isinstance(reader, Response):
+            return reader
+        filters = workplace.Filters.parse(dict(request.query_params))
+        ctx, language = self.sessions.ctx, reader.language
+        rows = await workplace.export(ctx, reader.viewer, filters, language=language)
+        out = io.StringIO()
+        out.write("\ufeff")  # a spreadsheet then reads the Chinese text as UTF-8
+        writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        return Response(
+            out.getvalue().encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": 'attachment; filename="cases.csv"'},
+        )
+
+    async def photo(self, request: Request) -> Response:
+        """``/console/cases/<n>/photos/<i>``: a photo of the case, for whoever sees the case."""
+        reader = await self.sessions.needed(request)
+        if isinstance(reader, Response):
+            return reader
+        number, position = request.path_params["number"], request.path_params["position"]
+        try:
+            row = await workplace_case.photo_of(
+                self.sessions.ctx, reader.viewer, number=number, position=position
+            )
+        except workplace_case.NotVisible:
+            return message("web.not_found", language=reader.language, status_code=404)
+        key = f"{number}:{position}:{row.file_id or row.id}"
+        found = self.cache.get(key)
+        if found is None:
+            content = row.content
+            if content is None and row.file_id and self.telegram is not None:
+                content = await self.telegram.fetch(row.file_id)
+            if content is None:
+                return message("web.photo_missing", language=reader.language, status_code=404)
+            found = (content, row.content_type)
+            self.cache.put(key, *found)
+        content, declared = found
+        kind = served_type(content, declared)
+        headers = {"cache-control": "private, max-age=300"}
+        if kind is None:  # not an image we know: a download, never shown as a page
+            headers["content-disposition"] = f'attachment; filename="case-{number}-{position}"'
+        return Response(content, media_type=kind or "application/octet-stream", headers=headers)
+
+
+def _cell(value: object) -> object:
+    """A CSV cell: empty for nothing; a text that a spreadsheet would run as a formula, quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,220 @@
+"""The console's pages: the case list (and its live fragment), one case with its actions and
+notes, the rates, the CSV export. Each asks the services; none decides who may see what."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from bot.services import lifecycle, workplace, workplace_case, workplace_rates
+from bot.services.context import AlreadyHandled, ServiceRefusal
+from bot.services.notify import localize
+from bot.services.stats import Period
+from core.cases import Action
+from core.texts import render
+
+from .chart import chart
+from .render import message, page
+from .session import Reader, Sessions
+
+REFRESH_SECONDS = 5
+MAX_REASON = 500
+
+
+def _age(created: str, now: datetime, language: str) -> str:
+    """How long ago a case was reported, in hours or days."""
+    hours = int((now - datetime.fromisoformat(created)).total_seconds() // 3600)
+    if hours < 48:
+        return render(language, "web.age_hours", hours=max(hours, 0))
+    return render(language, "web.age_days", days=hours // 24)
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """The console's GET pages and case actions."""
+
+    sessions: Sessions
+
+    def _common(self, reader: Reader, path: str) -> dict[str, Any]:
+        return {"reader": reader, "viewer": reader.viewer, "csrf": reader.csrf, "here": path}
+
+    async def cases(self, request: Request) -> Response:
+        """``/console/cases``: the list, or (asked by htmx) only its fragment."""
+        reader = await self.sessions.needed(request)
+        if isinstance(reader, Response):
+            return reader
+        ctx = self.sessions.ctx
+        filters = workplace.Filters.parse(dict(request.query_params))
+        found = await workplace.case_page(ctx, reader.viewer, filters, language=reader.language)
+        now = ctx.clock()
+        for case in found.cases:
+            case["age"] = _age(case["created_at"], now, reader.language)
+            waiting = case["status"] in ("unassigned", "assigned")
+            case["deadline"] = case["ack_due_at"] if waiting else case["resolve_due_at"]
+        query = urlencode(filters.query())
+        values = {
+            **self._common(reader, f"/console/cases?{query}" if query else "/console/cases"),
+            "page": found,
+            "filters": filters,
+            "query": query,
+            "refresh": REFRESH_SECONDS,
+            "prev_query": urlencode(filters.query(page=found.page - 1)),
+            "next_query": urlencode(filters.query(page=found.page + 1)),
+        }
+        if request.headers.get("hx-request") == "true":
+            return page("_list.html", language=reader.language, **values)
+        values["choices"] = await workplace.choices(ctx, reader.viewer)
+        return page("cases.html", language=reader.language, **values)
+
+    async def case(self, request: Request) -> Response:
+        """``/console/cases/<n>``."""
+        reader = await self.sessions.needed(request)
+        if isinstance(reader, Response):
+            return reader
+        return await self._case_page(reader, request.path_params["number"])
+
+    async def _case_page(
+        self, reader: Reader, number: int, *, refusal: str = "", status_code: int = 200
+    ) -> Response:
+        try:
+            view = await workplace_case.case_view(self.sessions.ctx, reader.viewer, number)
+        except workplace_case.NotVisible:
+            return message("web.not_found", language=reader.language, status_code=404)
+        return page(
+            "case.html",
+            language=reader.language,
+            status_code=status_code,
+            view=view,
+            c=view.case,
+            refusal=refusal,
+            form_id=secrets.token_urlsafe(12),  # the same form sent twice acts once
+            **self._common(reader, f"/console/cases/{number}"),
+        )
+
+    async def act(self, request: Request) -> Response:
+        """POST ``/console/cases/<n>/act``: one of the bot's actions, or why it was refused."""
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        reader, form = posted
+        number: int = request.path_params["number"]
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        request_ = _request_of(fields)
+        if request_ is None:
+            return await self._case_page(
+                reader, number, refusal=render(reader.language, "web.bad_form"), status_code=400
+            )
+        ctx = self.sessions.ctx
+        try:
+            await workplace_case.act_on_case(
+                ctx, reader.viewer, number=number, request=request_, form_id=fields.get("form", "")
+            )
+        except workplace_case.NotVisible:
+            return message("web.not_found", language=reader.language, status_code=404)
+        except AlreadyHandled:
+            pass  # the same form sent again: done once already
+        except ServiceRefusal as refused:
+            return await self._case_page(
+                reader, number, refusal=_said(refused, reader.language), status_code=409
+            )
+        self.sessions.kick()  # the cards and messages of the change go out now
+        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+
+    async def note(self, request: Request) -> Response:
+        """POST ``/console/cases/<n>/note``: an internal note."""
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        reader, form = posted
+        number: int = request.path_params["number"]
+        text = form.get("note")
+        try:
+            await workplace_case.add_note(
+                self.sessions.ctx,
+                reader.viewer,
+                number=number,
+                text=text if isinstance(text, str) else "",
+            )
+        except workplace_case.NotVisible:
+            return message("web.not_found", language=reader.language, status_code=404)
+        except ServiceRefusal as refused:
+            return await self._case_page(
+                reader, number, refusal=_said(refused, reader.language), status_code=409
+            )
+        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+
+    async def rates(self, request: Request) -> Response:
+        """``/console/rates``: this month, last month, a chosen range, and 30 days as charts."""
+        reader = await self.sessions.needed(request)
+        if isinstance(reader, Response):
+            return reader
+        ctx = self.sessions.ctx
+        communities = await workplace_rates.communities_of(ctx, reader.viewer)
+        this_month, last_month = await workplace_rates.standard_periods(ctx)
+        chosen = Period(
+            workplace.Filters.parse(dict(request.query_params)).since,
+            workplace.Filters.parse(dict(request.query_params)).until,
+        )
+        periods = [
+            ("web.this_month", await workplace_rates.period_rates(ctx, communities, this_month)),
+            ("web.last_month", await workplace_rates.period_rates(ctx, communities, last_month)),
+            ("web.chosen_range", await workplace_rates.period_rates(ctx, communities, chosen)),
+        ]
+        days = await workplace_rates.daily(ctx, communities)
+        charts = [
+            chart(render(reader.language, f"chart.{name}"), days, attribute)
+            for name, attribute in (
+                ("response", "response_rate"),
+                ("resolution", "resolution_rate"),
+                ("satisfaction", "satisfaction_rate"),
+            )
+        ]
+        offered = await workplace.choices(ctx, reader.viewer)
+        english = reader.language == "en"
+        names = {i: (en if english else zh) for i, zh, en in offered["communities"]}
+        names.update({i: name for i, name, _ in offered["holders"]})
+        return page(
+            "rates.html",
+            language=reader.language,
+            names=names,
+            periods=periods,
+            chosen=chosen,
+            charts=charts,
+            **self._common(reader, "/console/rates"),
+        )
+
+
+def _said(refused: ServiceRefusal, language: str) -> str:
+    """A refusal in the reader's words."""
+    params = {k: localize(v, language) for k, v in refused.params.items()}
+    return render(language, refused.reason, **params)
+
+
+def _request_of(fields: dict[str, str]) -> lifecycle.Request | None:
+    """The use case's request a console form asks for; None for a form that makes no sense."""
+    try:
+        action = Action(fields.get("action", ""))
+    except ValueError:
+        return None
+    reason = fields.get("reason", "")[:MAX_REASON]
+    match action:
+        case Action.ACKNOWLEDGE:
+            return lifecycle.Request(action)
+        case Action.RESOLVE | Action.DECLINE | Action.CLOSE:
+            return lifecycle.Request(action, note=reason)
+        case Action.REASSIGN:
+            manager = fields.get("manager", "")
+            return lifecycle.Request(action, manager_id=manager, note=reason) if manager else None
+        case Action.REJECT:
+            original = fields.get("duplicate_of", "").strip().lstrip("#")
+            if original and not (original.isascii() and original.isdigit() and len(original) < 10):
+                return None
+            duplicate = int(original) if original else None
+            return lifecycle.Request(action, note=reason, duplicate_of=duplicate)
+    return None

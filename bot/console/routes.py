@@ -1,0 +1,118 @@
+"""The staff console's routes under ``/console``: sign-in by one-time link, sign-out, the
+language switch, the pages, the static files — with the security headers on every answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.config import Settings
+from bot.services import console_auth
+from bot.services.context import ServiceContext
+
+from .downloads import Downloads
+from .pages import Pages
+from .photos import TelegramFiles
+from .render import message, page
+from .security import CookieJar, SecurityHeaders
+from .session import Sessions, back_to
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class Console:
+    """Sign-in, sign-out and the language: what happens around the pages."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def login_page(self, request: Request) -> Response:
+        """GET of a sign-in link: a button to press. Spending the token on a GET would let a
+        link preview (Telegram fetches links it shows) use it up."""
+        token = request.path_params["token"]
+        language = self.sessions.language(request)
+        return page("login.html", language=language, token=token)
+
+    async def login(self, request: Request) -> Response:
+        """POST of a sign-in link: the token spent on a new session (a new id, whatever cookie
+        the browser brought: a planted session id never becomes a signed-in one)."""
+        previous = self.sessions.session_id(request)
+        signed = await console_auth.sign_in(
+            self.sessions.ctx, token=request.path_params["token"], previous=previous
+        )
+        if signed is None:
+            refused = message(
+                "web.link_invalid", language=self.sessions.language(request), status_code=410
+            )
+            return self.sessions.forget(refused) if previous else refused
+        home = RedirectResponse("/console/cases", status_code=303)
+        return self.sessions.sign_in(home, signed.session_id)
+
+    async def logout(self, request: Request) -> Response:
+        """POST: the session ends (its row is deleted), the cookie goes."""
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return self.sessions.forget(posted) if posted.status_code == 401 else posted
+        reader, _ = posted
+        await console_auth.sign_out(self.sessions.ctx, session_id=reader.session_id)
+        done = message("web.signed_out", language=reader.language, status_code=200)
+        return self.sessions.forget(done)
+
+    async def language(self, request: Request) -> Response:
+        """POST: the console's language for this session; back to the page it was sent from."""
+        posted = await self.sessions.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        reader, form = posted
+        chosen = form.get("language")
+        if isinstance(chosen, str):
+            await console_auth.set_language(
+                self.sessions.ctx, session_id=reader.session_id, language=chosen
+            )
+        return back_to(form)
+
+    async def home(self, request: Request) -> Response:
+        """``/console``: the cases page."""
+        return RedirectResponse("/console/cases", status_code=303)
+
+
+def console_routes(
+    settings: Settings, ctx: ServiceContext, kick: Callable[[], None]
+) -> list[BaseRoute]:
+    """The console's routes, or none when ``CONSOLE_SECRET`` is unset (then ``/console/…`` is
+    404 like any unknown path)."""
+    if settings.console_secret is None:
+        return []
+    jar = CookieJar(
+        settings.console_secret.get_secret_value(),
+        secure=settings.public_url.lower().startswith("https://"),
+    )
+    sessions = Sessions(ctx, jar, kick)
+    console, pages = Console(sessions), Pages(sessions)
+    files = Downloads(sessions, TelegramFiles.of(settings))
+    app = Starlette(
+        routes=[
+            Route("/", console.home),
+            Route("/login/{token}", console.login_page, methods=["GET"]),
+            Route("/login/{token}", console.login, methods=["POST"]),
+            Route("/logout", console.logout, methods=["POST"]),
+            Route("/language", console.language, methods=["POST"]),
+            Route("/cases", pages.cases),
+            Route("/cases.csv", files.export),
+            Route("/cases/{number:int}", pages.case),
+            Route("/cases/{number:int}/act", pages.act, methods=["POST"]),
+            Route("/cases/{number:int}/note", pages.note, methods=["POST"]),
+            Route("/cases/{number:int}/photos/{position:int}", files.photo),
+            Route("/rates", pages.rates),
+            Mount("/static", app=StaticFiles(directory=STATIC)),
+        ],
+        middleware=[Middleware(SecurityHeaders)],
+    )
+    return [Mount("/console", app=app)]

@@ -1,0 +1,82 @@
+"""The console's guards: the signed session cookie, the CSRF check on every POST, and the
+headers every console response carries (CSP without inline script, no framing, no referrer)."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+COOKIE = "wolaiban_console"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+MAX_COOKIE = 512
+
+HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",  # a sign-in link in a URL must not travel on
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CookieJar:
+    """Signs session ids into cookie values with ``CONSOLE_SECRET`` and reads them back."""
+
+    secret: str
+    secure: bool
+
+    def _serializer(self) -> URLSafeSerializer:
+        return URLSafeSerializer(self.secret, salt="wolaiban-console-session")
+
+    def value(self, session_id: str) -> str:
+        """The cookie value naming ``session_id``."""
+        return str(self._serializer().dumps(session_id))
+
+    def session_id(self, value: str | None) -> str | None:
+        """The session id a cookie value names; None when it is missing or forged."""
+        if not value or len(value) > MAX_COOKIE:
+            return None
+        try:
+            found = self._serializer().loads(value)
+        except BadSignature:
+            return None
+        return found if isinstance(found, str) else None
+
+    def options(self) -> dict[str, object]:
+        """How the cookie is set: HttpOnly, SameSite=Lax, Secure over https, console paths."""
+        return {"httponly": True, "samesite": "lax", "secure": self.secure, "path": "/console"}
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    """True when ``given`` is the session's CSRF token (compared in constant time)."""
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+class SecurityHeaders:
+    """ASGI middleware: the console's security headers on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, sending)
