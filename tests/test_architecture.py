@@ -17,6 +17,8 @@ FORBIDDEN = {
     "bot/services": (
         "bot.telegram",
         "bot.sms",
+        "bot.console",
+        "bot.open311",
         "bot.channels",
         "bot.adapter",
         "bot.delivery",
@@ -28,7 +30,15 @@ FORBIDDEN = {
         "bot.demo",
         "bot.web",
     ),
-    "scheduler": ("bot.telegram", "bot.sms", "bot.delivery", "bot.app", "sandbox"),
+    "scheduler": (
+        "bot.telegram",
+        "bot.sms",
+        "bot.console",
+        "bot.open311",
+        "bot.delivery",
+        "bot.app",
+        "sandbox",
+    ),
     "bot": ("sandbox",),
 }
 # The one door from the product to the sandbox: `wolaiban demo` starts the emulators.
@@ -78,7 +88,7 @@ def test_core_is_pure() -> None:
     assert wrong == []
 
 
-CHANNELS = ("bot.telegram", "bot.sms")
+CHANNELS = ("bot.telegram", "bot.sms", "bot.console", "bot.open311")
 
 
 def test_channels_do_not_import_each_other() -> None:

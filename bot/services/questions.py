@@ -84,7 +84,7 @@ async def ask_before_in(unit: Unit, *, number: int, action: Action) -> None:
     flow = _ASKING.get(action, "reassign")
     data: dict[str, Any] = {"number": number}
     if action is Action.REASSIGN:
-        managers = await _managers(unit, community=case.community_id, exclude=case.manager_id)
+        managers = await managers_for(unit, community=case.community_id, exclude=case.manager_id)
         data["managers"] = [m.id for m in managers]
         await ask(unit, person, flow, data, labels=[m.name for m in managers])
         return
@@ -138,7 +138,7 @@ async def _waiting(unit: Unit, person: Person) -> list[int]:
     return [n for n in (await unit.session.exec(query)).all() if n is not None]
 
 
-async def _managers(unit: Unit, *, community: str, exclude: str | None) -> list[Person]:
+async def managers_for(unit: Unit, *, community: str, exclude: str | None) -> list[Person]:
     """Who a case may go to: the managers and supervisors of its community (by the directory or
     by a routing rule for it); everyone who manages, when the directory names none there."""
     query = (

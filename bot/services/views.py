@@ -18,7 +18,7 @@ from .context import ServiceContext
 from .levels import zone
 
 # The columns a case's JSON reads (CONTRACT §8 and a few more); not photos nor timers.
-_JSON_COLUMNS = (
+JSON_COLUMNS = (
     Case.number,
     Case.status,
     Case.community_id,
@@ -66,7 +66,7 @@ def case_json(
     names: dict[str, tuple[str, str]] | None = None,
     events: Sequence[CaseEvent] | None = None,
 ) -> dict[str, Any]:
-    """A case's columns by name (at least ``_JSON_COLUMNS``) as the contract's JSON object;
+    """A case's columns by name (at least ``JSON_COLUMNS``) as the contract's JSON object;
     ``events`` included when given."""
     names = names or {}
     community, category = case["community_id"], case["category_id"]
@@ -169,7 +169,7 @@ async def list_cases(
     """Cases as the contract's JSON, oldest first, filtered by status and community when given
     (the command line asks for the open ones unless told otherwise)."""
     names = await _names(ctx, ctx.default_language)
-    query = _listed(_JSON_COLUMNS, statuses, community, limit)
+    query = _listed(JSON_COLUMNS, statuses, community, limit)
     async with ctx.db.reading() as session:
         rows = (await (await session.connection()).execute(query)).all()
         tz = await zone(session)

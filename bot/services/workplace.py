@@ -22,11 +22,11 @@ from db.models import Case, CaseEvent, Person
 from .context import ServiceContext
 from .levels import zone
 from .views import (
-    _JSON_COLUMNS,  # the columns the case JSON reads
+    JSON_COLUMNS,  # the columns the case JSON reads
     case_json,
 )
 
-_COLUMNS: Sequence[Any] = _JSON_COLUMNS
+_COLUMNS: Sequence[Any] = JSON_COLUMNS
 PAGE_SIZE = 50
 MAX_EXPORT = 50_000
 MAX_SEARCH = 100

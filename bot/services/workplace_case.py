@@ -23,7 +23,7 @@ from .context import Actor, Inbound, ServiceContext, ServiceRefusal, unit_of_wor
 from .levels import zone
 from .parties import load_parties
 from .photos import MAX_PHOTOS
-from .questions import _managers  # the bot's own list of whom a case may go to
+from .questions import managers_for  # the bot's own list of whom a case may go to
 from .views import case_json
 from .workplace import Viewer
 
@@ -108,7 +108,9 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
         actions = allowed_actions(state_of(case), relations - {Relation.SYSTEM})
         managers: list[Person] = []
         if Action.REASSIGN in actions:
-            managers = await _managers(unit, community=case.community_id, exclude=case.manager_id)
+            managers = await managers_for(
+                unit, community=case.community_id, exclude=case.manager_id
+            )
         deliveries = tuple(
             Delivery(
                 at=m.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
