@@ -45,6 +45,9 @@ class Settings:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     concurrency: int = 32
+    # The longest the messages an action causes for others wait for the answer to the person
+    # who acted (it goes first); past it they go anyway.
+    answer_wait: float = 3.0
 
 
 def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -56,9 +59,10 @@ def _by_id(message: Claimed) -> int:
     return message.id
 
 
-def _by_head(item: tuple[str, deque[Claimed]]) -> int:
+def _by_head(item: tuple[str, deque[Claimed]]) -> tuple[bool, int]:
+    """Answers first, then the oldest: see ``Dispatcher._send_ready``."""
     queue = item[1]
-    return queue[0].id if queue else 0
+    return (not queue[0].answer, queue[0].id) if queue else (False, 0)
 
 
 class Dispatcher:
@@ -87,6 +91,10 @@ class Dispatcher:
         self._groups: dict[str, bool] = {}
         self._held: set[int] = set()
         self._busy: set[str] = set()
+        # Answers not tried yet, by when they were written: id -> scope, and until when the
+        # messages written with them wait (see ``_after_answer``).
+        self._answers: dict[datetime, dict[int, str]] = {}
+        self._answer_until: dict[datetime, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._fresh = False  # rows were committed since the last claim
@@ -176,6 +184,10 @@ class Dispatcher:
             bisect.insort(self._queues[scope], row, key=_by_id)
             self._groups[scope] = group
             self._held.add(row.id)
+            if row.answer and row.written_at is not None:
+                self._answers.setdefault(row.written_at, {})[row.id] = scope
+                until = time.monotonic() + self._settings.answer_wait
+                self._answer_until.setdefault(row.written_at, until)
 
     async def _renew(self) -> None:
         try:
@@ -187,13 +199,17 @@ class Dispatcher:
         """Start every send whose scope is free now; return seconds until the next one is."""
         now = time.monotonic()
         soonest = self._settings.poll_seconds
-        # The oldest message first, across chats too: the answer to a person's own action was
-        # written before the notices it causes for others, and starts before them.
+        # Across chats: answers first, then the oldest message first. The answer to a person's
+        # own action starts before the notices it causes for others, which wait for it.
         for scope, queue in sorted(self._queues.items(), key=_by_head):
             if not queue:
                 del self._queues[scope]
                 continue
             if scope in self._busy:
+                continue
+            answer_until = self._after_answer(scope, queue[0], now)
+            if answer_until is not None:
+                soonest = min(soonest, answer_until - now)
                 continue
             group = self._groups[scope]
             at = self._pacer.ready_at(scope, group=group, now=now)
@@ -209,6 +225,32 @@ class Dispatcher:
             now = time.monotonic()
         return max(soonest, 0.0)
 
+    def _after_answer(self, scope: str, message: Claimed, now: float) -> float | None:
+        """Until when ``message`` waits for an answer written with it to another chat (None: it
+        need not): until the answer's first try, whatever came of it (a chat paused by a 429
+        holds back nobody else for long), and never past ``answer_wait`` (chats that wait for
+        each other's answers, or an answer behind a slow chat, hold nobody for ever)."""
+        if message.answer or message.written_at is None:
+            return None
+        answers = self._answers.get(message.written_at)
+        if not answers:
+            return None
+        until = self._answer_until[message.written_at]
+        if now >= until:
+            del self._answers[message.written_at], self._answer_until[message.written_at]
+            return None
+        # the same chat: its messages go in the order they were written
+        return until if any(where != scope for where in answers.values()) else None
+
+    def _tried(self, message: Claimed) -> None:
+        """The message's send was tried: messages waiting for it (an answer) may go."""
+        if message.written_at is None or message.written_at not in self._answers:
+            return
+        answers = self._answers[message.written_at]
+        answers.pop(message.id, None)
+        if not answers:
+            del self._answers[message.written_at], self._answer_until[message.written_at]
+
     async def _send(self, scope: str, message: Claimed) -> None:
         try:
             async with self._slots:
@@ -221,6 +263,7 @@ class Dispatcher:
         finally:
             self._pacer.finished(scope, group=self._groups.get(scope, False), now=time.monotonic())
             self._busy.discard(scope)
+            self._tried(message)
             if scope not in self._queues:  # nothing more for this chat: forget it
                 self._groups.pop(scope, None)
             self._wake.set()
