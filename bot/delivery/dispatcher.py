@@ -1,8 +1,10 @@
 """The dispatcher: claims due outbox rows of one channel and sends them within the limits.
 
 Messages to one chat go one at a time and in order; different chats go side by side, each at its
-own pace, so a chat paused by a 429 holds back nobody else. Results are written back as they come:
-sent (with the provider's id), retried with exponential backoff and full jitter, or dead-lettered.
+own pace, so a chat paused by a 429 holds back nobody else; the answer to a person's own action
+goes before the messages it causes for others (``answers.py``). Results are written back as they
+come: sent (with the provider's id), retried with exponential backoff and full jitter, or
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bot.services import outbox
 from bot.services.context import ServiceContext
 from bot.services.outbox import Claimed
 
+from .answers import AnswersFirst
 from .outcomes import Delivered, Flooded, Outcome, Permanent, Sender, Transient
 from .pacing import Pacer
 
@@ -45,8 +48,7 @@ class Settings:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     concurrency: int = 32
-    # The longest the messages an action causes for others wait for the answer to the person
-    # who acted (it goes first); past it they go anyway.
+    # The longest the messages an action causes for others wait for its answer (answers.py).
     answer_wait: float = 3.0
 
 
@@ -91,10 +93,7 @@ class Dispatcher:
         self._groups: dict[str, bool] = {}
         self._held: set[int] = set()
         self._busy: set[str] = set()
-        # Answers not tried yet, by when they were written: id -> scope, and until when the
-        # messages written with them wait (see ``_after_answer``).
-        self._answers: dict[datetime, dict[int, str]] = {}
-        self._answer_until: dict[datetime, float] = {}
+        self._answers_first = AnswersFirst(wait=settings.answer_wait)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._fresh = False  # rows were committed since the last claim
@@ -184,10 +183,7 @@ class Dispatcher:
             bisect.insort(self._queues[scope], row, key=_by_id)
             self._groups[scope] = group
             self._held.add(row.id)
-            if row.answer and row.written_at is not None:
-                self._answers.setdefault(row.written_at, {})[row.id] = scope
-                until = time.monotonic() + self._settings.answer_wait
-                self._answer_until.setdefault(row.written_at, until)
+            self._answers_first.claimed(row, scope, now=time.monotonic())
 
     async def _renew(self) -> None:
         try:
@@ -207,7 +203,7 @@ class Dispatcher:
                 continue
             if scope in self._busy:
                 continue
-            answer_until = self._after_answer(scope, queue[0], now)
+            answer_until = self._answers_first.holds(queue[0], scope, now=now)
             if answer_until is not None:
                 soonest = min(soonest, answer_until - now)
                 continue
@@ -225,32 +221,6 @@ class Dispatcher:
             now = time.monotonic()
         return max(soonest, 0.0)
 
-    def _after_answer(self, scope: str, message: Claimed, now: float) -> float | None:
-        """Until when ``message`` waits for an answer written with it to another chat (None: it
-        need not): until the answer's first try, whatever came of it (a chat paused by a 429
-        holds back nobody else for long), and never past ``answer_wait`` (chats that wait for
-        each other's answers, or an answer behind a slow chat, hold nobody for ever)."""
-        if message.answer or message.written_at is None:
-            return None
-        answers = self._answers.get(message.written_at)
-        if not answers:
-            return None
-        until = self._answer_until[message.written_at]
-        if now >= until:
-            del self._answers[message.written_at], self._answer_until[message.written_at]
-            return None
-        # the same chat: its messages go in the order they were written
-        return until if any(where != scope for where in answers.values()) else None
-
-    def _tried(self, message: Claimed) -> None:
-        """The message's send was tried: messages waiting for it (an answer) may go."""
-        if message.written_at is None or message.written_at not in self._answers:
-            return
-        answers = self._answers[message.written_at]
-        answers.pop(message.id, None)
-        if not answers:
-            del self._answers[message.written_at], self._answer_until[message.written_at]
-
     async def _send(self, scope: str, message: Claimed) -> None:
         try:
             async with self._slots:
@@ -263,7 +233,7 @@ class Dispatcher:
         finally:
             self._pacer.finished(scope, group=self._groups.get(scope, False), now=time.monotonic())
             self._busy.discard(scope)
-            self._tried(message)
+            self._answers_first.tried(message)
             if scope not in self._queues:  # nothing more for this chat: forget it
                 self._groups.pop(scope, None)
             self._wake.set()
