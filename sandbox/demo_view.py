@@ -1,5 +1,6 @@
 """What each chat of the demo shows at its end: every card of a finished case must read as the case
-stands, offer no button the case would refuse, and have been edited once per change at most."""
+stands and offer no button the case would refuse; and no card was edited but for a change (of the
+case's status, or of what its reader may press)."""
 
 from __future__ import annotations
 
@@ -38,13 +39,14 @@ async def stale_cards(ctx: ServiceContext, telegram: TelegramEmulator) -> list[s
     problems = _overtaken(sent)
     for card in cards:
         case = cases.get(card.case_number)
-        if case is None or case.number is None or Status(case.status).is_open:
-            continue
-        if not card.provider_message_id:
+        if case is None or case.number is None or not card.provider_message_id:
             continue
         shown = _message(telegram, int(card.address), int(card.provider_message_id))
         if shown is None:
             problems.append(f"card {card.id} of case #{case.number} is not in its chat")
+            continue
+        problems += _idle_edits(card, shown)
+        if Status(case.status).is_open:
             continue
         status = render(card.language, f"status.{case.status}")
         reads = render(card.language, "card.status", status=status)
@@ -55,10 +57,27 @@ async def stale_cards(ctx: ServiceContext, telegram: TelegramEmulator) -> list[s
         if shown.text.splitlines()[-1] != reads or not offered <= allowed:
             last = shown.text.splitlines()[-1]
             problems.append(f"card {card.id} of case #{case.number} ends on {last!r} {offered}")
-        lines = [text.splitlines()[-1] for _, text, _ in shown.history]
-        if any(a == b for a, b in itertools.pairwise(lines)):
-            problems.append(f"card {card.id} of case #{case.number} was edited twice: {lines}")
     return problems
+
+
+def _idle_edits(card: OutboxMessage, shown: Sent) -> list[str]:
+    """Edits of ``card`` that changed neither the status it shows nor its buttons (at most one
+    edit per card per change); a card names the status it was written in by its parameters."""
+    language = card.language
+    names = {render(language, f"status.{s}") for s in Status}
+    lines = {render(language, "card.status", status=name): name for name in names}
+    written = card.params.get("status")
+    states: list[tuple[str | None, list[str]]] = []
+    for i, (_, text, buttons) in enumerate(shown.history or [(0.0, shown.text, shown.buttons)]):
+        if i == 0:
+            status = written.get(language) if isinstance(written, dict) else None
+        else:
+            status = lines.get(text.splitlines()[-1])
+        states.append((status, [b.get("callback_data", "") for row in buttons for b in row]))
+    if not any(a == b and a[0] is not None for a, b in itertools.pairwise(states)):
+        return []
+    shows = [status or "-" for status, _ in states]
+    return [f"card {card.id} of case #{card.case_number} edited without a change: {shows}"]
 
 
 def _overtaken(edits: list[OutboxMessage]) -> list[str]:

@@ -1,8 +1,10 @@
 """The dispatcher: claims due outbox rows of one channel and sends them within the limits.
 
 Messages to one chat go one at a time and in order; different chats go side by side, each at its
-own pace, so a chat paused by a 429 holds back nobody else. Results are written back as they come:
-sent (with the provider's id), retried with exponential backoff and full jitter, or dead-lettered.
+own pace, so a chat paused by a 429 holds back nobody else; the answer to a person's own action
+goes before the messages it causes for others (``answers.py``). Results are written back as they
+come: sent (with the provider's id), retried with exponential backoff and full jitter, or
+dead-lettered.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bot.services import outbox
 from bot.services.context import ServiceContext
 from bot.services.outbox import Claimed
 
+from .answers import AnswersFirst
 from .outcomes import Delivered, Flooded, Outcome, Permanent, Sender, Transient
 from .pacing import Pacer
 
@@ -45,6 +48,8 @@ class Settings:
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
     concurrency: int = 32
+    # The longest the messages an action causes for others wait for its answer (answers.py).
+    answer_wait: float = 3.0
 
 
 def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
@@ -56,9 +61,10 @@ def _by_id(message: Claimed) -> int:
     return message.id
 
 
-def _by_head(item: tuple[str, deque[Claimed]]) -> int:
+def _by_head(item: tuple[str, deque[Claimed]]) -> tuple[bool, int]:
+    """Answers first, then the oldest: see ``Dispatcher._send_ready``."""
     queue = item[1]
-    return queue[0].id if queue else 0
+    return (not queue[0].answer, queue[0].id) if queue else (False, 0)
 
 
 class Dispatcher:
@@ -87,6 +93,7 @@ class Dispatcher:
         self._groups: dict[str, bool] = {}
         self._held: set[int] = set()
         self._busy: set[str] = set()
+        self._answers_first = AnswersFirst(wait=settings.answer_wait)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._fresh = False  # rows were committed since the last claim
@@ -176,6 +183,7 @@ class Dispatcher:
             bisect.insort(self._queues[scope], row, key=_by_id)
             self._groups[scope] = group
             self._held.add(row.id)
+            self._answers_first.claimed(row, scope, now=time.monotonic())
 
     async def _renew(self) -> None:
         try:
@@ -187,13 +195,17 @@ class Dispatcher:
         """Start every send whose scope is free now; return seconds until the next one is."""
         now = time.monotonic()
         soonest = self._settings.poll_seconds
-        # The oldest message first, across chats too: the answer to a person's own action was
-        # written before the notices it causes for others, and starts before them.
+        # Across chats: answers first, then the oldest message first. The answer to a person's
+        # own action starts before the notices it causes for others, which wait for it.
         for scope, queue in sorted(self._queues.items(), key=_by_head):
             if not queue:
                 del self._queues[scope]
                 continue
             if scope in self._busy:
+                continue
+            answer_until = self._answers_first.holds(queue[0], scope, now=now)
+            if answer_until is not None:
+                soonest = min(soonest, answer_until - now)
                 continue
             group = self._groups[scope]
             at = self._pacer.ready_at(scope, group=group, now=now)
@@ -221,6 +233,7 @@ class Dispatcher:
         finally:
             self._pacer.finished(scope, group=self._groups.get(scope, False), now=time.monotonic())
             self._busy.discard(scope)
+            self._answers_first.tried(message)
             if scope not in self._queues:  # nothing more for this chat: forget it
                 self._groups.pop(scope, None)
             self._wake.set()

@@ -12,11 +12,13 @@ _MARGIN = 1.03
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Provider limits; the defaults are Telegram's (30/s, 1/s per chat, 20/min per group)."""
+    """Provider limits; the defaults are Telegram's (30/s, 1/s per chat, 20/min per group).
+    Every message counts, a new one or an edit: Telegram floods on both."""
 
     per_second: float = 30.0
     chat_interval: float = 1.0
     group_per_minute: int = 20
+    group_window: float = 60.0  # the "minute" of group_per_minute (shorter in tests)
 
 
 @dataclass(slots=True)
@@ -34,10 +36,11 @@ class Pacer:
         at = max(now, self._next_any, self._paused_until.get(scope, 0.0))
         if group:
             window = self._group_sends[scope]
-            while window and now - window[0] >= 60.0:
+            span = self.limits.group_window
+            while window and now - window[0] >= span:
                 window.popleft()
             if len(window) >= self.limits.group_per_minute:
-                at = max(at, window[0] + 60.0 * _MARGIN)
+                at = max(at, window[0] + span * _MARGIN)
         else:
             at = max(at, self._next_chat.get(scope, 0.0))
         return at

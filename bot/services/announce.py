@@ -227,15 +227,21 @@ async def _refresh(
         status = render(card.language, f"status.{scene.case.status}")
         text = f"{card.text}\n\n{render(card.language, 'card.status', status=status)}"
         buttons = buttons_for(state, after.relations(card.person_id or ""), number)
-        if await _reads_already(outbox.session, card, text, buttons):
+        if await _reads_already(outbox.session, card, text, buttons, status=scene.case.status):
             continue
         await outbox.edit(card, key=key, text=text, buttons=buttons)
 
 
 async def _reads_already(
-    session: AsyncSession, card: OutboxMessage, text: str, buttons: list[list[Button]]
+    session: AsyncSession,
+    card: OutboxMessage,
+    text: str,
+    buttons: list[list[Button]],
+    *,
+    status: str,
 ) -> bool:
-    """True when the card's last edit already says this (another edit would change nothing)."""
+    """True when the card's last edit already says this, or, never edited, it was written in
+    this status with these buttons (a reminder changes nothing it shows: no edit)."""
     query = (
         select(OutboxMessage)
         .where(OutboxMessage.edit_of == card.id)
@@ -244,8 +250,12 @@ async def _reads_already(
     )
     last = (await session.exec(query)).first()
     data = [[b.data for b in row] for row in buttons]
-    return (
-        last is not None
-        and last.text == text
-        and [[b["data"] for b in row] for row in last.buttons] == data
-    )
+    if last is None:
+        written = card.params.get("status")  # the status a card was written in, when it says
+        return written == both(f"status.{status}") and _data(card) == data
+    return last.text == text and _data(last) == data
+
+
+def _data(row: OutboxMessage) -> list[list[str]]:
+    """The callback data of a stored row's buttons."""
+    return [[b["data"] for b in buttons] for buttons in row.buttons]

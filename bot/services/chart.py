@@ -15,10 +15,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bot.fonts import SANS_SC, SANS_SC_FAMILY
 from core.texts import render
+
+if TYPE_CHECKING:  # matplotlib is loaded by the worker only
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -76,80 +80,87 @@ async def draw_chart(
     return png
 
 
-@cache
-def _cjk_font() -> str | None:
-    """A font with Chinese glyphs, when the machine has one."""
+def _fonts() -> list[str]:
+    """The families the chart's text is set in: the shipped Chinese subset first (registered
+    with matplotlib here, in the worker, not at import), then matplotlib's own for anything the
+    subset lacks. Loads matplotlib."""
     from matplotlib import font_manager
 
-    for font in font_manager.fontManager.ttflist:
-        if any(mark in font.name for mark in ("CJK", "Hei", "Song", "WenQuanYi", "Ming")):
-            return str(font.name)
-    return None
+    if SANS_SC_FAMILY not in {font.name for font in font_manager.fontManager.ttflist}:
+        font_manager.fontManager.addfont(str(SANS_SC))
+    return [SANS_SC_FAMILY, "DejaVu Sans"]
 
 
-def render_chart(days: Sequence[Day], language: str) -> bytes:
-    """The chart as PNG bytes; labels in ``language`` (English where no Chinese font exists).
-    Loads matplotlib: called in the worker process (or a test), never in ``wolaiban run``."""
+def chart_figure(days: Sequence[Day], language: str) -> Figure:
+    """The chart as a matplotlib figure, every label in ``language`` (Chinese glyphs from the
+    shipped font, whatever the machine has). Loads matplotlib."""
     import matplotlib
 
     matplotlib.use("Agg")  # headless: no display, no GUI toolkit
-    from matplotlib.figure import Figure
+    import matplotlib.figure
     from matplotlib.ticker import MaxNLocator
 
-    font = _cjk_font()
-    labels = language if language != "zh" or font else "en"
-    figure = Figure(figsize=(8, 4), dpi=100)
-    axes = figure.add_subplot()
-    x = list(range(len(days)))
-    width = 0.4
-    axes.bar(
-        [i - width / 2 for i in x],
-        [d.reported for d in days],
-        width,
-        label=render(labels, "chart.reported"),
-        color="#4C78A8",
-    )
-    axes.bar(
-        [i + width / 2 for i in x],
-        [d.closed for d in days],
-        width,
-        label=render(labels, "chart.closed"),
-        color="#72B7B2",
-    )
-    axes.set_xticks(x, [d.label for d in days], rotation=45, fontsize=8)
-    axes.set_ylabel(render(labels, "chart.cases"))
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # cases come whole
-    rates = axes.twinx()
-    for key, color in (
-        ("response", "#F58518"),
-        ("resolution", "#54A24B"),
-        ("satisfaction", "#E45756"),
-    ):
-        values = [getattr(d, key) for d in days]
-        rates.plot(
-            x,
-            [v if v is not None else float("nan") for v in values],
-            marker="o",
-            color=color,
-            label=render(labels, f"chart.{key}"),
+    # Text takes its font from the settings in force when it is made (ticks: when drawn).
+    with matplotlib.rc_context({"font.family": _fonts()}):
+        figure = matplotlib.figure.Figure(figsize=(8, 4), dpi=100)
+        axes = figure.add_subplot()
+        x = list(range(len(days)))
+        width = 0.4
+        axes.bar(
+            [i - width / 2 for i in x],
+            [d.reported for d in days],
+            width,
+            label=render(language, "chart.reported"),
+            color="#4C78A8",
         )
-    rates.set_ylim(0, 1.05)
-    rates.set_ylabel(render(labels, "chart.rate"))
-    handles = axes.get_legend_handles_labels()
-    more = rates.get_legend_handles_labels()
-    legend = axes.legend(
-        handles[0] + more[0],
-        handles[1] + more[1],
-        fontsize=8,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.2),  # below the plot: never over the bars
-        ncol=5,
-        frameon=False,
-    )
-    if font and labels == "zh":
-        for text in (*legend.get_texts(), axes.yaxis.label, rates.yaxis.label):
-            text.set_fontfamily(font)
-    figure.tight_layout()
+        axes.bar(
+            [i + width / 2 for i in x],
+            [d.closed for d in days],
+            width,
+            label=render(language, "chart.closed"),
+            color="#72B7B2",
+        )
+        axes.set_xticks(x, [d.label for d in days], rotation=45, fontsize=8)
+        axes.set_ylabel(render(language, "chart.cases"))
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # cases come whole
+        rates = axes.twinx()
+        for key, color in (
+            ("response", "#F58518"),
+            ("resolution", "#54A24B"),
+            ("satisfaction", "#E45756"),
+        ):
+            values = [getattr(d, key) for d in days]
+            rates.plot(
+                x,
+                [v if v is not None else float("nan") for v in values],
+                marker="o",
+                color=color,
+                label=render(language, f"chart.{key}"),
+            )
+        rates.set_ylim(0, 1.05)
+        rates.set_ylabel(render(language, "chart.rate"))
+        handles = axes.get_legend_handles_labels()
+        more = rates.get_legend_handles_labels()
+        axes.legend(
+            handles[0] + more[0],
+            handles[1] + more[1],
+            fontsize=8,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),  # below the plot: never over the bars
+            ncol=5,
+            frameon=False,
+        )
+        figure.tight_layout()
+    return figure
+
+
+def render_chart(days: Sequence[Day], language: str) -> bytes:
+    """The chart as PNG bytes, labels in ``language``.
+    Loads matplotlib: called in the worker process (or a test), never in ``wolaiban run``."""
+    import matplotlib
+
+    figure = chart_figure(days, language)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with matplotlib.rc_context({"font.family": _fonts()}):
+        figure.savefig(buffer, format="png")
     return buffer.getvalue()

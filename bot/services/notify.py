@@ -178,6 +178,10 @@ class Outbox:
             urgent=original.urgent,
         )
         message.edit_of = original.id
+        inbound = self.inbound
+        if inbound is not None and original.person_id == self.sender_id:
+            # the card of the person who acted, moved by their action: the answer to it
+            message.reply_to = inbound.key
         self.session.add(message)
         return message
 

@@ -44,6 +44,10 @@ class Claimed:
     edit_message_id: str | None
     language: str = "zh"
     photo: bytes | None = None
+    # The answer to the inbound being handled when it was written (to the person who acted), and
+    # when it was written: the messages written with it, to others, go once it has gone.
+    answer: bool = False
+    written_at: datetime | None = None
 
 
 async def outbox_messages(
@@ -127,6 +131,8 @@ async def claim_due(
                     edit_message_id=edit_id,
                     language=row.language,
                     photo=row.photo,
+                    answer=row.reply_to is not None,
+                    written_at=row.created_at,
                 )
             )
     return claimed

@@ -158,6 +158,7 @@ async def show_case(ctx: ServiceContext, inbound: Inbound, *, number: int) -> No
             person,
             "tg.case_detail",
             key=unit.key(),
+            case=case,  # a card of the case: edited as it moves, so its buttons stay true
             params=params,
             buttons=buttons_for(state_of(case), relations, number),
         )

@@ -26,45 +26,47 @@ from sandbox.telegram import Sent, TelegramEmulator
 
 CHAT = 41
 CARD = "📋 诉求 #1"
-ACK = [[Button("button.ack", "ack:1")]]
 
 
-async def _card(ctx: ServiceContext) -> OutboxMessage:
-    """A case card with a button, queued for CHAT (and not sent yet)."""
+async def card(ctx: ServiceContext, *, chat: int = CHAT, number: int = 1) -> OutboxMessage:
+    """A case card with a button, queued for ``chat`` (and not sent yet)."""
     async with ctx.db.transaction() as session:
         outbox = Outbox(session, datetime.now(UTC), "zh", BOOK)
-        card = outbox.row(
-            key="case:1:card",
+        row = outbox.row(
+            key=f"case:{number}:card",
             channel="telegram",
-            address=str(CHAT),
+            address=str(chat),
             person_id=None,
-            case_number=1,
+            case_number=number,
             template="case.card",
             params={},
             language="zh",
-            text=CARD,
-            buttons=ACK,
+            text=CARD.replace("#1", f"#{number}"),
+            buttons=[[Button("button.ack", f"ack:{number}")]],
             urgent=False,
         )
-        session.add(card)
-    return card
+        session.add(row)
+    return row
 
 
-async def _edit(ctx: ServiceContext, card: OutboxMessage, status: str) -> None:
+async def edit(ctx: ServiceContext, card: OutboxMessage, status: str) -> None:
     """Queue an edit of ``card`` saying ``status``, as a use case does."""
     async with ctx.db.transaction() as session:
         outbox = Outbox(session, datetime.now(UTC), "zh", BOOK)
-        await outbox.edit(card, key=f"case:1:{status}", text=f"{CARD}\n{status}", buttons=[])
+        key = f"case:{card.case_number}:{status}"
+        await outbox.edit(card, key=key, text=f"{card.text}\n{status}", buttons=[])
 
 
 @asynccontextmanager
-async def _delivering(ctx: ServiceContext, bot: Bot) -> AsyncIterator[Dispatcher]:
+async def delivering(
+    ctx: ServiceContext, bot: Bot, *, pacer: Pacer | None = None
+) -> AsyncIterator[Dispatcher]:
     """The dispatcher running; on leaving, until nothing waits in the outbox, then stopped."""
     dispatcher = Dispatcher(
         ctx,
         channel="telegram",
         sender=TelegramSender(bot),
-        pacer=Pacer(),
+        pacer=pacer or Pacer(),
         settings=Settings(poll_seconds=0.1),
     )
     runner = asyncio.create_task(dispatcher.run())
@@ -105,10 +107,10 @@ async def test_two_edits_of_an_unsent_card_reach_the_chat_as_the_newest_only(
     chat: tuple[ServiceContext, TelegramEmulator, Bot],
 ) -> None:
     ctx, emulator, bot = chat
-    card = await _card(ctx)
-    await _edit(ctx, card, "处理中")
-    await _edit(ctx, card, "待评价")
-    async with _delivering(ctx, bot):
+    card_row = await card(ctx)
+    await edit(ctx, card_row, "处理中")
+    await edit(ctx, card_row, "待评价")
+    async with delivering(ctx, bot):
         pass
     shown = _the_card(emulator)
     assert shown.text == f"{CARD}\n待评价"
@@ -119,11 +121,11 @@ async def test_an_edit_queued_before_its_card_went_out_never_overtakes_a_newer_o
     chat: tuple[ServiceContext, TelegramEmulator, Bot],
 ) -> None:
     ctx, emulator, bot = chat
-    card = await _card(ctx)
-    await _edit(ctx, card, "处理中")  # while the card is still unsent
-    async with _delivering(ctx, bot) as dispatcher:
+    card_row = await card(ctx)
+    await edit(ctx, card_row, "处理中")  # while the card is still unsent
+    async with delivering(ctx, bot) as dispatcher:
         await until(lambda: bool(emulator.inbox(CHAT)))
-        await _edit(ctx, card, "已办结")  # after the card went out
+        await edit(ctx, card_row, "已办结")  # after the card went out
         dispatcher.kick()
     shown = _the_card(emulator)
     assert shown.text == f"{CARD}\n已办结"
@@ -136,14 +138,14 @@ async def test_a_429_on_the_cards_chat_in_the_middle_changes_nothing(
 ) -> None:
     ctx, emulator, bot = chat
     emulator.forced_retry[CHAT] = 1  # the card's send is answered 429, retry after 1 s
-    card = await _card(ctx)
-    await _edit(ctx, card, "处理中")
-    async with _delivering(ctx, bot) as dispatcher:
+    card_row = await card(ctx)
+    await edit(ctx, card_row, "处理中")
+    async with delivering(ctx, bot) as dispatcher:
         await until(lambda: bool(emulator.inbox(CHAT)))
-        await _edit(ctx, card, "待评价")
+        await edit(ctx, card_row, "待评价")
         dispatcher.kick()
         await asyncio.sleep(0.3)
-        await _edit(ctx, card, "已办结")
+        await edit(ctx, card_row, "已办结")
         dispatcher.kick()
     shown = _the_card(emulator)
     assert CHAT not in emulator.forced_retry  # the 429 was answered

@@ -148,3 +148,52 @@ async def test_blocked_chat_is_dead_lettered_and_falls_back_to_sms(
     assert chat is not None
     assert not chat.reachable
     assert fallbacks == [True]
+
+
+async def _answer_and_notice(ctx: ServiceContext, answer_to: int, notice_to: int) -> None:
+    """One action's messages: a notice to ``notice_to`` written before the answer to the person
+    who acted (``answer_to``), in one transaction."""
+    now = datetime.now(UTC)
+    async with ctx.db.transaction() as session:
+        for key, chat, reply_to in (("notice", notice_to, None), ("answer", answer_to, "in:1")):
+            session.add(
+                OutboxMessage(
+                    idempotency_key=f"test:{key}",
+                    channel="telegram",
+                    address=str(chat),
+                    template="test",
+                    text=key,
+                    reply_to=reply_to,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+
+
+async def test_the_answer_goes_first_and_a_flooded_one_holds_nobody_back(
+    db: Database, telegram: tuple[TelegramEmulator, Bot]
+) -> None:
+    emulator, bot = telegram
+    ctx = _real_ctx(db)
+    for chat in (51, 52, 53, 54):
+        emulator.add_user(chat, f"user {chat}")
+    await _answer_and_notice(ctx, answer_to=51, notice_to=52)
+    dispatcher = Dispatcher(
+        ctx, channel=Channel.TELEGRAM, sender=TelegramSender(bot), pacer=Pacer()
+    )
+    await _drain(ctx, dispatcher, seconds=15)
+    assert emulator.inbox(51)[0].at < emulator.inbox(52)[0].at  # written last, arrived first
+
+    # The answer's chat answers 429 (retry after 3 s): the notice goes after its first try.
+    async with ctx.db.transaction() as session:
+        for row in (await session.exec(select(OutboxMessage))).all():
+            await session.delete(row)
+    emulator.forced_retry[53] = 3
+    await _answer_and_notice(ctx, answer_to=53, notice_to=54)
+    dispatcher = Dispatcher(
+        ctx, channel=Channel.TELEGRAM, sender=TelegramSender(bot), pacer=Pacer()
+    )
+    started = asyncio.get_running_loop().time()
+    await _drain(ctx, dispatcher, seconds=15)
+    assert emulator.inbox(54)[0].at - started < 1.5
+    assert emulator.inbox(53)[0].at - started >= 3.0
