@@ -29,7 +29,7 @@ _ASKING = {Action.RATE: "rate_reason", Action.REJECT: "reject_reason", Action.CL
 _TEMPLATES = {
     "rate_reason": "flow.ask_rate_reason",
     "reject_reason": "flow.ask_reject_reason",
-    "close_reason": "flow.ask_reject_reason",
+    "close_reason": "flow.ask_close_reason",
     "reassign": "flow.ask_reassign",
     "community": "flow.ask_community",
     "which_case": "flow.ask_which_case",

@@ -174,6 +174,7 @@ TEXTS: dict[str, str] = {
     "flow.nothing_to_cancel": "There is nothing in progress to cancel.",
     "flow.ask_rate_reason": "Sorry it is not right yet. Please tell us in one message what is still wrong with #{number}.",
     "flow.ask_reject_reason": "Please reply with the reason for rejecting #{number}; for a duplicate, reply with the original's number, e.g. #12.",
+    "flow.ask_close_reason": "Please reply with why #{number} is closed directly (what was done, or why nothing is to be done).",
     "flow.ask_reassign": "Choose the new manager for #{number}:",
     "flow.ask_community_numbered": "Reply with the number of your community:\n{choices}",
     "flow.ask_reassign_numbered": "Reply with the number of case #{number}'s new manager:\n{choices}",

@@ -169,6 +169,7 @@ TEXTS: dict[str, str] = {
     "flow.nothing_to_cancel": "当前没有正在填写的内容。",
     "flow.ask_rate_reason": "很抱歉没有让您满意。请用一条消息告诉我们诉求 #{number} 哪里还有问题。",
     "flow.ask_reject_reason": "请回复诉求 #{number} 不予受理的原因；如为重复诉求，请回复原单号，如 #12。",
+    "flow.ask_close_reason": "请回复直接办结诉求 #{number} 的说明（做了什么，或为何无需处理）。",
     "flow.ask_reassign": "请选择诉求 #{number} 的新负责人：",
     "flow.ask_community_numbered": "请回复您所在社区的序号：\n{choices}",
     "flow.ask_reassign_numbered": "请回复诉求 #{number} 新负责人的序号：\n{choices}",

@@ -216,3 +216,19 @@ async def test_a_case_no_rule_routes_waits_for_staff(running: Running) -> None:
     )
     await running.until(lambda: unrouted.button_data() == [])
     assert unrouted.text.endswith("—— 当前状态：不予受理")
+
+
+async def test_staff_close_a_case_directly_and_are_asked_why_it_is_closed(
+    running: Running,
+) -> None:
+    number = await running.report(RESIDENT, "小区门口的井盖松了", category="安全隐患")
+    shown = await running.say(STAFF, f"/case {number}")
+    why = await running.press(STAFF, shown, f"close:{number}")
+    # Asked for the closing note, not for a reason to reject.
+    assert why.text.startswith(f"请回复直接办结诉求 #{number} 的说明")
+    assert "不予受理" not in why.text
+    seen = len(running.telegram.inbox(RESIDENT))
+    await running.telegram.user_says(STAFF, "已由社区联系维修，井盖已固定")
+    await running.next_message(RESIDENT, seen)
+    case = await running.case(number)
+    assert case.status == "closed"
