@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Message,
+)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.delivery.outcomes import Delivered, Flooded, Outcome, Permanent, Transient
 from bot.services.outbox import Claimed
+from bot.services.photos import Attachment
 from core.buttons import Button
 
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked")
@@ -20,11 +29,16 @@ def keyboard(buttons: list[list[Button]]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows) if any(rows) else None
 
 
+# Told the file id Telegram gave a photo we uploaded (case number, position, file id).
+Remember = Callable[[int, int, str], Awaitable[None]]
+
+
 class TelegramSender:
     """The Telegram way out."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, remember: Remember | None = None) -> None:
         self._bot = bot
+        self._remember = remember
 
     def scope(self, message: Claimed) -> tuple[str, bool]:
         """One scope per chat; negative chat ids are groups."""
@@ -52,6 +66,14 @@ class TelegramSender:
 
     async def _deliver(self, message: Claimed, *, silent: bool) -> Message | bool:
         markup = keyboard(message.buttons)
+        if message.edit_message_id and message.caption:
+            # A card that went out as a photo's caption is edited as a caption.
+            return await self._bot.edit_message_caption(
+                chat_id=int(message.address),
+                message_id=int(message.edit_message_id),
+                caption=message.text,
+                reply_markup=markup,
+            )
         if message.edit_message_id:
             return await self._bot.edit_message_text(
                 message.text,
@@ -59,6 +81,8 @@ class TelegramSender:
                 message_id=int(message.edit_message_id),
                 reply_markup=markup,
             )
+        if message.photos:
+            return await self._photos(message, markup, silent=silent)
         if message.photo is not None:
             return await self._bot.send_photo(
                 int(message.address),
@@ -70,3 +94,45 @@ class TelegramSender:
         return await self._bot.send_message(
             int(message.address), message.text, reply_markup=markup, disable_notification=silent
         )
+
+    async def _photos(
+        self, message: Claimed, markup: InlineKeyboardMarkup | None, *, silent: bool
+    ) -> Message:
+        """A case's photos: one with the card as its caption, a lone one, or an album (2-10);
+        by file id where Telegram knows them, else uploaded and the new id remembered."""
+        chat, photos = int(message.address), message.photos
+        if len(photos) == 1:
+            sent = await self._bot.send_photo(
+                chat,
+                _media(photos[0]),
+                caption=message.text or None,
+                reply_markup=markup,
+                disable_notification=silent,
+            )
+            await self._learn(photos[:1], (sent,))
+            return sent
+        album = await self._bot.send_media_group(
+            chat,
+            [InputMediaPhoto(_media(photo)) for photo in photos[:10]],
+            disable_notification=silent,
+        )
+        await self._learn(photos, album)
+        return album[0]
+
+    async def _learn(self, photos: Sequence[Attachment], sent: Sequence[Message]) -> None:
+        """Keep the file ids Telegram gave the photos that were uploaded."""
+        if self._remember is None:
+            return
+        for photo, message in zip(photos, sent, strict=False):
+            if photo.file_id is None and message.photo:
+                await self._remember(photo.case_number, photo.position, message.photo[-1].file_id)
+
+
+def _media(photo: Attachment) -> str | InputFile:
+    """A photo as Telegram takes it: its file id, else its bytes as an upload."""
+    if photo.file_id is not None:
+        return photo.file_id
+    assert photo.content is not None
+    extension = photo.content_type.rsplit("/", 1)[-1]
+    name = f"case-{photo.case_number}-{photo.position}.{extension}"
+    return InputFile(photo.content, filename=name)

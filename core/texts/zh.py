@@ -33,11 +33,11 @@ TEXTS: dict[str, str] = {
         "我们已转交负责人处理，每一步都会告诉您。"
     ),
     "case.card": (
-        "📋 新诉求 #{number}\n类别：{category}\n社区：{community}\n位置：{location}\n"
+        "📋 新诉求 #{number}{photos}\n类别：{category}\n社区：{community}\n位置：{location}\n"
         "内容：{description}\n请于 {ack_due} 前接单，{resolve_due} 前办好。"
     ),
     "case.unrouted": (
-        "⚠️ 诉求 #{number}（{category}，{community}）没有对应的负责人，请指派。\n"
+        "⚠️ 诉求 #{number}{photos}（{category}，{community}）没有对应的负责人，请指派。\n"
         "位置：{location}\n内容：{description}"
     ),
     "case.acknowledged": "您的诉求 #{number} 已有负责人接单，正在处理。",
@@ -54,7 +54,7 @@ TEXTS: dict[str, str] = {
         "位置：{location}\n内容：{description}"
     ),
     "case.escalated": (
-        "⏫ 诉求 #{number}（{category}，{community}）已升级至您（{level}）跟进。\n"
+        "⏫ 诉求 #{number}{photos}（{category}，{community}）已升级至您（{level}）跟进。\n"
         "状态：{status}\n位置：{location}\n内容：{description}"
     ),
     "case.escalated_resident": "您的诉求 #{number} 已升级至{level}跟进。",
@@ -219,6 +219,8 @@ TEXTS: dict[str, str] = {
     "sms.nothing_to_rate": "没有等待您评价的诉求。",
     "limits.slow_down": "您发送得太频繁了，请稍后再试。",
     "sms.updated": "好的，诉求 #{number} 现为「{status}」。",
+    "case.photos": "（附照片 {count} 张）",
+    "sms.photo_refused": "有 {count} 张照片未能收下（只收图片，每张不超过 {megabytes} MB，最多 {limit} 张）；诉求已照常登记。",
     "case.nudge": "诉求 #{number} 已办好，还在等您的评价：",
     "event.nudged": "催评价",
     "cli.scheduler_held": "定时任务已在另一个进程中运行；本进程只处理消息，不做提醒和升级。",
