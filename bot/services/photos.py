@@ -16,6 +16,7 @@ from db.models import CasePhoto
 from .context import ServiceContext
 
 MAX_PHOTOS = 10  # Telegram's album holds 2-10; a case keeps no more than one album's worth
+MAX_FETCHED = 5  # photos fetched from one message (an MMS): as many as the guided report takes
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,7 +113,7 @@ class TelegramSender:
             return sent
         album = await self._bot.send_media_group(
             chat,
-            [InputMediaPhoto(_media(photo)) for photo in photos[:10]],
+            [InputMediaPhoto(_media(photo, attach=True)) for photo in photos[:10]],
             disable_notification=silent,
         )
         await self._learn(photos, album)
@@ -128,11 +128,12 @@ class TelegramSender:
                 await self._remember(photo.case_number, photo.position, message.photo[-1].file_id)
 
 
-def _media(photo: Attachment) -> str | InputFile:
-    """A photo as Telegram takes it: its file id, else its bytes as an upload."""
+def _media(photo: Attachment, *, attach: bool = False) -> str | InputFile:
+    """A photo as Telegram takes it: its file id, else its bytes as an upload (``attach``: in a
+    multipart field of its own, as an album's items are)."""
     if photo.file_id is not None:
         return photo.file_id
     assert photo.content is not None
     extension = photo.content_type.rsplit("/", 1)[-1]
     name = f"case-{photo.case_number}-{photo.position}.{extension}"
-    return InputFile(photo.content, filename=name)
+    return InputFile(photo.content, filename=name, attach=attach)

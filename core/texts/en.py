@@ -225,7 +225,7 @@ TEXTS: dict[str, str] = {
     "limits.slow_down": "You are sending too fast; please try again later.",
     "sms.updated": "OK, case #{number} is now {status}.",
     "case.photos": " (photos: {count})",
-    "sms.photo_refused": "{count} photo(s) could not be taken (images only, up to {megabytes} MB each, at most {limit}); your report is filed all the same.",
+    "report.photos_refused": "{count} photo(s) could not be taken (images only, not too large, at most {limit}); your report is filed all the same.",
     "case.nudge": "Case #{number} was fixed; we are still waiting for your rating:",
     "event.nudged": "nudged",
     "cli.scheduler_held": "The scheduler runs in another process; this one serves messages but sends no reminders or escalations.",

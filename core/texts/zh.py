@@ -220,7 +220,7 @@ TEXTS: dict[str, str] = {
     "limits.slow_down": "您发送得太频繁了，请稍后再试。",
     "sms.updated": "好的，诉求 #{number} 现为「{status}」。",
     "case.photos": "（附照片 {count} 张）",
-    "sms.photo_refused": "有 {count} 张照片未能收下（只收图片，每张不超过 {megabytes} MB，最多 {limit} 张）；诉求已照常登记。",
+    "report.photos_refused": "有 {count} 张照片未能收下（只收图片，每张不能太大，最多 {limit} 张）；诉求已照常登记。",
     "case.nudge": "诉求 #{number} 已办好，还在等您的评价：",
     "event.nudged": "催评价",
     "cli.scheduler_held": "定时任务已在另一个进程中运行；本进程只处理消息，不做提醒和升级。",
