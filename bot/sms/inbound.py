@@ -67,9 +67,7 @@ async def handle_sms(
     return [as_sms(row.text, row.button_rows(), row.language) for row in rows]
 
 
-def _meaning(
-    command: grammar.Command, message: InboundSms, fetched: Fetched
-) -> messages.Meaning:
+def _meaning(command: grammar.Command, message: InboundSms, fetched: Fetched) -> messages.Meaning:
     """The request an SMS command stands for."""
     match command:
         case grammar.OptOut():

@@ -116,6 +116,7 @@ TEXTS: dict[str, str] = {
     "cli.events": "Events",
     "col.number": "#",
     "col.status": "status",
+    "col.photos": "photos",
     "col.community": "community",
     "col.category": "category",
     "col.manager": "manager",

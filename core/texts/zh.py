@@ -111,6 +111,7 @@ TEXTS: dict[str, str] = {
     "cli.events": "记录",
     "col.number": "编号",
     "col.status": "状态",
+    "col.photos": "照片",
     "col.community": "社区",
     "col.category": "类别",
     "col.manager": "负责人",
