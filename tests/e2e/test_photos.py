@@ -1,14 +1,26 @@
 """A resident's photos reach whoever must act on the case, in their Telegram chat: one photo with
 the card as its caption (edited as a caption as the case moves), several as an album before the
-card, a card too long for a caption after its photo; again for each new holder (escalation)."""
+card, a card too long for a caption after its photo; again for each new holder (escalation, a
+staff's reassignment, a leaver's cases handed on)."""
 
 from __future__ import annotations
 
 import re
 
+from bot.directory_file import read_directory
 from bot.services import lifecycle
+from bot.services.directory import load_directory
 from sandbox.telegram import Sent
-from tests.e2e.conftest import MANAGER, RESIDENT, STAFF, SUPERVISOR, Running
+from tests.conftest import EXAMPLE
+from tests.e2e.conftest import (
+    MANAGER,
+    OTHER_MANAGER,
+    RESIDENT,
+    STAFF,
+    SUPERVISOR,
+    Running,
+    data_of,
+)
 
 CARD_BUTTONS = ["ack:{n}", "done:{n}", "decline:{n}"]
 
@@ -122,3 +134,46 @@ async def _card_after_album(running: Running, chat: int) -> Sent:
     first = next(i for i, m in enumerate(inbox) if m.text)
     assert [m.photo for m in inbox[:first]] == [True, True]
     return inbox[first]
+
+
+async def test_a_case_reassigned_by_staff_reaches_the_new_holder_with_its_photo(
+    running: Running,
+) -> None:
+    tg = running.telegram
+    number = await report_with_photos(running, "单元门的闭门器掉了", ["door-1"])
+    card = await running.next_message(MANAGER, 0)
+    await tg.user_presses(MANAGER, card, f"decline:{number}")  # not his: staff reassign it
+    declined = await running.next_message(STAFF, 0)
+    shown = await running.press(STAFF, declined, f"reassign:{number}")
+    before = len(tg.inbox(SUPERVISOR))
+    await tg.user_presses(STAFF, shown, data_of(shown, "赵主管"))
+    new_card = await running.next_message(SUPERVISOR, before)
+    assert (new_card.photo, new_card.file_id) == (True, "door-1")
+    assert new_card.text.startswith(f"📋 新诉求 #{number}（附照片 1 张）")
+    assert new_card.button_data() == buttons(number, *CARD_BUTTONS)
+    # The old card (a caption) lost its buttons when he declined: edited in place, a photo still.
+    await running.until(lambda: card.button_data() == [])
+    assert card.text.endswith("—— 当前状态：待指派")
+    assert (card.photo, card.edits) == (True, 1)
+
+
+async def test_a_leavers_case_reaches_the_new_manager_with_its_photos(running: Running) -> None:
+    tg = running.telegram
+    number = await report_with_photos(running, "快递把消防通道堵了", ["exit-1", "exit-2"])
+    await running.next_message(MANAGER, 2)
+    before = len(tg.inbox(OTHER_MANAGER))
+    # 王经理 left: the file no longer lists him, and jzsj-south now goes to 郑经理.
+    directory = read_directory(EXAMPLE)
+    people = [p for p in directory.people if p.id != "mgr-jzsj-south"]
+    routing = [
+        r.model_copy(update={"manager": "mgr-bgy-north"}) if r.manager == "mgr-jzsj-south" else r
+        for r in directory.routing
+    ]
+    edited = directory.model_copy(update={"people": people, "routing": routing})
+    summary = await load_directory(running.ctx, edited)
+    assert [(m.number, m.to_id) for m in summary.moves] == [(number, "mgr-bgy-north")]
+    new_card = await running.next_message(OTHER_MANAGER, before + 2)
+    album = tg.inbox(OTHER_MANAGER)[before : before + 2]
+    assert [m.file_id for m in album] == ["exit-1", "exit-2"]
+    assert new_card.text.startswith(f"📋 新诉求 #{number}（附照片 2 张）")
+    assert f"ack:{number}" in new_card.button_data()
