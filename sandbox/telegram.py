@@ -479,17 +479,33 @@ class TelegramEmulator:
             return 403, "Forbidden: bot was blocked by the user"
         if chat_id > 0 and chat_id not in self.users:
             return 400, "Bad Request: chat not found"
+        last_private = self._last_private.get(chat_id)
         wait = self._flood(chat_id)
         if wait is not None:
             self.too_many_requests += 1
             return 429, f"Too Many Requests: retry after {wait}", wait
         if method.startswith("edit"):
-            return self._edit(method, params)
-        if method == "sendphoto":
-            return self._send_photo(params)
-        if method == "sendmediagroup":
-            return self._send_album(params)
+            edited = self._edit(method, params)
+            if isinstance(edited, tuple) and edited[1] in (NO_TEXT, NO_CAPTION):
+                self._uncount(chat_id, last_private)  # the wrong kind of edit: nothing changed
+            return edited
+        if method in ("sendphoto", "sendmediagroup"):
+            sent = self._send_photo(params) if method == "sendphoto" else self._send_album(params)
+            if isinstance(sent, tuple):  # the photo was refused: no message, no send counted
+                self._uncount(chat_id, last_private)
+            return sent
         return self._send(params)
+
+    def _uncount(self, chat_id: int, last_private: float | None) -> None:
+        """Take back the flood accounting of a send that made no message."""
+        if self._global:
+            self._global.pop()
+        if chat_id > 0 and last_private is not None:
+            self._last_private[chat_id] = last_private
+        elif chat_id > 0:
+            self._last_private.pop(chat_id, None)
+        elif self._group[chat_id]:
+            self._group[chat_id].pop()
 
 
 def _file_id(path: str) -> str:

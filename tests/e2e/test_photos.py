@@ -25,8 +25,11 @@ from tests.e2e.conftest import (
 CARD_BUTTONS = ["ack:{n}", "done:{n}", "decline:{n}"]
 
 
-async def report_with_photos(run: Running, description: str, photos: list[str]) -> int:
-    """The resident walks the guided report, sending ``photos`` after the description."""
+async def report_with_photos(
+    run: Running, description: str, photos: list[str], *, forget: bool = False
+) -> int:
+    """The resident walks the guided report, sending ``photos`` after the description;
+    ``forget``: Telegram no longer knows their file ids by the time the report is filed."""
     ask = await run.say(RESIDENT, "/report")
     ask = await run.press_label(RESIDENT, ask, "设施损坏")
     ask = await run.say(RESIDENT, "172号楼门口")
@@ -34,6 +37,8 @@ async def report_with_photos(run: Running, description: str, photos: list[str]) 
     for photo in photos:
         ask = await run.say(RESIDENT, photo=photo)
     confirm = await run.press_label(RESIDENT, ask, "完成")
+    for photo in photos if forget else ():
+        del run.telegram.files.known[photo]
     received = await run.press_label(RESIDENT, confirm, "✅ 提交")
     found = re.search(r"#(\d+)", received.text)
     assert found is not None, received.text
@@ -177,3 +182,16 @@ async def test_a_leavers_case_reaches_the_new_manager_with_its_photos(running: R
     assert [m.file_id for m in album] == ["exit-1", "exit-2"]
     assert new_card.text.startswith(f"📋 新诉求 #{number}（附照片 2 张）")
     assert f"ack:{number}" in new_card.button_data()
+
+
+async def test_a_photo_telegram_refuses_leaves_the_card_as_text_edited_as_text(
+    running: Running,
+) -> None:
+    tg = running.telegram
+    number = await report_with_photos(running, "楼道灯不亮", ["gone-1"], forget=True)
+    card = await running.next_message(MANAGER, 0)
+    assert not card.photo  # the photo was refused; the card went as text all the same
+    assert card.text.startswith(f"📋 新诉求 #{number}（附照片 1 张）")
+    await tg.user_presses(MANAGER, card, f"ack:{number}")
+    await running.until(lambda: card.text.endswith("—— 当前状态：处理中"))
+    assert card.button_data() == buttons(number, "done:{n}", "decline:{n}")
