@@ -99,6 +99,11 @@ TEXTS: dict[str, str] = {
     "cli.directory_move": "#{number} {held} → {to}",
     "cli.directory_moves_unknown": "Could not work out which open cases would be handed on ({error}).",
     "case.handed_on_note": "{person}, who held it, is deactivated (directory update); handed on.",
+    "case.handed_on_resolved": (
+        "📋 Case #{number}{photos} ({category}, {community}) is handed on to you: it was fixed and "
+        "waits for the resident's rating; if they are not satisfied, it reopens to you.\n"
+        "Location: {location}\nDescription: {description}"
+    ),
     "cli.no_such_case": "There is no case #{number}.",
     "cli.no_cases": "No cases match.",
     "cli.outbox_empty": "The outbox is empty.",

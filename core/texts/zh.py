@@ -94,6 +94,10 @@ TEXTS: dict[str, str] = {
     "cli.directory_move": "#{number} {held} → {to}",
     "cli.directory_moves_unknown": "无法估算要转交的未结诉求（{error}）。",
     "case.handed_on_note": "原负责人{person}已停用（名录更新），转交新的负责人。",
+    "case.handed_on_resolved": (
+        "📋 诉求 #{number}{photos}（{category}，{community}）转交您负责：原负责人已办好，正等居民评价；"
+        "如居民不满意，将由您重办。\n位置：{location}\n内容：{description}"
+    ),
     "cli.no_such_case": "没有找到诉求 #{number}。",
     "cli.no_cases": "没有符合条件的诉求。",
     "cli.outbox_empty": "发件箱为空。",
