@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
@@ -22,6 +23,7 @@ from bot.services.photos import Attachment
 from core.buttons import Button
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 _GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked")
 
 
@@ -162,7 +164,11 @@ class TelegramSender:
             return
         for photo, message in zip(photos, sent, strict=False):
             if photo.file_id is None and message.photo:
-                await self._remember(photo.case_number, photo.position, message.photo[-1].file_id)
+                try:
+                    file_id = message.photo[-1].file_id
+                    await self._remember(photo.case_number, photo.position, file_id)
+                except Exception:  # the photo went out; the next holder just gets an upload
+                    log.exception("the file id of an uploaded photo could not be kept")
 
 
 def _key(photo: Attachment) -> str:
