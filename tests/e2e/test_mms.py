@@ -69,7 +69,7 @@ async def test_an_mms_photo_reaches_the_telegram_manager_and_the_next_holder(db:
         assert card.text.startswith("📋 新诉求 #1（附照片 1 张）")  # the card is the caption
         assert card.button_data() == ["ack:1", "done:1", "decline:1"]
         assert tg.photos[card.message_id] == JPEG  # uploaded: the resident's own picture
-        assert tg.files.uploads == 1
+        assert tg.sendable.uploads == 1
         assert card.file_id is not None
 
         async def remembered() -> bool:
@@ -82,7 +82,7 @@ async def test_an_mms_photo_reaches_the_telegram_manager_and_the_next_holder(db:
         escalated = next(m for m in tg.inbox(SUPERVISOR) if m.photo)
         assert escalated.text.startswith("⏫ 诉求 #1（附照片 1 张）")
         assert escalated.file_id == card.file_id  # sent on by the id Telegram gave it
-        assert tg.files.uploads == 1
+        assert tg.sendable.uploads == 1
 
 
 async def test_media_that_cannot_be_taken_are_told_and_the_report_is_filed(db: Database) -> None:

@@ -38,7 +38,7 @@ async def report_with_photos(
         ask = await run.say(RESIDENT, photo=photo)
     confirm = await run.press_label(RESIDENT, ask, "完成")
     for photo in photos if forget else ():
-        del run.telegram.files.known[photo]
+        run.telegram.sendable.forget(photo)
     received = await run.press_label(RESIDENT, confirm, "✅ 提交")
     found = re.search(r"#(\d+)", received.text)
     assert found is not None, received.text
@@ -58,7 +58,7 @@ async def test_one_photo_comes_with_the_card_as_its_caption_and_the_caption_foll
     card = await running.next_message(MANAGER, 0)
     assert card.photo
     assert card.file_id == "bench-1"  # the resident's own file id: nothing downloaded or uploaded
-    assert tg.files.uploads == 0
+    assert tg.sendable.uploads == 0
     assert card.text.startswith(f"📋 新诉求 #{number}（附照片 1 张）")
     assert "长椅断了一条腿" in card.text
     assert card.button_data() == buttons(number, *CARD_BUTTONS)
@@ -119,7 +119,7 @@ async def test_the_photos_reach_each_new_holder_after_an_escalation(running: Run
     await lifecycle.escalate(running.ctx, number=number)  # and up to the community's staff
     staff = await _card_after_album(running, STAFF)
     assert staff.text.startswith(f"⏫ 诉求 #{number}（附照片 2 张）")
-    assert tg.files.uploads == 0
+    assert tg.sendable.uploads == 0
 
 
 async def test_one_photo_reaches_the_supervisor_as_a_captioned_card(running: Running) -> None:

@@ -82,7 +82,7 @@ async def test_an_upload_is_captioned_and_its_file_id_kept(
 
 async def test_an_album_by_id_and_by_upload(emulator: tuple[TelegramEmulator, Bot]) -> None:
     tg, bot = emulator
-    tg.files.seen("resident-photo")
+    tg.sendable.seen("resident-photo")
     sender = TelegramSender(bot)
     album = _message("", _by_id(0, "resident-photo"), _stored(1))
     assert isinstance(await sender.send(album, silent=True), Delivered)
@@ -90,7 +90,7 @@ async def test_an_album_by_id_and_by_upload(emulator: tuple[TelegramEmulator, Bo
     assert [m.photo for m in sent] == [True, True]
     assert sent[0].file_id == "resident-photo"
     assert sent[0].album == sent[1].album
-    assert tg.files.uploads == 1
+    assert tg.sendable.uploads == 1
 
 
 async def test_a_refused_photo_still_delivers_the_card_as_text(

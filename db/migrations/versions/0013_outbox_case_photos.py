@@ -1,7 +1,7 @@
 """outbox rows name the case photos they carry
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03 13:40:00.000000
 
 ``outbox.photos`` lists the positions (``case_photo.position``) of the case's photos a message
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision: str = "0013"
-down_revision: str | None = "0009"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
