@@ -242,6 +242,7 @@ async def cases_show(args: argparse.Namespace, env: Env) -> Result:
                 ("location", case["location"]),
                 ("manager", case["manager_name"]),
                 ("created", case["created_at"]),
+                ("photos", len(case["photos"])),
             ]
         ],
         max_cell=60,

@@ -219,6 +219,11 @@ class OutboxMessage(SQLModel, table=True):
     text: str
     buttons: list[list[dict[str, str]]] = Field(default_factory=list, sa_type=JSON)
     photo: bytes | None = Field(default=None, sa_type=LargeBinary)  # a chart (PNG), with text
+    # The case's photos it carries (``case_photo.position``): a card sent as a photo with its
+    # text as the caption, or the album that goes before a card (a row with no text).
+    photos: list[int] = Field(
+        default_factory=list, sa_type=JSON, sa_column_kwargs={"server_default": "[]"}
+    )
     urgent: bool = False
     status: str = Field(default=OutboxStatus.PENDING, max_length=16)
     attempts: int = 0

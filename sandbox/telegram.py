@@ -26,6 +26,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandbox.telegram_media import (
+    NO_CAPTION,
+    NO_TEXT,
+    Files,
+    album_items,
+    caption_refusal,
+    photo_sizes,
+)
+
 # Parameters Telegram reads as JSON when they are not plain strings.
 _JSON_PARAMS = frozenset(
     {
@@ -46,6 +55,7 @@ _JSON_PARAMS = frozenset(
         "protect_content",
         "link_preview_options",
         "reply_parameters",
+        "media",
     }
 )
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query id is invalid"
@@ -73,7 +83,9 @@ class Sent:
     from_bot: bool
     at: float
     edits: int = 0
-    photo: bool = False
+    photo: bool = False  # a photo: ``text`` is its caption
+    file_id: str | None = None  # the photo's file id (sent by id, or given to an upload)
+    album: str | None = None  # the media group it came in
     history: list[tuple[float, str, list[list[dict[str, str]]]]] = field(default_factory=list)
 
     def button_data(self) -> list[str]:
@@ -99,6 +111,7 @@ class TelegramEmulator:
     # Files people sent, by file id (getFile and /file/bot<token>/<path> serve them).
     files: dict[str, bytes] = field(default_factory=dict)
     file_downloads: int = 0
+    sendable: Files = field(default_factory=Files)  # the photo file ids the bot may send by
     forced_retry: dict[int, int] = field(default_factory=dict)
     webhook: dict[str, str] | None = None
     holding: bool = False  # answerCallbackQuery waits (until released, or its query expires)
@@ -146,6 +159,7 @@ class TelegramEmulator:
             "from": user,
         }
         if photo is not None:
+            self.sendable.seen(photo)
             message["photo"] = [
                 {"file_id": photo, "file_unique_id": photo, "width": 640, "height": 480}
             ]
@@ -277,8 +291,15 @@ class TelegramEmulator:
             "message_id": sent.message_id,
             "date": int(time.time()),
             "chat": {"id": sent.chat_id, "type": "private" if sent.chat_id > 0 else "group"},
-            "text": sent.text,
         }
+        if sent.photo:  # a photo's words are its caption
+            message["photo"] = photo_sizes(sent.file_id or "")
+            if sent.text:
+                message["caption"] = sent.text
+            if sent.album:
+                message["media_group_id"] = sent.album
+        else:
+            message["text"] = sent.text
         if sent.from_bot:
             message["from"] = self._me()
         if sent.buttons:
@@ -289,7 +310,9 @@ class TelegramEmulator:
         bot_id = int(self.token.split(":")[0])
         return {"id": bot_id, "is_bot": True, "first_name": "Wolaiban", "username": self.username}
 
-    def _send(self, params: dict[str, Any], *, photo: bool = False) -> dict[str, Any]:
+    def _send(
+        self, params: dict[str, Any], *, file_id: str | None = None, album: str | None = None
+    ) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
         markup = params.get("reply_markup") or {}
         sent = Sent(
@@ -299,19 +322,44 @@ class TelegramEmulator:
             buttons=markup.get("inline_keyboard", []),
             from_bot=True,
             at=time.monotonic(),
-            photo=photo,
+            photo=file_id is not None,
+            file_id=file_id,
+            album=album,
         )
         self.chats[chat_id].append(sent)
-        if photo and isinstance(params.get("photo"), bytes):
-            self.photos[sent.message_id] = params["photo"]
+        content = self.files.get(file_id) if file_id else None
+        if content is not None:
+            self.photos[sent.message_id] = content
         return self._message_json(sent)
 
-    def _edit(self, params: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
+    def _send_photo(self, params: dict[str, Any]) -> Any:
+        refused = caption_refusal(params)
+        taken = self.sendable.take(params.get("photo"), params, self.files)
+        if refused is not None or isinstance(taken, tuple):
+            return refused or taken
+        return self._send(params, file_id=taken)
+
+    def _send_album(self, params: dict[str, Any]) -> Any:
+        items = album_items(params, self.sendable, self.files)
+        if isinstance(items, tuple):
+            return items
+        group = f"album-{next(self._next_message)}"
+        return [self._send({"chat_id": params["chat_id"]}, file_id=f, album=group) for f in items]
+
+    def _edit(self, method: str, params: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
         found = next((m for m in self.chats.get(chat_id, []) if m.message_id == message_id), None)
         if found is None or not found.from_bot:
             return 400, "Bad Request: message to edit not found"
-        text = str(params.get("text", found.text))
+        caption = "caption" in params or method == "editmessagecaption"
+        if method == "editmessagetext" and found.photo:
+            return 400, NO_TEXT
+        if caption and not found.photo:
+            return 400, NO_CAPTION
+        refused = caption_refusal(params)
+        if refused is not None:
+            return refused
+        text = str(params.get("caption" if caption else "text", found.text))
         buttons = (params.get("reply_markup") or {}).get("inline_keyboard", [])
         if text == found.text and buttons == found.buttons:
             return 400, "Bad Request: message is not modified"
@@ -396,7 +444,14 @@ class TelegramEmulator:
                     "file_size": size,
                     "file_path": path,
                 }
-            case "sendmessage" | "sendphoto" | "editmessagetext" | "editmessagereplymarkup":
+            case (
+                "sendmessage"
+                | "sendphoto"
+                | "sendmediagroup"
+                | "editmessagetext"
+                | "editmessagecaption"
+                | "editmessagereplymarkup"
+            ):
                 return self._outgoing(method, params)
         return 404, f"Not Found: method {method} is not emulated"
 
@@ -424,13 +479,33 @@ class TelegramEmulator:
             return 403, "Forbidden: bot was blocked by the user"
         if chat_id > 0 and chat_id not in self.users:
             return 400, "Bad Request: chat not found"
+        last_private = self._last_private.get(chat_id)
         wait = self._flood(chat_id)
         if wait is not None:
             self.too_many_requests += 1
             return 429, f"Too Many Requests: retry after {wait}", wait
         if method.startswith("edit"):
-            return self._edit(params)
-        return self._send(params, photo=method == "sendphoto")
+            edited = self._edit(method, params)
+            if isinstance(edited, tuple) and edited[1] in (NO_TEXT, NO_CAPTION):
+                self._uncount(chat_id, last_private)  # the wrong kind of edit: nothing changed
+            return edited
+        if method in ("sendphoto", "sendmediagroup"):
+            sent = self._send_photo(params) if method == "sendphoto" else self._send_album(params)
+            if isinstance(sent, tuple):  # the photo was refused: no message, no send counted
+                self._uncount(chat_id, last_private)
+            return sent
+        return self._send(params)
+
+    def _uncount(self, chat_id: int, last_private: float | None) -> None:
+        """Take back the flood accounting of a send that made no message."""
+        if self._global:
+            self._global.pop()
+        if chat_id > 0 and last_private is not None:
+            self._last_private[chat_id] = last_private
+        elif chat_id > 0:
+            self._last_private.pop(chat_id, None)
+        elif self._group[chat_id]:
+            self._group[chat_id].pop()
 
 
 def _file_id(path: str) -> str:

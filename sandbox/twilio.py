@@ -5,6 +5,11 @@ form-encoded parameters, the Message resource or Twilio's JSON error shape), the
 status callbacks in an order the test chooses. It also plays the residents' phones: ``text`` posts
 Twilio's signed inbound webhook to the bot and keeps the TwiML answer, and ``inbox`` reads every SMS
 a phone received, whether the bot sent it through the API or as a TwiML reply.
+
+An inbound text may carry pictures (MMS): the form then announces ``NumMedia`` and each
+``MediaUrl<i>`` on the API, served behind the account's HTTP basic auth and answered, as Twilio
+does, with a redirect to its media store (``cdn_url``, by default this same server); each fetch
+is recorded with whether it carried credentials (``media_requests``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -26,7 +32,7 @@ from typing import Any, Literal
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
@@ -134,6 +140,11 @@ class TwilioEmulator:
     callbacks: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
     refused: list[tuple[str, int]] = field(default_factory=list)  # (To, error code) of each refusal
     too_many_requests: int = 0
+    url: str = ""  # where this emulator is served: the media URLs it announces point here
+    cdn_url: str = ""  # where its media store is served (``cdn_app``); empty: ``url``
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media sid -> body, type
+    # Each fetch of a medium: ("api" or "cdn", the media sid, whether it carried credentials).
+    media_requests: list[tuple[str, str, bool]] = field(default_factory=list)
     _last_send: dict[str, float] = field(default_factory=dict)
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -141,7 +152,19 @@ class TwilioEmulator:
     def app(self) -> Starlette:
         """The ASGI app answering ``/2010-04-01/Accounts/<sid>/Messages.json``."""
         path = f"/{API_VERSION}/Accounts/{{account}}/Messages.json"
-        return Starlette(routes=[Route(path, self._create, methods=["POST"])])
+        media = f"/{API_VERSION}/Accounts/{{account}}/Messages/{{message}}/Media/{{media}}"
+        return Starlette(
+            routes=[
+                Route(path, self._create, methods=["POST"]),
+                Route(media, self._medium, methods=["GET"]),
+                Route("/cdn/{media}", self._stored, methods=["GET"]),
+            ]
+        )
+
+    @property
+    def cdn_app(self) -> Starlette:
+        """The media store alone, to serve on an origin of its own (``cdn_url``)."""
+        return Starlette(routes=[Route("/cdn/{media}", self._stored, methods=["GET"])])
 
     # ---- the people -------------------------------------------------------------------------
 
@@ -154,14 +177,18 @@ class TwilioEmulator:
         url: str,
         public_url: str | None = None,
         sid: str | None = None,
+        media: Sequence[tuple[bytes, str] | str] = (),
     ) -> Reply:
         """A phone texts ``to``: post the signed inbound webhook to ``url`` and keep the reply.
 
         The signature is computed over ``public_url or url`` (what the bot believes Twilio
         calls); pass an earlier ``sid`` to deliver the same message again, as Twilio retries.
+        ``media``: pictures sent with it, each (bytes, content type) served by the emulator, or
+        a URL announced as it is (a forged form would point elsewhere).
         """
         sid = sid or new_sid("SM")
         params = inbound_params(sid, from_, to, body, account_sid=self.account_sid)
+        params |= self._announce(sid, media)
         if all(m.sid != sid for m in self.received):
             at, count = time.monotonic(), segments(body)
             self.received.append(Sms(sid, to, from_, body, at, count, "received", "inbound"))
@@ -181,6 +208,40 @@ class TwilioEmulator:
             sms.direction = "outbound-reply"
             self._record(sms)
         return Reply(sid, answer.status_code, answer.text, [content for _, _, content in replies])
+
+    def _announce(self, sid: str, media: Sequence[tuple[bytes, str] | str]) -> dict[str, str]:
+        """The form fields announcing ``media`` (kept to be served behind the account's auth)."""
+        fields = {"NumMedia": str(len(media))}
+        for i, item in enumerate(media):
+            if isinstance(item, str):
+                fields[f"MediaUrl{i}"], fields[f"MediaContentType{i}"] = item, "image/jpeg"
+                continue
+            medium = new_sid("ME")
+            self.media[medium] = item
+            path = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}/Media/{medium}"
+            fields[f"MediaUrl{i}"], fields[f"MediaContentType{i}"] = f"{self.url}{path}", item[1]
+        return fields
+
+    async def _medium(self, request: Request) -> Response:
+        """A medium on the API: the account's credentials, then a redirect to the store."""
+        medium = request.path_params["media"]
+        authorized = self._authorized(request.headers.get("authorization", ""))
+        self.media_requests.append(("api", medium, "authorization" in request.headers))
+        if not authorized:
+            return _error(401, 20003, "Authenticate")
+        if request.path_params["account"] != self.account_sid or medium not in self.media:
+            return _error(404, 20404, f"The requested resource {request.url.path} was not found")
+        store = (self.cdn_url or self.url or str(request.base_url)).rstrip("/")
+        return RedirectResponse(f"{store}/cdn/{medium}", status_code=307)
+
+    async def _stored(self, request: Request) -> Response:
+        """A medium in the store: no credentials wanted (a signed, expiring URL in real life)."""
+        medium = request.path_params["media"]
+        self.media_requests.append(("cdn", medium, "authorization" in request.headers))
+        if medium not in self.media:
+            return Response(status_code=404)
+        content, content_type = self.media[medium]
+        return Response(content, media_type=content_type)
 
     def inbox(self, phone: str) -> list[Sms]:
         """Every SMS ``phone`` was sent (API sends and TwiML replies), oldest first."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.buttons import Button, buttons_for
 from core.cases import CaseState, EventKind, Rating, Status
 from core.texts import LANGUAGES, render
+from db import queries
 from db.models import Case, CaseEvent, Category, Community, OutboxMessage, OutboxStatus, Person
 
 from .notify import Outbox
@@ -57,9 +58,13 @@ ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
 }
 
 
-def both(key: str) -> dict[str, str]:
+# The messages that bring a case to someone who must act on it: they carry its photos.
+WITH_PHOTOS = frozenset({"case.card", "case.unrouted", "case.escalated"})
+
+
+def both(key: str, **params: Any) -> dict[str, str]:
     """A catalog text in every language, as a localizable parameter."""
-    return {language: render(language, key) for language in LANGUAGES}
+    return {language: render(language, key, **params) for language in LANGUAGES}
 
 
 def state_of(case: Case) -> CaseState:
@@ -84,6 +89,7 @@ class Scene:
     tz: tzinfo
     chain: tuple[str, ...]
     urgent: bool
+    photos: int = 0  # how many photos the case has (its cards say so, and carry them)
 
     def params(self, event: CaseEvent) -> dict[str, Any]:
         """Message parameters; names in both languages so each recipient reads their own."""
@@ -102,6 +108,7 @@ class Scene:
             "level": both(f"role.{self._level_role()}"),
             "original": case.duplicate_of or "-",
             "reason": self._reason(event),
+            "photos": both("case.photos", count=self.photos) if self.photos else "",
         }
         if case.rating:
             params["rating"] = both(f"rating.{case.rating}")
@@ -174,6 +181,9 @@ async def announce(
     number = scene.case.number
     assert number is not None
     events = list(events)
+    if any(t in WITH_PHOTOS for e in events for _, t in ANNOUNCEMENTS.get(EventKind(e.kind), ())):
+        kept = await queries.case_photos(session=outbox.session, number=number)
+        scene = replace(scene, photos=len(kept))
     # A case just reported (nobody stood in any relation before) has sent nothing yet.
     earlier = await _cards(outbox, number) if before is not None else []
     await outbox.know(p.id for p in after.everyone)
@@ -189,6 +199,7 @@ async def announce(
                     params=params,
                     buttons=buttons_for(state, after.relations(person.id), number),
                     urgent=scene.urgent,
+                    photos=scene.photos if template in WITH_PHOTOS else 0,
                 )
 
     if earlier and events:

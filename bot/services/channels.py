@@ -22,6 +22,8 @@ class ChannelTraits:
     # Answers to an inbound ride on the channel's reply to the request that brought it (an SMS
     # webhook's answer), not on a send of their own.
     answers_in_reply: bool = False
+    # It shows photos: a case card goes with the case's photos (as a caption, or after an album).
+    photos: bool = False
     # How the ids of residents first met on it begin ("<prefix>-<address>").
     id_prefix: str = ""
 
@@ -61,3 +63,8 @@ class ChannelBook:
         """True when channel ``name`` carries plain text only (choices as numbers to reply with)."""
         traits = self.get(name)
         return traits is not None and traits.plain_text
+
+    def photos(self, name: str) -> bool:
+        """True when channel ``name`` shows photos (a card goes with the case's photos)."""
+        traits = self.get(name)
+        return traits is not None and traits.photos

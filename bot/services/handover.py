@@ -7,6 +7,11 @@ the case goes to the manager the new routing names, else to the nearest supervis
 holder, else back to the community's staff (``unassigned``). ``plan`` works this out read-only
 (``directory check`` uses it before a load), ``hand_on`` does it: one ``reassigned`` event per
 case by the system, the new holder given the case card and the resident told.
+
+A case the leaver resolved, waiting for its resident's rating, is handed on too when someone
+takes their place (a route, a supervisor): it stays resolved, its new holder is told (with its
+photos) that a "not satisfied" will reopen it to them. With nobody to take it, it stays: a
+reopen then climbs the chain, and the next load hands it on as an open case.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from core.texts import render
 from db.models import Case, Person
 
 from .context import Actor, Unit
+from .handover_waiting import hand_on_waiting
 from .lifecycle import Request, act_in
 
-# The statuses in which someone must act; a resolved case waits for its resident, not a holder.
-_HANDED_ON = (Status.ASSIGNED.value, Status.ACKNOWLEDGED.value)
+# The statuses in which someone must act, and a resolved one (a reopen would go to its holder).
+_HANDED_ON = (Status.ASSIGNED.value, Status.ACKNOWLEDGED.value, Status.RESOLVED.value)
 _MANAGING = frozenset({"manager", "supervisor"})
 
 
@@ -40,6 +46,7 @@ class Move:
     held_name: str
     to_id: str | None
     to_name: str | None
+    waiting: bool = False  # resolved, waiting for its resident's rating: it stays resolved
 
 
 async def plan(session: AsyncSession, directory: Directory) -> list[Move]:
@@ -72,6 +79,9 @@ async def plan(session: AsyncSession, directory: Directory) -> list[Move]:
             managers=managers,
             supervisor_of=supervisor_of,
         )
+        waiting = case.status == Status.RESOLVED.value
+        if waiting and to is None:
+            continue  # nobody to hold it: it waits where it is (see the module's docstring)
         moves.append(
             Move(
                 case.number,
@@ -79,6 +89,7 @@ async def plan(session: AsyncSession, directory: Directory) -> list[Move]:
                 names.get(case.manager_id, case.manager_id),
                 to,
                 managers.get(to) if to else None,
+                waiting,
             )
         )
     return moves
@@ -90,6 +101,9 @@ async def hand_on(unit: Unit, directory: Directory) -> Sequence[Move]:
     for move in moves:
         # The note is the audit trail's "why", in the operator's language like other notes.
         note = render(unit.default_language, "case.handed_on_note", person=move.held_name)
+        if move.waiting:
+            await hand_on_waiting(unit, move, note)
+            continue
         request = Request(Action.REASSIGN, manager_id=move.to_id, note=note)
         await act_in(unit, number=move.number, actor=Actor.system(), request=request)
     return moves

@@ -97,7 +97,7 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
     session.add_all(events)
     await session.flush()
     after = await load_parties(session=session, case=case)
-    scene = await _scene(session, case, policy)
+    scene = await scene_of(session, case, policy)
     await announce(unit.outbox, scene, events, before=before, after=after)
     return case
 
@@ -174,7 +174,7 @@ def _event_data(kind: EventKind, request: Request, case: Case) -> dict[str, obje
     return data
 
 
-async def _scene(session: AsyncSession, case: Case, policy: Policy) -> Scene:
+async def scene_of(session: AsyncSession, case: Case, policy: Policy) -> Scene:
     """Gather what announcements mention about a case."""
     return Scene(
         case=case,

@@ -16,6 +16,7 @@ from .announce import both
 from .context import Inbound, ServiceContext, ServiceRefusal, Unit, unit_of_work
 from .lifecycle import Request, act_in
 from .parties import load_parties
+from .photos import NewPhoto
 from .report import NewReport, category_for, open_case
 
 
@@ -33,6 +34,9 @@ class Report:
 
     text: str
     to_address: str | None = None
+    # Photos that came with it (an MMS's images, fetched), and how many could not be taken.
+    photos: tuple[NewPhoto, ...] = ()
+    photos_refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,7 @@ async def perform(unit: Unit, person: Person, meaning: Meaning) -> None:
     match meaning:
         case Answer(template):
             await unit.outbox.tell(person, template, key=key)
-        case Report(text, to_address):
+        case Report(text, to_address, photos, refused):
             if not describes(text):
                 # Nothing left to act on (empty, only emoji or marks): ask what happened.
                 raise ServiceRefusal("refused.empty_description")
@@ -119,7 +123,8 @@ async def perform(unit: Unit, person: Person, meaning: Meaning) -> None:
             if community is None:
                 await questions.ask_community(unit, person, text)
                 return
-            new = NewReport(community, await category_for(unit, text), text)
+            category = await category_for(unit, text)
+            new = NewReport(community, category, text, photos=photos, photos_refused=refused)
             await open_case(unit, resident_id=person.id, channel=unit.actor().channel, new=new)
         case RateCase(rating, number, reason):
             await questions.rate(unit, rating=rating, number=number, reason=reason)

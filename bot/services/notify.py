@@ -24,6 +24,12 @@ from db.models import Case, Identity, OutboxMessage, OutboxStatus, Person
 from .channels import ChannelBook
 from .inbound import Inbound
 
+# Telegram: a caption holds 1,024 characters and an album 2-10 photos. A card sent as a caption
+# keeps room for the status line its edits append (``announce``), so an edit always fits too.
+CAPTION_LIMIT = 1024
+CAPTION_ROOM = CAPTION_LIMIT - 100
+MAX_ALBUM = 10
+
 
 def language_of(person: Person | None, default: str) -> str:
     """The language a person reads: theirs from the directory or channel, else the default."""
@@ -112,9 +118,11 @@ class Outbox:
         buttons: Sequence[Sequence[Button]] = (),
         urgent: bool = False,
         reask: bool = False,
+        photos: int = 0,
     ) -> OutboxMessage | None:
         """Queue ``template`` for ``person``; None when they cannot be reached or it was queued.
-        ``reask`` puts "please answer with the buttons" first."""
+        ``reask`` puts "please answer with the buttons" first; ``photos``: the case's photos go
+        with it, where the channel shows photos (``attach``)."""
         if person is None or not person.active:
             return None
         reply_to: str | None = None
@@ -149,11 +157,32 @@ class Outbox:
             urgent=urgent,
         )
         message.reply_to = reply_to
+        if photos and self.book.photos(channel):
+            self.attach(message, photos)
         if reply_to is not None and self.book.answers_in_reply(channel):
             # Its text goes back in the channel's answer to the inbound: it is sent as it is born.
             message.status, message.sent_at = OutboxStatus.SENT, self.now
         self.session.add(message)
         return message
+
+    def attach(self, message: OutboxMessage, photos: int) -> None:
+        """Let ``message`` carry the case's first ``photos`` photos: as its own photo, its text
+        the caption, when there is one and the text fits a caption with room for the status
+        line its edits add; else as an album (or a lone photo) queued just before it."""
+        positions = list(range(min(photos, MAX_ALBUM)))
+        if len(positions) == 1 and len(message.text) <= CAPTION_ROOM:
+            message.photos = positions
+            return
+        album = self.like(
+            message,
+            key=f"{message.idempotency_key}:photos",
+            template="case.photos",
+            params={"count": len(positions)},
+            text="",
+            buttons=[],
+        )
+        album.photos = positions
+        self.session.add(album)  # added first: the chat gets the photos, then the card
 
     async def edit(
         self, original: OutboxMessage, *, key: str, text: str, buttons: Sequence[Sequence[Button]]
@@ -164,18 +193,13 @@ class Outbox:
         if await self._queued(idempotency_key):
             return None
         await self._supersede_edits(original)
-        message = self.row(
+        message = self.like(
+            original,
             key=idempotency_key,
-            channel=original.channel,
-            address=original.address,
-            person_id=original.person_id,
-            case_number=original.case_number,
             template="card.edit",
             params={},
-            language=original.language,
             text=text,
             buttons=buttons,
-            urgent=original.urgent,
         )
         message.edit_of = original.id
         inbound = self.inbound
@@ -196,6 +220,23 @@ class Outbox:
         for older in (await self.session.exec(query)).all():
             older.status, older.last_error = OutboxStatus.SUPERSEDED, "a newer edit replaced it"
             self.session.add(older)
+
+    def like(self, row: OutboxMessage, *, key: str, **changes: Any) -> OutboxMessage:
+        """A new row to ``row``'s reader about ``row``'s case, as ``row`` but for ``changes``
+        (``row``'s own parameters: template, params, text, buttons, channel, address …)."""
+        fields: dict[str, Any] = {
+            "channel": row.channel,
+            "address": row.address,
+            "person_id": row.person_id,
+            "case_number": row.case_number,
+            "template": row.template,
+            "params": row.params,
+            "language": row.language,
+            "text": row.text,
+            "buttons": row.button_rows(),
+            "urgent": row.urgent,
+        }
+        return self.row(key=key, **(fields | changes))
 
     def row(
         self,

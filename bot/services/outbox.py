@@ -23,6 +23,7 @@ from . import identities
 from .context import ServiceContext
 from .deliveries import opt_out, reconcile
 from .notify import Outbox
+from .photos import Attachment, attachments
 
 GIVEN_UP = (OutboxStatus.DEAD,)
 _SUPPRESSED = OutboxStatus.SUPPRESSED
@@ -48,6 +49,10 @@ class Claimed:
     # when it was written: the messages written with it, to others, go once it has gone.
     answer: bool = False
     written_at: datetime | None = None
+    # The case photos it carries (a card as a caption, or the album before a card), and for an
+    # edit whether the message it changes is a photo's caption (edited as one).
+    photos: tuple[Attachment, ...] = ()
+    caption: bool = False
 
 
 async def outbox_messages(
@@ -114,6 +119,9 @@ async def claim_due(
             edit_id = await _edit_target(session, row)
             if row.edit_of is not None and edit_id is None:
                 continue
+            carried: tuple[Attachment, ...] = ()
+            if row.photos and row.case_number is not None:
+                carried = await attachments(session, row.case_number, row.photos)
             row.status, row.claimed_by = OutboxStatus.SENDING, holder
             row.next_attempt_at = now + lease
             session.add(row)
@@ -133,6 +141,8 @@ async def claim_due(
                     photo=row.photo,
                     answer=row.reply_to is not None,
                     written_at=row.created_at,
+                    photos=carried,
+                    caption=await _edits_caption(session, row),
                 )
             )
     return claimed
@@ -193,6 +203,14 @@ async def _edit_target(session: AsyncSession, row: OutboxMessage) -> str | None:
         row.status, row.last_error = OutboxStatus.DEAD, "the message to edit was never delivered"
         session.add(row)
     return None
+
+
+async def _edits_caption(session: AsyncSession, row: OutboxMessage) -> bool:
+    """True when ``row`` edits a card that went out as a photo with the card as its caption."""
+    if row.edit_of is None:
+        return False
+    original = await session.get(OutboxMessage, row.edit_of)  # loaded by _edit_target already
+    return original is not None and bool(original.photos) and bool(original.text)
 
 
 async def record_sent(ctx: ServiceContext, *, sent: Mapping[int, str]) -> None:
@@ -256,24 +274,18 @@ async def record_dead(
             return None
         await identities.mark_unreachable(session, person_id=row.person_id, channel=row.channel)
         person = await queries.get_person(session=session, person_id=row.person_id)
-        if person is None or row.edit_of is not None:
-            return None
+        if person is None or row.edit_of is not None or (row.photos and not row.text):
+            return None  # an edit, or an album: nothing to say elsewhere (the card falls back)
         outbox = Outbox(session, now, ctx.default_language, ctx.channels)
         other = await outbox.address_of(person)
         if other is None or other.channel == row.channel:
             return None
-        fallback = outbox.row(
+        fallback = outbox.like(
+            row,
             key=f"{row.idempotency_key}:fallback-{other.channel}",
             channel=other.channel,
             address=other.address,
             person_id=person.id,
-            case_number=row.case_number,
-            template=row.template,
-            params=row.params,
-            language=row.language,
-            text=row.text,
-            buttons=row.button_rows(),
-            urgent=row.urgent,
         )
         session.add(fallback)
         return fallback

@@ -39,6 +39,7 @@ class NewReport:
     photos: tuple[NewPhoto, ...] = ()
     # How much of the description is kept: Open311 clients may send the spec's 4,000 characters.
     limit: int = MAX_DESCRIPTION
+    photos_refused: int = 0  # photos sent with it that could not be taken (the resident is told)
 
 
 async def report(
@@ -135,6 +136,9 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
     parties = await load_parties(session=session, case=case)
     scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
     await announce(unit.outbox, scene, events, before=None, after=parties)
+    if new.photos_refused and unit.inbound is not None:
+        params = {"count": new.photos_refused, "limit": photos.MAX_FETCHED}
+        await unit.outbox.tell(resident, "report.photos_refused", key=unit.key(), params=params)
     return case
 
 

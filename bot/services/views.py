@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
-from db.models import Case, CaseEvent, Category, Community
+from db.models import Case, CaseEvent, CasePhoto, Category, Community
 
 from .context import ServiceContext
 from .levels import zone
@@ -135,11 +136,39 @@ async def show_case(ctx: ServiceContext, *, number: int) -> dict[str, Any] | Non
             return None
         events = await queries.case_events(session=session, number=number)
         tz = await zone(session)
+        photos = await _photos(session, number)
         for person_id in {e.actor_id for e in events} | {case.manager_id, case.resident_id}:
             person = await queries.get_person(session=session, person_id=person_id or "")
             if person is not None:
                 names[f"person:{person.id}"] = (person.name, person.id)
-    return case_json(case.model_dump(), tz, names=names, events=events)
+    return case_json(case.model_dump(), tz, names=names, events=events) | {"photos": photos}
+
+
+async def _photos(session: AsyncSession, number: int) -> list[dict[str, Any]]:
+    """A case's photos, in order, as ``cases show --json`` lists them (never their bytes):
+    ``telegram_file`` (only Telegram's file id is kept) or ``stored`` (the image is kept)."""
+    stored = col(CasePhoto.content).is_not(None).label("stored")
+    query = (
+        select_columns(
+            col(CasePhoto.position),
+            col(CasePhoto.source),
+            col(CasePhoto.content_type),
+            col(CasePhoto.size),
+            stored,
+        )
+        .where(col(CasePhoto.case_number) == number)
+        .order_by(col(CasePhoto.position))
+    )
+    return [
+        {
+            "position": position,
+            "kind": "stored" if is_stored else "telegram_file",
+            "source": source,
+            "content_type": content_type,
+            "size": size,
+        }
+        for position, source, content_type, size, is_stored in (await session.execute(query)).all()
+    ]
 
 
 def _listed(

@@ -26,6 +26,7 @@ class SmsAdapter:
         """Twilio's two webhooks and the sender."""
         from bot.sms.sender import SmsSender
 
+        from .media import MediaFetcher
         from .webhook import SMS_PATH, STATUS_PATH, TwilioWebhooks
 
         settings, pacing = setup.settings, setup.pacing
@@ -41,7 +42,16 @@ class SmsAdapter:
             sender=settings.sms_sender,
             status_callback=f"{public}{STATUS_PATH}",
         )
-        hooks = TwilioWebhooks(setup.ctx, auth_token=token, public_url=public, kick=setup.kick)
+        fetch = MediaFetcher(
+            api_url=settings.twilio_api_url,
+            account_sid=settings.twilio_account_sid,
+            auth_token=token,
+            max_bytes=settings.media_max_bytes,
+            allow=settings.media_fetch_allow,
+        )
+        hooks = TwilioWebhooks(
+            setup.ctx, auth_token=token, public_url=public, kick=setup.kick, fetch=fetch
+        )
         rate = settings.sms_per_second
         return Wired(
             routes=[

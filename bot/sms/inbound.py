@@ -8,16 +8,22 @@ community named by the number texted, and the answer's form.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.services import messages
 from bot.services.context import AlreadyHandled, Inbound, Limited, ServiceContext, ServiceRefusal
 from bot.services.outbox import answers_to
+from bot.services.receipts import handled_before
 from core import sms as grammar
 from core.cases import Action
 from core.sms_text import as_sms
 
+from .media import Fetched, Medium
+
 CHANNEL = "sms"
+# How an MMS's media are fetched (``media.MediaFetcher``).
+Fetch = Callable[[Sequence[Medium]], Awaitable[Fetched]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +34,14 @@ class InboundSms:
     sender: str
     to: str
     body: str
+    media: tuple[Medium, ...] = ()  # an MMS's pictures, as Twilio announced them
 
 
-async def handle_sms(ctx: ServiceContext, message: InboundSms) -> list[str]:
-    """Handle ``message``; return the texts to answer with (TwiML)."""
+async def handle_sms(
+    ctx: ServiceContext, message: InboundSms, *, fetch: Fetch | None = None
+) -> list[str]:
+    """Handle ``message``; return the texts to answer with (TwiML). The media of a report are
+    fetched with ``fetch`` first, unless the message was handled before (Twilio retried it)."""
     command = grammar.parse(message.body)
     spoken = grammar.language_of_text(message.body)
     writes = isinstance(command, grammar.Report) and any(ch.isalpha() for ch in message.body)
@@ -43,8 +53,13 @@ async def handle_sms(ctx: ServiceContext, message: InboundSms) -> list[str]:
         language_guessed=True,
         wrote_in=spoken if writes else None,
     )
+    fetched = Fetched()
+    wants_media = message.media and isinstance(command, grammar.Report) and fetch is not None
+    if wants_media and not await handled_before(ctx, inbound):
+        assert fetch is not None
+        fetched = await fetch(message.media)
     try:
-        meaning = _meaning(command, message)
+        meaning = _meaning(command, message, fetched)
         await messages.message(ctx, inbound, meaning, text=message.body)
     except (AlreadyHandled, ServiceRefusal, Limited):
         pass  # handled before, or refused: the answer (why, or the notice) is in the outbox
@@ -52,7 +67,7 @@ async def handle_sms(ctx: ServiceContext, message: InboundSms) -> list[str]:
     return [as_sms(row.text, row.button_rows(), row.language) for row in rows]
 
 
-def _meaning(command: grammar.Command, message: InboundSms) -> messages.Meaning:
+def _meaning(command: grammar.Command, message: InboundSms, fetched: Fetched) -> messages.Meaning:
     """The request an SMS command stands for."""
     match command:
         case grammar.OptOut():
@@ -70,5 +85,7 @@ def _meaning(command: grammar.Command, message: InboundSms) -> messages.Meaning:
         case grammar.Rate(rating, number, reason):
             return messages.RateCase(rating, number, reason)
         case grammar.Report(text):
-            return messages.Report(text, to_address=message.to)
+            return messages.Report(
+                text, message.to, photos=fetched.photos, photos_refused=fetched.refused
+            )
     raise AssertionError(f"an SMS command without a meaning: {command!r}")

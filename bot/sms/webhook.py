@@ -19,7 +19,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.services.context import ServiceContext
 from bot.services.deliveries import record_delivery
 
-from .inbound import InboundSms, handle_sms
+from .inbound import Fetch, InboundSms, handle_sms
+from .media import media_of
 
 SMS_PATH, STATUS_PATH = "/twilio/sms", "/twilio/status"
 # Twilio's error codes that mean the handset or carrier refused it: not worth retrying.
@@ -48,9 +49,15 @@ class TwilioWebhooks:
     """The two Twilio endpoints."""
 
     def __init__(
-        self, ctx: ServiceContext, *, auth_token: str, public_url: str, kick: Callable[[], None]
+        self,
+        ctx: ServiceContext,
+        *,
+        auth_token: str,
+        public_url: str,
+        kick: Callable[[], None],
+        fetch: Fetch | None = None,
     ) -> None:
-        self._ctx, self._kick = ctx, kick
+        self._ctx, self._kick, self._fetch = ctx, kick, fetch
         self._validator = RequestValidator(auth_token)
         self._public = public_url.rstrip("/")
 
@@ -78,7 +85,9 @@ class TwilioWebhooks:
                 sender=params["From"],
                 to=params.get("To", ""),
                 body=params.get("Body", ""),
+                media=media_of(params),
             ),
+            fetch=self._fetch,
         )
         self._kick()
         twiml = MessagingResponse()

@@ -4,15 +4,17 @@ sender paced per chat; it edits its earlier messages (the case cards)."""
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 
 from starlette.routing import BaseRoute, Route
 
 from bot.adapter import Wired, Wiring
 from bot.config import Settings
 from bot.delivery.pacing import Limits
+from bot.services import photos
 from bot.services.channels import ChannelTraits
 
-TRAITS = ChannelTraits("telegram", edits_messages=True, id_prefix="tg")
+TRAITS = ChannelTraits("telegram", edits_messages=True, photos=True, id_prefix="tg")
 
 
 class TelegramAdapter:
@@ -54,7 +56,7 @@ class TelegramAdapter:
 
         return Wired(
             routes=routes,
-            sender=TelegramSender(app.bot),
+            sender=TelegramSender(app.bot, remember=partial(photos.remember, setup.ctx)),
             pacing=pacing
             or Limits(
                 per_second=settings.telegram_per_second,

@@ -33,12 +33,12 @@ TEXTS: dict[str, str] = {
         "It is on its way to the person responsible; we will tell you of every step."
     ),
     "case.card": (
-        "📋 New case #{number}\nCategory: {category}\nCommunity: {community}\n"
+        "📋 New case #{number}{photos}\nCategory: {category}\nCommunity: {community}\n"
         "Location: {location}\nDescription: {description}\n"
         "Acknowledge by {ack_due}, fix by {resolve_due}."
     ),
     "case.unrouted": (
-        "⚠️ Case #{number} ({category}, {community}) has no one responsible; please assign it.\n"
+        "⚠️ Case #{number}{photos} ({category}, {community}) has no one responsible; please assign it.\n"
         "Location: {location}\nDescription: {description}"
     ),
     "case.acknowledged": "Your report #{number} has been taken on and is being handled.",
@@ -55,7 +55,7 @@ TEXTS: dict[str, str] = {
         "Reason: {note}\nLocation: {location}\nDescription: {description}"
     ),
     "case.escalated": (
-        "⏫ Case #{number} ({category}, {community}) is escalated to you ({level}).\n"
+        "⏫ Case #{number}{photos} ({category}, {community}) is escalated to you ({level}).\n"
         "Status: {status}\nLocation: {location}\nDescription: {description}"
     ),
     "case.escalated_resident": "Your report #{number} has been escalated to the {level}.",
@@ -99,6 +99,11 @@ TEXTS: dict[str, str] = {
     "cli.directory_move": "#{number} {held} → {to}",
     "cli.directory_moves_unknown": "Could not work out which open cases would be handed on ({error}).",
     "case.handed_on_note": "{person}, who held it, is deactivated (directory update); handed on.",
+    "case.handed_on_resolved": (
+        "📋 Case #{number}{photos} ({category}, {community}) is handed on to you: it was fixed and "
+        "waits for the resident's rating; if they are not satisfied, it reopens to you.\n"
+        "Location: {location}\nDescription: {description}"
+    ),
     "cli.no_such_case": "There is no case #{number}.",
     "cli.no_cases": "No cases match.",
     "cli.outbox_empty": "The outbox is empty.",
@@ -116,6 +121,7 @@ TEXTS: dict[str, str] = {
     "cli.events": "Events",
     "col.number": "#",
     "col.status": "status",
+    "col.photos": "photos",
     "col.community": "community",
     "col.category": "category",
     "col.manager": "manager",
@@ -224,6 +230,8 @@ TEXTS: dict[str, str] = {
     "sms.nothing_to_rate": "No case is waiting for your rating.",
     "limits.slow_down": "You are sending too fast; please try again later.",
     "sms.updated": "OK, case #{number} is now {status}.",
+    "case.photos": " (photos: {count})",
+    "report.photos_refused": "{count} photo(s) could not be taken (images only, not too large, at most {limit}); your report is filed all the same.",
     "case.nudge": "Case #{number} was fixed; we are still waiting for your rating:",
     "event.nudged": "nudged",
     "cli.scheduler_held": "The scheduler runs in another process; this one serves messages but sends no reminders or escalations.",

@@ -33,11 +33,11 @@ TEXTS: dict[str, str] = {
         "我们已转交负责人处理，每一步都会告诉您。"
     ),
     "case.card": (
-        "📋 新诉求 #{number}\n类别：{category}\n社区：{community}\n位置：{location}\n"
+        "📋 新诉求 #{number}{photos}\n类别：{category}\n社区：{community}\n位置：{location}\n"
         "内容：{description}\n请于 {ack_due} 前接单，{resolve_due} 前办好。"
     ),
     "case.unrouted": (
-        "⚠️ 诉求 #{number}（{category}，{community}）没有对应的负责人，请指派。\n"
+        "⚠️ 诉求 #{number}{photos}（{category}，{community}）没有对应的负责人，请指派。\n"
         "位置：{location}\n内容：{description}"
     ),
     "case.acknowledged": "您的诉求 #{number} 已有负责人接单，正在处理。",
@@ -54,7 +54,7 @@ TEXTS: dict[str, str] = {
         "位置：{location}\n内容：{description}"
     ),
     "case.escalated": (
-        "⏫ 诉求 #{number}（{category}，{community}）已升级至您（{level}）跟进。\n"
+        "⏫ 诉求 #{number}{photos}（{category}，{community}）已升级至您（{level}）跟进。\n"
         "状态：{status}\n位置：{location}\n内容：{description}"
     ),
     "case.escalated_resident": "您的诉求 #{number} 已升级至{level}跟进。",
@@ -94,6 +94,10 @@ TEXTS: dict[str, str] = {
     "cli.directory_move": "#{number} {held} → {to}",
     "cli.directory_moves_unknown": "无法估算要转交的未结诉求（{error}）。",
     "case.handed_on_note": "原负责人{person}已停用（名录更新），转交新的负责人。",
+    "case.handed_on_resolved": (
+        "📋 诉求 #{number}{photos}（{category}，{community}）转交您负责：原负责人已办好，正等居民评价；"
+        "如居民不满意，将由您重办。\n位置：{location}\n内容：{description}"
+    ),
     "cli.no_such_case": "没有找到诉求 #{number}。",
     "cli.no_cases": "没有符合条件的诉求。",
     "cli.outbox_empty": "发件箱为空。",
@@ -111,6 +115,7 @@ TEXTS: dict[str, str] = {
     "cli.events": "记录",
     "col.number": "编号",
     "col.status": "状态",
+    "col.photos": "照片",
     "col.community": "社区",
     "col.category": "类别",
     "col.manager": "负责人",
@@ -219,6 +224,8 @@ TEXTS: dict[str, str] = {
     "sms.nothing_to_rate": "没有等待您评价的诉求。",
     "limits.slow_down": "您发送得太频繁了，请稍后再试。",
     "sms.updated": "好的，诉求 #{number} 现为「{status}」。",
+    "case.photos": "（附照片 {count} 张）",
+    "report.photos_refused": "有 {count} 张照片未能收下（只收图片，每张不能太大，最多 {limit} 张）；诉求已照常登记。",
     "case.nudge": "诉求 #{number} 已办好，还在等您的评价：",
     "event.nudged": "催评价",
     "cli.scheduler_held": "定时任务已在另一个进程中运行；本进程只处理消息，不做提醒和升级。",

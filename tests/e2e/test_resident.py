@@ -102,8 +102,13 @@ async def test_a_newcomer_reports_with_photos(running: Running) -> None:
     assert await running.photo_ids(1) == ["photo-file-1", "photo-file-2"]  # Telegram's file ids
     assert case.resident_id == "tg-5001"
     assert case.manager_id == "mgr-yunwan"
-    card = await running.next_message(YUNWAN_MANAGER, 0)
-    assert "#1" in card.text
+    # The manager gets the two photos (an album, by the resident's file ids), then the card.
+    card = await running.next_message(YUNWAN_MANAGER, 2)
+    album = tg.inbox(YUNWAN_MANAGER)[:2]
+    assert [m.file_id for m in album] == ["photo-file-1", "photo-file-2"]
+    assert album[0].album is not None
+    assert album[0].album == album[1].album
+    assert card.text.startswith("📋 新诉求 #1（附照片 2 张）")
     assert await running.drafts() == []
 
 

@@ -31,7 +31,7 @@ def _buttons(template: list[list[dict[str, str]]], number: int) -> list[list[But
     ]
 
 
-def _card(language: str, number: int, description: str, location: str) -> str:
+def _card(language: str, number: int, description: str, location: str, photos: int = 0) -> str:
     names = {"zh": ("设施损坏", "原香小镇社区"), "en": ("Broken facility", "Yuanxiang Town")}
     category, community = names[language]
     return render(
@@ -44,6 +44,7 @@ def _card(language: str, number: int, description: str, location: str) -> str:
         description=description,
         ack_due="2026-11-25 10:30",
         resolve_due="2026-11-28 10:00",
+        photos=render(language, "case.photos", count=photos) if photos else "",
     )
 
 
@@ -53,11 +54,12 @@ def _card(language: str, number: int, description: str, location: str) -> str:
     number=st.integers(min_value=1, max_value=9_999_999),
     description=WRITTEN,
     location=WRITTEN,
+    photos=st.integers(min_value=0, max_value=10),
 )
 def test_a_case_card_keeps_its_number_and_codes(
-    language: str, number: int, description: str, location: str
+    language: str, number: int, description: str, location: str, photos: int
 ) -> None:
-    text = _card(language, number, description, location)
+    text = _card(language, number, description, location, photos)
     body = as_sms(text, _buttons(CARD_BUTTONS, number), language)
     ack = render(language, "sms.code.ack", number=number)
     done = render(language, "sms.code.done", number=number)
@@ -69,6 +71,8 @@ def test_a_case_card_keeps_its_number_and_codes(
     kept = body[: -len(codes) - 1]
     assert kept == text or (kept.endswith("…") and text.startswith(kept[:-1]))
     assert kept.startswith(text[: text.index(f"#{number}") + len(f"#{number}")])
+    if photos:  # an SMS-only manager learns how many photos there are, whatever is cut
+        assert render(language, "case.photos", count=photos) in body
 
 
 @given(language=st.sampled_from(["zh", "en"]), number=st.integers(1, 9_999_999))
