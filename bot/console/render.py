@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-from core.texts import render
+from core.texts import CATALOGS, render
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -34,7 +34,11 @@ def texts_in(language: str) -> Any:
 def page(template: str, *, language: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     """``template`` rendered in ``language`` with ``values``."""
     body = _ENV.get_template(template).render(
-        t=texts_in(language), lang=language, urlencode=urlencode, **values
+        t=texts_in(language),
+        has=CATALOGS[language].__contains__,  # a state the catalog names, else shown as it is
+        lang=language,
+        urlencode=urlencode,
+        **values,
     )
     return HTMLResponse(body, status_code=status_code)
 

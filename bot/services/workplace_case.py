@@ -44,6 +44,7 @@ class Delivery:
     to: str
     channel: str
     template: str
+    excerpt: str  # the message's first line, as its reader got it
     status: str
     delivery_status: str | None
 
@@ -117,6 +118,7 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
                 to=people[m.person_id].name if m.person_id in people else m.address,
                 channel=m.channel,
                 template=m.template,
+                excerpt=_excerpt(m.text),
                 status=m.status,
                 delivery_status=m.delivery_status,
             )
@@ -186,3 +188,9 @@ async def add_note(ctx: ServiceContext, viewer: Viewer, *, number: int, text: st
                 data={"status": case.status, "internal": True},
             )
         )
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    """The first line of a message, cut to ``limit`` characters (an album has no text)."""
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"

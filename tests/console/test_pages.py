@@ -294,3 +294,15 @@ async def test_the_language_switch(browser: Browser) -> None:
         data={"csrf": csrf.group(1), "language": "zh", "next": "https://evil.example/"},
     )
     assert away.headers["location"] == "/console/cases"  # never sent elsewhere
+
+
+async def test_what_was_sent_reads_as_words(browser: Browser) -> None:
+    number = await _report(browser, "快递堆在门口")
+    await browser.sign_in(STAFF)
+    shown = (await browser.client.get(f"/console/cases/{number}")).text
+    # The manager's card by its first line and where it stands, not a template key or a code.
+    assert f">📋 新诉求 #{number}</td>" in shown
+    assert f"已收到您的诉求 #{number}（快递堆放占道" in shown
+    assert "待发送" in shown
+    assert ">case.card<" not in shown
+    assert ">pending<" not in shown
