@@ -8,9 +8,10 @@ community named by the number texted, and the answer's form.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
-from bot.services import messages
+from bot.services import intake, messages
 from bot.services.context import AlreadyHandled, Inbound, Limited, ServiceContext, ServiceRefusal
 from bot.services.outbox import answers_to
 from core import sms as grammar
@@ -43,11 +44,15 @@ async def handle_sms(ctx: ServiceContext, message: InboundSms) -> list[str]:
         language_guessed=True,
         wrote_in=spoken if writes else None,
     )
-    try:
-        meaning = _meaning(command, message)
+    meaning = _meaning(command, message)
+    if isinstance(meaning, messages.Report) and meaning.to_address:
+        try:  # the writer's hot path: most reports, committed in groups
+            return await intake.sms_report(ctx, inbound, meaning.text, meaning.to_address)
+        except intake.NotHot:
+            pass  # nothing written: the general path below takes it
+    # Handled before, or refused: the answer (why, or the notice) is in the outbox.
+    with suppress(AlreadyHandled, ServiceRefusal, Limited):
         await messages.message(ctx, inbound, meaning, text=message.body)
-    except (AlreadyHandled, ServiceRefusal, Limited):
-        pass  # handled before, or refused: the answer (why, or the notice) is in the outbox
     rows = await answers_to(ctx, inbound.key, CHANNEL)
     return [as_sms(row.text, row.button_rows(), row.language) for row in rows]
 
