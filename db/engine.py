@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.directory_cache import DirectoryCache
+from db.writer import Writer
+
+T = TypeVar("T")
 
 _READ_ONLY = "wolaiban_read_only"
 
 
-def _sqlite_tuning(engine: AsyncEngine) -> None:
+def _sqlite_tuning(engine: Engine) -> None:
     """Make SQLite safe for several writers: WAL, a busy timeout, immediate write locks."""
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so we can say BEGIN IMMEDIATE ourselves.
         dbapi_connection.isolation_level = None
@@ -32,7 +36,7 @@ def _sqlite_tuning(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Read-then-write transactions must hold the write lock from the start, or two of them
         # both read, then one fails to upgrade its lock ("database is locked").
@@ -53,6 +57,16 @@ class Database:
     # wakes in no order: under load the lock sat free while waiters slept, and some waited
     # past the busy timeout. Other processes still meet the busy timeout.
     _write_turn: asyncio.Lock | None = None
+    # The single writer of the hot paths (``db/writer.py``): synchronous Core units, committed
+    # in groups; on SQLite it takes the same write turn, so there is still one writer.
+    writer: Writer | None = None
+    directory_cache: DirectoryCache | None = None
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (Core statements on a sync connection) in the writer's next batch; its
+        result once that batch is committed."""
+        assert self.writer is not None
+        return await self.writer.run(work)
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,7 +87,9 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the writer and close every pooled connection."""
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
 
 
@@ -87,10 +103,15 @@ def open_database(
         pool_pre_ping=not url.startswith("sqlite"),
         connect_args=connect_args or {},
     )
+    turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
     if engine.dialect.name == "sqlite":
-        _sqlite_tuning(engine)
+        _sqlite_tuning(engine.sync_engine)
+        writer = Writer(engine, _sync_sqlite(url, connect_args or {}), turn)
+    else:
+        writer = Writer(engine)
     reader_engine = engine.execution_options(**{_READ_ONLY: True})
-    info = DirectoryCache().session_info()
+    cache = DirectoryCache()
+    info = cache.session_info()
     return Database(
         url=url,
         engine=engine,
@@ -98,5 +119,17 @@ def open_database(
         _reader=async_sessionmaker(
             reader_engine, class_=AsyncSession, expire_on_commit=False, info=info
         ),
-        _write_turn=asyncio.Lock() if engine.dialect.name == "sqlite" else None,
+        _write_turn=turn,
+        writer=writer,
+        directory_cache=cache,
     )
+
+
+def _sync_sqlite(url: str, connect_args: dict[str, Any]) -> Engine:
+    """The writer's synchronous engine on the same SQLite file: one connection, used from the
+    writer's thread only (made lazily: a command that never writes through it opens nothing)."""
+    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+    args = {**connect_args, "check_same_thread": False}
+    engine = create_engine(sync_url, connect_args=args, poolclass=StaticPool)
+    _sqlite_tuning(engine)
+    return engine

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -183,21 +183,36 @@ async def record_receipt(
     *, session: AsyncSession, source: str, external_id: str, at: datetime, sender: str | None = None
 ) -> bool:
     """Record an inbound update once; False when it was recorded before (a replay)."""
-    values = {"source": source, "external_id": external_id, "received_at": at, "sender": sender}
     dialect = session.get_bind().dialect.name
-    # Each dialect's INSERT … ON CONFLICT, imported when used: the PostgreSQL dialect costs a
-    # SQLite-only command ~25 ms of start-up.
+    params = {"source": source, "external_id": external_id, "received_at": at, "sender": sender}
+    return (await session.exec(receipt_statement(dialect), params=params)).first() is not None
+
+
+_RECEIPTS: dict[str, Any] = {}
+
+
+def receipt_statement(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` of an inbound's receipt, its values bound
+    by name (source, external_id, received_at, sender): a row back means it is new. Built once
+    per dialect; the async path and the writer's hot paths run this one statement."""
+    if dialect not in _RECEIPTS:
+        names = ("source", "external_id", "received_at", "sender")
+        _RECEIPTS[dialect] = (
+            insert_ignoring(dialect, InboundReceipt)
+            .values({name: bindparam(name) for name in names})
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(col(InboundReceipt.id))
+        )
+    return _RECEIPTS[dialect]
+
+
+def insert_ignoring(dialect: str, table: Any) -> Any:
+    """The dialect's ``INSERT`` that takes ``on_conflict_do_nothing``."""
+    # Imported when used: the PostgreSQL dialect costs a SQLite-only command ~25 ms of start-up.
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(InboundReceipt)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(InboundReceipt)
-    statement = (
-        statement.values(**values)
-        .on_conflict_do_nothing(index_elements=["source", "external_id"])
-        .returning(col(InboundReceipt.id))
-    )
-    return (await session.exec(statement)).first() is not None
+    return sqlite_insert(table)

@@ -167,6 +167,39 @@ def _audience(name: str, scene: Scene, before: Parties | None, after: Parties) -
     raise ValueError(f"unknown audience {name!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Told:
+    """One message an event calls for: to whom, which template, with what."""
+
+    person: Person
+    template: str
+    key: str
+    params: dict[str, Any]
+    buttons: list[list[Button]]
+    urgent: bool
+    photos: int = 0  # the case's photos it carries (a new holder's card)
+
+
+def told(
+    scene: Scene, events: Iterable[CaseEvent], *, before: Parties | None, after: Parties
+) -> list[Told]:
+    """Every message the events call for (the table above), each person's buttons derived from
+    the state: what ``announce`` queues, and what the writer's hot paths insert."""
+    state = state_of(scene.case)
+    number = scene.case.number
+    assert number is not None
+    found: list[Told] = []
+    for event in events:
+        params = scene.params(event)
+        for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
+            for person in _audience(audience, scene, before, after):
+                buttons = buttons_for(state, after.relations(person.id), number)
+                key = f"case:{number}:event:{event.id}"
+                photos = scene.photos if template in WITH_PHOTOS else 0
+                found.append(Told(person, template, key, params, buttons, scene.urgent, photos))
+    return found
+
+
 async def announce(
     outbox: Outbox,
     scene: Scene,
@@ -175,9 +208,8 @@ async def announce(
     before: Parties | None,
     after: Parties,
 ) -> None:
-    """Queue every message the events call for, each person's buttons derived from the state;
-    then bring the cards sent before up to date, so no button outlives its use."""
-    state = state_of(scene.case)
+    """Queue every message the events call for; then bring the cards sent before up to date, so
+    no button outlives its use."""
     number = scene.case.number
     assert number is not None
     events = list(events)
@@ -187,20 +219,17 @@ async def announce(
     # A case just reported (nobody stood in any relation before) has sent nothing yet.
     earlier = await _cards(outbox, number) if before is not None else []
     await outbox.know(p.id for p in after.everyone)
-    for event in events:
-        params = scene.params(event)
-        for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
-            for person in _audience(audience, scene, before, after):
-                await outbox.tell(
-                    person,
-                    template,
-                    key=f"case:{number}:event:{event.id}",
-                    case=scene.case,
-                    params=params,
-                    buttons=buttons_for(state, after.relations(person.id), number),
-                    urgent=scene.urgent,
-                    photos=scene.photos if template in WITH_PHOTOS else 0,
-                )
+    for one in told(scene, events, before=before, after=after):
+        await outbox.tell(
+            one.person,
+            one.template,
+            key=one.key,
+            case=scene.case,
+            params=one.params,
+            buttons=one.buttons,
+            urgent=one.urgent,
+            photos=one.photos,
+        )
 
     if earlier and events:
         await _refresh(outbox, scene, earlier, after, key=f"case:{number}:event:{events[-1].id}")

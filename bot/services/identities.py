@@ -12,6 +12,7 @@ from core.texts import normalize_language
 from db import queries
 from db.models import Case, Identity, Person
 
+from .channels import ChannelBook
 from .inbound import Inbound
 
 if TYPE_CHECKING:
@@ -26,13 +27,7 @@ async def sender_of(unit: Unit, inbound: Inbound) -> Person:
         session=session, channel=inbound.channel, address=inbound.address
     )
     if found is None:
-        person = Person(
-            id=unit.channels.resident_id(inbound.channel, inbound.address),
-            name=(inbound.name or inbound.address)[:100],
-            role="resident",
-            language=normalize_language(inbound.wrote_in or inbound.language),
-            source=inbound.channel,
-        )
+        person = stranger(unit.channels, inbound)
         session.add(person)
         await session.flush()
         await bind(unit, person, channel=inbound.channel, address=inbound.address)
@@ -42,15 +37,32 @@ async def sender_of(unit: Unit, inbound: Inbound) -> Person:
         identity.reachable, identity.updated_at = True, unit.now
         session.add(identity)
         unit.outbox.forget(person.id)
+    language = spoken_language(person, inbound)
+    if language != person.language:
+        person.language = language
+        session.add(person)
+    return person
+
+
+def stranger(book: ChannelBook, inbound: Inbound) -> Person:
+    """The resident a first message from an unknown address makes (not stored yet)."""
+    return Person(
+        id=book.resident_id(inbound.channel, inbound.address),
+        name=(inbound.name or inbound.address)[:100],
+        role="resident",
+        language=normalize_language(inbound.wrote_in or inbound.language),
+        source=inbound.channel,
+    )
+
+
+def spoken_language(person: Person, inbound: Inbound) -> str | None:
+    """The language a known sender is answered in after this message."""
     told = None if inbound.language_guessed else normalize_language(inbound.language)
     language = person.language or told
     if person.source != "directory" and normalize_language(inbound.wrote_in):
         # Met on a channel: answered in the language they last wrote in.
         language = normalize_language(inbound.wrote_in)
-    if language != person.language:
-        person.language = language
-        session.add(person)
-    return person
+    return language
 
 
 async def bind(

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.directory import LevelOverrides
 from core.policy import DEFAULT_LEVELS, QuietHours, ServiceLevels, defer_for_quiet_hours
 from db import queries
+from db.directory_cache import DirectorySnapshot, directory
 
 from .context import ServiceContext
 
@@ -38,13 +39,19 @@ def _overrides(stored: object) -> dict[str, object]:
 
 async def policy_for(*, session: AsyncSession, category_id: str) -> Policy:
     """The policy for a category: directory defaults with the category's own overrides."""
-    defaults = await queries.get_setting(session=session, key="defaults", default={})
-    category = await queries.get_category(session=session, category_id=category_id)
-    levels = DEFAULT_LEVELS.with_overrides(_overrides(defaults))
+    return policy_of(await directory(session), category_id)
+
+
+def policy_of(snapshot: DirectorySnapshot, category_id: str) -> Policy:
+    """``policy_for`` from a directory snapshot already read (no I/O: the writer's hot paths)."""
+    settings = snapshot.settings
+    category = snapshot.categories.get(category_id)
+    levels = DEFAULT_LEVELS.with_overrides(_overrides(settings.get("defaults", {})))
     if category is not None:
         levels = levels.with_overrides(_overrides(category.overrides))
-    chain = await queries.get_setting(session=session, key="escalation", default=DEFAULT_CHAIN)
-    return Policy(tz=await zone(session), chain=tuple(chain), levels=levels)
+    chain = settings.get("escalation", DEFAULT_CHAIN)
+    zone_name = settings.get("timezone", DEFAULT_TIMEZONE)
+    return Policy(tz=ZoneInfo(zone_name), chain=tuple(chain), levels=levels)
 
 
 async def zone(session: AsyncSession) -> ZoneInfo:

@@ -5,9 +5,10 @@ supervisors, staff) are never limited."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import bindparam
 from sqlmodel import col, func, select
 
 from db.models import Case, InboundReceipt, OutboxMessage, Person
@@ -43,19 +44,42 @@ def applies_to(person: Person) -> bool:
 async def too_many_messages(unit: Unit, inbound: Inbound, limits: SenderLimits) -> bool:
     """True when this sender's messages in the window (this one included) are over the limit."""
     since = unit.now - limits.message_window
-    query = select(func.count()).where(
-        InboundReceipt.source == inbound.channel,
-        InboundReceipt.sender == inbound.address,
-        col(InboundReceipt.received_at) > since,
+    params = messages_params(inbound.channel, inbound.address, since)
+    return over_messages(
+        int((await unit.session.exec(MESSAGES_SINCE, params=params)).one()), limits
     )
-    return int((await unit.session.exec(query)).one()) > limits.messages
 
 
 async def too_many_cases(unit: Unit, person: Person, limits: SenderLimits) -> bool:
     """True when ``person`` opened as many cases as the window allows already."""
-    since = unit.now - limits.case_window
-    query = select(func.count()).where(Case.resident_id == person.id, col(Case.created_at) > since)
-    return int((await unit.session.exec(query)).one()) >= limits.cases
+    params = {"person_id": person.id, "since": unit.now - limits.case_window}
+    return at_case_limit(int((await unit.session.exec(CASES_SINCE, params=params)).one()), limits)
+
+
+# The two counts, built once with named parameters (both paths run these very statements).
+MESSAGES_SINCE = select(func.count()).where(
+    InboundReceipt.source == bindparam("channel"),
+    InboundReceipt.sender == bindparam("address"),
+    col(InboundReceipt.received_at) > bindparam("since"),
+)
+CASES_SINCE = select(func.count()).where(
+    Case.resident_id == bindparam("person_id"), col(Case.created_at) > bindparam("since")
+)
+
+
+def messages_params(channel: str, address: str, since: datetime) -> dict[str, object]:
+    """``MESSAGES_SINCE``'s parameters: messages from this address after ``since``."""
+    return {"channel": channel, "address": address, "since": since}
+
+
+def over_messages(count: int, limits: SenderLimits) -> bool:
+    """The message limit, given the window's count (this message included)."""
+    return count > limits.messages
+
+
+def at_case_limit(count: int, limits: SenderLimits) -> bool:
+    """The case limit, given the window's count of cases opened before this one."""
+    return count >= limits.cases
 
 
 async def noticed(unit: Unit, person: Person, limits: SenderLimits) -> bool:

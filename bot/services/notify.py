@@ -58,11 +58,16 @@ def reach(
     )
 
 
+def _message_key(key: str, person: Person, template: str) -> str:
+    """The idempotency key of telling ``person`` ``template`` for ``key``."""
+    return f"{key}:{person.id}:{template}"
+
+
 @dataclass(slots=True)
 class Outbox:
     """Queues messages for people within one transaction."""
 
-    session: AsyncSession
+    session: AsyncSession  # a hot path's outbox has none: it only composes (``compose``)
     now: datetime
     default_language: str
     book: ChannelBook
@@ -76,7 +81,11 @@ class Outbox:
         missing = sorted({i for i in person_ids if i not in self._known})
         if missing:
             found = await queries.identities(session=self.session, person_ids=missing)
-            self._known.update({i: found.get(i, []) for i in missing})
+            self.learn(missing, found)
+
+    def learn(self, person_ids: Iterable[str], found: Mapping[str, list[Identity]]) -> None:
+        """Hold these people's addresses as read (those with none have none)."""
+        self._known.update({i: list(found.get(i, [])) for i in person_ids})
 
     def rolled_back(self) -> None:
         """The work was rolled back: what was read of addresses may no longer hold."""
@@ -125,26 +134,54 @@ class Outbox:
         with it, where the channel shows photos (``attach``)."""
         if person is None or not person.active:
             return None
-        reply_to: str | None = None
-        if self._answers(person):
-            assert self.inbound is not None
-            channel, address = self.inbound.channel, self.inbound.address
-            reply_to = self.inbound.key
-        else:
-            identity = await self.address_of(person, case)
-            if identity is None:
-                return None
-            channel, address = identity.channel, identity.address
-        idempotency_key = f"{key}:{person.id}:{template}"
-        if await self._queued(idempotency_key):
+        if not self._answers(person):
+            await self.know([person.id])
+        if self.destination(person, case) is None:
             return None
+        if await self._queued(_message_key(key, person, template)):
+            return None
+        message = self.compose(
+            person,
+            template,
+            key=key,
+            case=case,
+            params=params,
+            buttons=buttons,
+            urgent=urgent,
+            reask=reask,
+        )
+        if message is not None:
+            if photos and self.book.photos(message.channel):
+                self.attach(message, photos)  # an album is added before its card
+            self.session.add(message)
+        return message
+
+    def compose(
+        self,
+        person: Person,
+        template: str,
+        *,
+        key: str,
+        case: Case | None = None,
+        params: Mapping[str, Any] | None = None,
+        buttons: Sequence[Sequence[Button]] = (),
+        urgent: bool = False,
+        reask: bool = False,
+    ) -> OutboxMessage | None:
+        """The row that tells ``person`` ``template`` (their addresses known already, no I/O);
+        None when they cannot be reached. Every outbox row of a message to a person is made
+        here — by ``tell`` and by the writer's hot paths (``bot/services/intake.py``)."""
+        where = self.destination(person, case)
+        if where is None:
+            return None
+        channel, address, reply_to = where
         language = language_of(person, self.default_language)
         values = {name: localize(value, language) for name, value in (params or {}).items()}
         text = render(language, template, **values)
         if reask:
             text = f"{render(language, 'flow.reask')}\n{text}"
         message = self.row(
-            key=idempotency_key,
+            key=_message_key(key, person, template),
             channel=channel,
             address=address,
             person_id=person.id,
@@ -157,12 +194,9 @@ class Outbox:
             urgent=urgent,
         )
         message.reply_to = reply_to
-        if photos and self.book.photos(channel):
-            self.attach(message, photos)
         if reply_to is not None and self.book.answers_in_reply(channel):
             # Its text goes back in the channel's answer to the inbound: it is sent as it is born.
             message.status, message.sent_at = OutboxStatus.SENT, self.now
-        self.session.add(message)
         return message
 
     def attach(self, message: OutboxMessage, photos: int) -> None:
@@ -183,6 +217,20 @@ class Outbox:
         )
         album.photos = positions
         self.session.add(album)  # added first: the chat gets the photos, then the card
+
+    def destination(
+        self, person: Person, case: Case | None = None
+    ) -> tuple[str, str, str | None] | None:
+        """Where a message to ``person`` goes — (channel, address, the inbound it answers) — with
+        their addresses known already; None when they cannot be reached."""
+        if not person.active:
+            return None
+        if self._answers(person):
+            assert self.inbound is not None
+            return self.inbound.channel, self.inbound.address, self.inbound.key
+        first = case.channel if case is not None and person.id == case.resident_id else None
+        identity = reach(self._known.get(person.id, []), self.book, first=first)
+        return (identity.channel, identity.address, None) if identity is not None else None
 
     async def edit(
         self, original: OutboxMessage, *, key: str, text: str, buttons: Sequence[Sequence[Button]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,17 +16,18 @@ from core.places import location_in
 from core.policy import deadlines
 from core.routing import route
 from db import queries
-from db.directory_cache import directory
-from db.models import Case, CaseEvent
+from db.directory_cache import DirectorySnapshot, directory
+from db.models import Case, CaseEvent, Category, Community
 
 from . import limits, photos
 from .announce import Scene, announce
-from .context import Actor, Inbound, Limited, ServiceContext, ServiceRefusal, Unit, unit_of_work
-from .levels import policy_for
+from .context import Inbound, Limited, ServiceContext, ServiceRefusal, Unit, unit_of_work
+from .levels import Policy, policy_for
 from .parties import load_parties
 from .photos import NewPhoto
 
 MAX_LOCATION = 200
+CUT_NOTICE = "report.description_cut"  # told first when the description was cut to fit
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +77,51 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
     limited = unit.inbound is not None and limits.applies_to(resident)
     if limited and await limits.too_many_cases(unit, resident, unit.limits):
         raise Limited()
-    location = clean(new.location) or location_in(description, community.buildings)
     policy = await policy_for(session=session, category_id=category.id)
     manager_id = await _route(session, community.id, category.id)
+    opened = Opened(community, category, resident.id, channel)
+    case = new_case(now, opened, new, description, policy, manager_id)
+    session.add(case)
+    await session.flush()
+    assert case.number is not None
+    photos.keep(session, case.number, new.photos, now)
+    if cut and unit.inbound is not None:
+        # Said before the receipt, so the receipt's excerpt reads as what was kept.
+        params = {"limit": new.limit}
+        await unit.outbox.tell(resident, CUT_NOTICE, key=unit.key(), params=params)
+    events = report_events(case)
+    session.add_all(events)
+    await session.flush()
+    parties = await load_parties(session=session, case=case)
+    scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
+    await announce(unit.outbox, scene, events, before=None, after=parties)
+    if new.photos_refused and unit.inbound is not None:
+        params = {"count": new.photos_refused, "limit": photos.MAX_FETCHED}
+        await unit.outbox.tell(resident, "report.photos_refused", key=unit.key(), params=params)
+    return case
+
+
+def new_case(
+    now: datetime,
+    opened: Opened,
+    new: NewReport,
+    description: str,
+    policy: Policy,
+    manager_id: str | None,
+) -> Case:
+    """The case row a report opens — text, place, route, deadlines — not stored yet (no I/O:
+    the writer's hot paths make theirs here too)."""
+    location = clean(new.location) or location_in(description, opened.community.buildings)
     ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
     status = Status.ASSIGNED if manager_id else Status.UNASSIGNED
-    case = Case(
+    return Case(
         status=status.value,
-        community_id=community.id,
-        category_id=category.id,
+        community_id=opened.community.id,
+        category_id=opened.category.id,
         location=location[:MAX_LOCATION],
         description=description,
-        channel=channel,
-        resident_id=resident.id,
+        channel=opened.channel,
+        resident_id=opened.resident_id,
         manager_id=manager_id,
         ack_due_at=ack_due,
         resolve_due_at=resolve_due,
@@ -102,28 +136,35 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
         created_at=now,
         updated_at=now,
     )
-    session.add(case)
-    await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """Where and by whom a case is opened (checked by the caller)."""
+
+    community: Community
+    category: Category
+    resident_id: str
+    channel: str
+
+
+def report_events(case: Case) -> list[CaseEvent]:
+    """A new case's first events: reported by its resident, then routed or not (not stored)."""
     assert case.number is not None
-    photos.keep(session, case.number, new.photos, now)
-    if cut and unit.inbound is not None:
-        # Said before the receipt, so the receipt's excerpt reads as what was kept.
-        params = {"limit": new.limit}
-        await unit.outbox.tell(resident, "report.description_cut", key=unit.key(), params=params)
-    actor = Actor(resident.id, channel)
-    events = [
+    manager_id = case.manager_id
+    return [
         CaseEvent(
             case_number=case.number,
-            at=now,
+            at=case.created_at,
             kind=EventKind.REPORTED.value,
-            actor_id=actor.person_id,
-            channel=channel,
+            actor_id=case.resident_id,
+            channel=case.channel,
             note="",
             data={"status": case.status},
         ),
         CaseEvent(
             case_number=case.number,
-            at=now,
+            at=case.created_at,
             kind=(EventKind.ROUTED if manager_id else EventKind.UNROUTED).value,
             actor_id=None,
             channel=Channel.SYSTEM.value,
@@ -131,30 +172,29 @@ async def open_case(unit: Unit, *, resident_id: str, channel: str, new: NewRepor
             data={"manager": manager_id} if manager_id else {},
         ),
     ]
-    session.add_all(events)
-    await session.flush()
-    parties = await load_parties(session=session, case=case)
-    scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
-    await announce(unit.outbox, scene, events, before=None, after=parties)
-    if new.photos_refused and unit.inbound is not None:
-        params = {"count": new.photos_refused, "limit": photos.MAX_FETCHED}
-        await unit.outbox.tell(resident, "report.photos_refused", key=unit.key(), params=params)
-    return case
 
 
 async def _route(session: AsyncSession, community_id: str, category_id: str) -> str | None:
     """The routed manager, or None when no rule matches or the manager is inactive."""
-    rules = await queries.routes(session=session)
-    manager_id = route(rules, community=community_id, category=category_id)
-    if manager_id is None:
-        return None
-    return manager_id if await queries.is_active(session=session, person_id=manager_id) else None
+    return manager_for(await directory(session), community_id, category_id)
+
+
+def manager_for(snapshot: DirectorySnapshot, community_id: str, category_id: str) -> str | None:
+    """``_route`` on a directory snapshot already read (no I/O)."""
+    manager_id = route(list(snapshot.routes), community=community_id, category=category_id)
+    known = snapshot.people.get(manager_id) if manager_id is not None else None
+    return manager_id if known is not None and known[1] else None
 
 
 async def category_for(unit: Unit, text: str) -> str:
     """The first category (in directory order) with a keyword in the text, else ``other``."""
+    return category_in(await directory(unit.session), text)
+
+
+def category_in(snapshot: DirectorySnapshot, text: str) -> str:
+    """``category_for`` on a directory snapshot already read (no I/O)."""
     folded = grammar.normalize(text)
-    for category in (await directory(unit.session)).active_categories():
+    for category in snapshot.active_categories():
         if any(k.casefold() in folded for k in category.keywords if k.strip()):
             return category.id
     return BUILTIN_CATEGORY

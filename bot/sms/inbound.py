@@ -9,9 +9,10 @@ community named by the number texted, and the answer's form.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
-from bot.services import messages
+from bot.services import intake, messages
 from bot.services.context import AlreadyHandled, Inbound, Limited, ServiceContext, ServiceRefusal
 from bot.services.outbox import answers_to
 from bot.services.receipts import handled_before
@@ -58,11 +59,15 @@ async def handle_sms(
     if wants_media and not await handled_before(ctx, inbound):
         assert fetch is not None
         fetched = await fetch(message.media)
-    try:
-        meaning = _meaning(command, message, fetched)
+    meaning = _meaning(command, message, fetched)
+    # The writer's hot path takes most reports, committed in groups; one with media (or whose
+    # media were refused) goes the general path, which keeps the photos and says what was not.
+    if isinstance(meaning, messages.Report) and meaning.to_address and not message.media:
+        with suppress(intake.NotHot):  # NotHot: nothing written, the general path takes it
+            return await intake.sms_report(ctx, inbound, meaning.text, meaning.to_address)
+    # Handled before, or refused: the answer (why, or the notice) is in the outbox.
+    with suppress(AlreadyHandled, ServiceRefusal, Limited):
         await messages.message(ctx, inbound, meaning, text=message.body)
-    except (AlreadyHandled, ServiceRefusal, Limited):
-        pass  # handled before, or refused: the answer (why, or the notice) is in the outbox
     rows = await answers_to(ctx, inbound.key, CHANNEL)
     return [as_sms(row.text, row.button_rows(), row.language) for row in rows]
 

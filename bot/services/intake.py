@@ -1,0 +1,280 @@
+"""The SMS report's hot path: one text to a community's number becomes a case in a few Core
+statements, run by the single writer (``db/writer.py``) in its next group commit.
+
+It decides nothing of its own: the receipt statement, the stranger, the language, the limits,
+the category, the route, the policy, the case row, its events, who hears of it and each outbox
+row come from the functions the general path uses too. Whatever it does not take — a replay, a
+sender with a draft in progress, a retired or unknown address holder, a sender past a limit, a
+number that is no community's, a directory changed since this process read it — raises
+``NotHot`` inside the unit, its savepoint rolls back, and the message takes the general path
+(``messages.message``), which handles every case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel, col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.clean import cap, clean, describes
+from core.sms_text import as_sms
+from db.directory_cache import VERSION_KEY, DirectorySnapshot
+from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person, Setting
+from db.queries import insert_ignoring, receipt_statement
+from db.writer import batch_memo
+
+from . import limits
+from .announce import Scene, told
+from .channels import ChannelBook
+from .context import ServiceContext
+from .drafts import chat_key
+from .identities import spoken_language, stranger
+from .inbound import Inbound
+from .levels import policy_of
+from .limits import SenderLimits
+from .notify import Outbox
+from .parties import Parties
+from .report import CUT_NOTICE, NewReport, Opened, category_in, manager_for, new_case, report_events
+
+# compose() reads no session: the hot path's outbox only makes rows for one Core insert.
+_NO_SESSION = cast(AsyncSession, None)
+
+
+class NotHot(Exception):
+    """This message takes the general path; the hot path wrote nothing of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmsReport:
+    """One SMS report for the writer: plain values, read in the writer's thread."""
+
+    inbound: Inbound
+    text: str  # cleaned
+    to: str
+    now: datetime
+    default_language: str
+    book: ChannelBook
+    limits: SenderLimits
+    snapshot: DirectorySnapshot
+
+
+def job_for(ctx: ServiceContext, inbound: Inbound, text: str, to: str) -> SmsReport:
+    """The writer's job for one SMS report; ``NotHot`` when it plainly cannot be one."""
+    cache = ctx.db.directory_cache
+    snapshot = cache.snapshot if cache is not None else None
+    text = clean(text)
+    if snapshot is None or not describes(text) or snapshot.community_by_number(to) is None:
+        raise NotHot()
+    if inbound.channel not in ctx.channels.reach_order:
+        raise NotHot()  # the answer would not go back where they wrote: the general path
+    return SmsReport(
+        inbound, text, to, ctx.clock(), ctx.default_language, ctx.channels, ctx.limits, snapshot
+    )
+
+
+async def sms_report(ctx: ServiceContext, inbound: Inbound, text: str, to: str) -> list[str]:
+    """File an SMS report through the writer; the answer's texts once it is committed (or
+    ``NotHot``: nothing written, the general path takes it)."""
+    job = job_for(ctx, inbound, text, to)
+    rows = await ctx.db.write(partial(write_sms_report, job=job))
+    return [as_sms(row.text, row.button_rows(), row.language) for row in rows]
+
+
+def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
+    """Open the case an SMS report asks for; the rows that answer it (sent in the reply)."""
+    snapshot, inbound, now = job.snapshot, job.inbound, job.now
+    memo, dialect = batch_memo(conn), conn.dialect.name
+    if memo.get("version", _UNREAD) is _UNREAD:
+        stored = conn.execute(_VERSION).scalar_one_or_none()
+        memo["version"] = str(stored) if stored is not None else None
+    if memo["version"] != snapshot.version:
+        raise NotHot()  # the general path reads the directory again
+    receipt = {
+        "source": inbound.channel,
+        "external_id": inbound.external_id,
+        "received_at": now,
+        "sender": inbound.address,
+    }
+    if conn.execute(receipt_statement(dialect), receipt).first() is None:
+        raise NotHot()  # a replay: the general path answers it again
+    person, new = _sender(conn, job)
+    if limits.applies_to(person):
+        since = now - job.limits.message_window
+        params = limits.messages_params(inbound.channel, inbound.address, since)
+        if limits.over_messages(
+            int(conn.execute(limits.MESSAGES_SINCE, params).scalar_one()), job.limits
+        ):
+            raise NotHot()
+        # A resident made just now has opened nothing (ids are never reused).
+        if not new:
+            params = {"person_id": person.id, "since": now - job.limits.case_window}
+            count = int(conn.execute(limits.CASES_SINCE, params).scalar_one())
+            if limits.at_case_limit(count, job.limits):
+                raise NotHot()
+    community = snapshot.community_by_number(job.to)
+    category = snapshot.categories.get(category_in(snapshot, job.text))
+    if community is None or category is None or not category.active:
+        raise NotHot()
+    new_report = NewReport(community.id, category.id, job.text)
+    description, cut = cap(clean(job.text), new_report.limit)
+    policy = policy_of(snapshot, category.id)
+    manager_id = manager_for(snapshot, community.id, category.id)
+    opened = Opened(community, category, person.id, inbound.channel)
+    case = new_case(now, opened, new_report, description, policy, manager_id)
+    case.number = conn.execute(_CASE_INSERT, _values(case, "number")).scalar_one()
+    events = report_events(case)
+    ids = conn.execute(_EVENT_INSERT, [_values(e, "id") for e in events]).scalars().all()
+    for event, event_id in zip(events, ids, strict=True):
+        event.id = event_id
+    parties, known = _parties(conn, memo, snapshot, case, person)
+    outbox = Outbox(_NO_SESSION, now, job.default_language, job.book, inbound, person.id)
+    outbox.learn(known.keys(), known)
+    rows: list[OutboxMessage] = []
+    if cut:
+        notice = outbox.compose(
+            person, CUT_NOTICE, key=f"reply:{inbound.key}", params={"limit": new_report.limit}
+        )
+        rows += [notice] if notice is not None else []
+    scene = Scene(case, community, category, policy.tz, policy.chain, policy.levels.urgent)
+    for one in told(scene, events, before=None, after=parties):
+        row = outbox.compose(
+            one.person,
+            one.template,
+            key=one.key,
+            case=case,
+            params=one.params,
+            buttons=one.buttons,
+            urgent=one.urgent,
+        )
+        rows += [row] if row is not None else []
+    if rows:
+        conn.execute(_outbox_insert(dialect), [_values(r, "id") for r in rows])
+    return [r for r in rows if r.reply_to == inbound.key and r.channel == inbound.channel]
+
+
+def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
+    """The sender, and whether they are new: made a resident on first contact as
+    ``identities.sender_of`` does. An address held by a retired person (a hand-over) or a
+    sender with a draft in progress is not for here."""
+    inbound, now = job.inbound, job.now
+    where = {"channel": inbound.channel, "address": inbound.address}
+    found = conn.execute(_IDENTITY_AT, where).first()
+    if found is None:
+        person = stranger(job.book, inbound)
+        if conn.execute(_person_insert(conn.dialect.name), _values(person)).first() is None:
+            raise NotHot()  # a retired record with this id: the general path binds it
+        identity = Identity(
+            person_id=person.id,
+            channel=inbound.channel,
+            address=inbound.address,
+            source=person.source,
+            updated_at=now,
+        )
+        conn.execute(_IDENTITY_INSERT, _values(identity, "id"))
+        return person, True
+    row = conn.execute(_PERSON_BY_ID, {"id": found.person_id}).first()
+    if row is None or not row.active:
+        raise NotHot()
+    person = Person(**row._mapping)
+    if conn.execute(_DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}).first():
+        raise NotHot()  # a question waits for this message
+    if not found.reachable:
+        reachable = update(Identity).where(col(Identity.id) == found.id)
+        conn.execute(reachable.values(reachable=True, updated_at=now))
+    language = spoken_language(person, inbound)
+    if language != person.language:
+        said = update(Person).where(col(Person.id) == person.id).values(language=language)
+        conn.execute(said)
+        person.language = language
+    return person, False
+
+
+def _parties(
+    conn: Connection,
+    memo: dict[str, Any],
+    snapshot: DirectorySnapshot,
+    case: Case,
+    resident: Person,
+) -> tuple[Parties, dict[str, list[Identity]]]:
+    """``parties.load_parties`` for a new case, and everyone's addresses. The people other than
+    the resident (managers, supervisors, staff: the hot path changes none of them) are read once
+    per batch."""
+    supervisor_ids = snapshot.supervisor_chain(case.manager_id)
+    staff_ids = list(snapshot.staff.get(case.community_id, ()))
+    others = {*([case.manager_id] if case.manager_id else []), *supervisor_ids, *staff_ids}
+    others.discard(resident.id)
+    people: dict[str, Person] = memo.setdefault("people", {})
+    addresses: dict[str, list[Identity]] = memo.setdefault("identities", {})
+    missing = sorted(others - people.keys())
+    if missing:
+        for row in conn.execute(_PEOPLE_IN, {"ids": missing}):
+            people[row.id] = Person(**row._mapping)
+        for i in missing:
+            addresses[i] = []
+        for row in conn.execute(_IDENTITIES_IN, {"ids": missing}):
+            addresses[row.person_id].append(Identity(**row._mapping))
+    known = {i: addresses[i] for i in others}
+    known[resident.id] = []  # the resident is answered where they wrote, not reached
+    parties = Parties(
+        resident=resident,
+        manager=people.get(case.manager_id) if case.manager_id else None,
+        supervisors=tuple(people[i] for i in supervisor_ids if i in people),
+        staff=tuple(people[i] for i in staff_ids if i in people),
+    )
+    return parties, known
+
+
+def _values(row: SQLModel, *skip: str) -> dict[str, Any]:
+    """A model's column values for a Core insert (its generated key left to the database)."""
+    return {k: v for k, v in row.model_dump().items() if k not in skip}
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """A model's table."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+# The statements, built once: executing a built statement skips building and keying it again.
+_UNREAD = object()
+_VERSION = select(col(Setting.value)).where(col(Setting.key) == VERSION_KEY)
+_IDENTITY_AT = select(_table(Identity)).where(
+    col(Identity.channel) == bindparam("channel"), col(Identity.address) == bindparam("address")
+)
+_PERSON_BY_ID = select(_table(Person)).where(col(Person.id) == bindparam("id"))
+_DRAFT_AT = select(col(Draft.chat)).where(col(Draft.chat) == bindparam("chat"))
+_IDENTITY_INSERT = _table(Identity).insert()
+_CASE_INSERT = _table(Case).insert().returning(col(Case.number))
+_EVENT_INSERT = (
+    _table(CaseEvent).insert().returning(col(CaseEvent.id), sort_by_parameter_order=True)
+)
+_PEOPLE_IN = select(_table(Person)).where(col(Person.id).in_(bindparam("ids", expanding=True)))
+_IDENTITIES_IN = (
+    select(_table(Identity))
+    .where(col(Identity.person_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(Identity.id))
+)
+_BY_DIALECT: dict[tuple[str, str], Any] = {}
+
+
+def _person_insert(dialect: str) -> Any:
+    """A new person's ``INSERT … ON CONFLICT DO NOTHING RETURNING id``."""
+    key = ("person", dialect)
+    if key not in _BY_DIALECT:
+        statement = insert_ignoring(dialect, Person).on_conflict_do_nothing()
+        _BY_DIALECT[key] = statement.returning(col(Person.id))
+    return _BY_DIALECT[key]
+
+
+def _outbox_insert(dialect: str) -> Any:
+    """The outbox rows' multi-row insert (a key queued before is left alone)."""
+    key = ("outbox", dialect)
+    if key not in _BY_DIALECT:
+        statement = insert_ignoring(dialect, OutboxMessage)
+        _BY_DIALECT[key] = statement.on_conflict_do_nothing(index_elements=["idempotency_key"])
+    return _BY_DIALECT[key]
