@@ -12,7 +12,7 @@ from core.texts import LANGUAGES, render
 
 from .handlers import TelegramGateway
 
-COMMANDS = ("report", "mycases", "open", "case", "digest", "cancel", "lang", "help", "start")
+COMMANDS = ("report", "mycases", "open", "case", "digest", "web", "cancel", "lang", "help", "start")
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 

@@ -267,6 +267,7 @@ TEXTS: dict[str, str] = {
     "demo.bot": "Wolaiban",
     "demo.edited": "✎ (message edited)",
     "cmd.digest": "Today's digest (staff)",
+    "cmd.web": "Sign-in link to the staff console (staff, managers)",
     # Open311 GeoReport v2 (what its clients read)
     "open311.contact": "Ask the community's Wolaiban (我来办) workstation.",
     "open311.key_service": "API keys come from the operator: wolaiban apikey create NAME.",

@@ -261,6 +261,7 @@ TEXTS: dict[str, str] = {
     "demo.bot": "我来办",
     "demo.edited": "✎（消息已更新）",
     "cmd.digest": "今日简报（工作人员）",
+    "cmd.web": "工作台登录链接（工作人员、物业）",
     # Open311 GeoReport v2（对接系统读到的文字）
     "open311.contact": "请联系社区“我来办”工作站。",
     "open311.key_service": "API 密钥由运维人员签发：wolaiban apikey create NAME。",

@@ -43,11 +43,23 @@ async def test_long_polling_by_default_and_the_command_menu(running: Running) ->
     assert set(tg.commands) == {"", "en"}
     zh = {c["command"]: c["description"] for c in tg.commands[""]}
     en = {c["command"]: c["description"] for c in tg.commands["en"]}
-    wanted = {"start", "report", "mycases", "cancel", "lang", "help", "open", "case", "digest"}
+    wanted = {
+        "start",
+        "report",
+        "mycases",
+        "cancel",
+        "lang",
+        "help",
+        "open",
+        "case",
+        "digest",
+        "web",
+    }
     assert set(zh) == set(en) == wanted
     assert zh["report"] == "反映问题"
     assert en["report"] == "Report a problem"
     assert en["mycases"] == "My reports"
+    assert zh["web"].startswith("工作台登录链接")
 
 
 async def test_webhook_mode_answers_after_the_work_is_committed(hooked: Running) -> None:
