@@ -63,12 +63,13 @@ class _Compiled:
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
 
-    def bind(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    def bind(self, params: Mapping[str, Any]) -> list[Any]:
         """The positional parameters, each through its type's bind processor."""
-        return tuple(
+        # A list comprehension over the names: a generator here cost a fifth of the statement.
+        return [
             params[n] if p is None else p(params[n])
             for n, p in zip(self.names, self.binds, strict=True)
-        )
+        ]
 
     def rows(self, raw: list[Any]) -> list[tuple[Any, ...]]:
         """The driver's rows, each value through its column type's result processor."""

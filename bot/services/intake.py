@@ -12,10 +12,11 @@ number that is no community's, a directory changed since this process read it â€
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
@@ -27,6 +28,7 @@ from core.sms_text import as_sms
 from db.directory_cache import VERSION_KEY, DirectorySnapshot
 from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person, Setting
 from db.queries import insert_ignoring, receipt_statement
+from db.rows import detached
 from db.writer import batch_memo, execute, execute_many
 
 from . import limits
@@ -42,6 +44,7 @@ from .notify import Outbox
 from .parties import Parties
 from .report import CUT_NOTICE, NewReport, Opened, category_in, manager_for, new_case, report_events
 
+M = TypeVar("M", bound=SQLModel)
 # compose() reads no session: the hot path's outbox only makes rows for one Core insert.
 _NO_SESSION = cast(AsyncSession, None)
 
@@ -124,13 +127,14 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
     description, cut = cap(clean(job.text), new_report.limit)
     policy, manager_id = _route(snapshot, community.id, category.id)
     opened = Opened(community, category, person.id, inbound.channel)
-    case = new_case(now, opened, new_report, description, policy, manager_id)
+    case = new_case(now, opened, new_report, description, policy, manager_id, _make(Case))
     [(case.number,)] = execute(conn, _CASE_INSERT, _values(case, "number"))
-    events = report_events(case)
+    events = report_events(case, _make(CaseEvent))
     for event in events:
         [(event.id,)] = execute(conn, _EVENT_INSERT, _values(event, "id"))
     parties, known = _parties(conn, memo, snapshot, case, person)
     outbox = Outbox(_NO_SESSION, now, job.default_language, job.book, inbound, person.id)
+    outbox.make = _make(OutboxMessage)
     outbox.learn(known.keys(), known)
     rows: list[OutboxMessage] = []
     if cut:
@@ -184,7 +188,8 @@ def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
         person = stranger(job.book, inbound)
         if not execute(conn, _person_insert(conn.dialect.name), _values(person)):
             raise NotHot()  # a retired record with this id: the general path binds it
-        identity = Identity(
+        identity = detached(
+            Identity,
             person_id=person.id,
             channel=inbound.channel,
             address=inbound.address,
@@ -193,11 +198,11 @@ def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
         )
         execute(conn, _IDENTITY_INSERT, _values(identity, "id"))
         return person, True
-    found = Identity(**dict(zip(_IDENTITY_COLUMNS, identities[0], strict=True)))
+    found = detached(Identity, **dict(zip(_IDENTITY_COLUMNS, identities[0], strict=True)))
     people = execute(conn, _PERSON_BY_ID, {"id": found.person_id})
     if not people:
         raise NotHot()
-    person = Person(**dict(zip(_PERSON_COLUMNS, people[0], strict=True)))
+    person = detached(Person, **dict(zip(_PERSON_COLUMNS, people[0], strict=True)))
     if not person.active:
         raise NotHot()
     if execute(conn, _DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}):
@@ -253,6 +258,11 @@ def _values(row: SQLModel, *skip: str) -> dict[str, Any]:
     names = _COLUMNS[type(row)]
     state = vars(row)  # the loaded attributes, read without pydantic's dump (a third of it)
     return {k: state.get(k) for k in names if k not in skip}
+
+
+def _make(model: type[M]) -> Callable[..., M]:
+    """How the hot path builds a ``model`` row: untracked, its values only (``db/rows.py``)."""
+    return partial(detached, model)
 
 
 def _table(model: type[SQLModel]) -> Table:
