@@ -57,7 +57,6 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     """A Core statement's SQL for one dialect with positional binds, and its type processors."""
 
-    statement: Executable  # held so its id (the cache's key) is never reused
     sql: str
     names: tuple[str, ...]
     binds: tuple[Processor, ...]
@@ -79,7 +78,8 @@ class _Compiled:
         return [tuple(v if p is None else p(v) for v, p in zip(r, procs, strict=True)) for r in raw]
 
 
-_COMPILED: dict[tuple[int, str, tuple[str, ...]], _Compiled | None] = {}
+# Keyed by the statement's id: each entry holds its statement, so no id is ever reused.
+_COMPILED: dict[tuple[int, str, tuple[str, ...]], tuple[Executable, _Compiled | None]] = {}
 
 
 def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) -> _Compiled | None:
@@ -89,7 +89,7 @@ def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) ->
     dialect = conn.dialect
     key = (id(statement), dialect.name, keys)
     if key in _COMPILED:
-        return _COMPILED[key]
+        return _COMPILED[key][1]
     found: _Compiled | None = None
     if dialect.name == "sqlite":
         compiled: Any = cast(ClauseElement, statement).compile(
@@ -100,7 +100,6 @@ def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) ->
         if plain and not compiled.post_compile_params and set(names) <= set(keys):
             columns = getattr(statement, "exported_columns", ())
             found = _Compiled(
-                statement,
                 compiled.string,
                 names,
                 tuple(
@@ -111,7 +110,7 @@ def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) ->
                     c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
                 ),
             )
-    _COMPILED[key] = found
+    _COMPILED[key] = (statement, found)
     return found
 
 
