@@ -17,7 +17,7 @@ orders them by row locks, and groups concurrent commits' WAL flushes itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 T = TypeVar("T")
 Work = Callable[[Connection], Any]
@@ -47,6 +48,98 @@ def batch_memo(conn: Connection) -> dict[str, Any]:
     if memo is None:
         memo = conn.info[_MEMO] = {}
     return memo
+
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A Core statement's SQL for one dialect with positional binds, and its type processors."""
+
+    sql: str
+    names: tuple[str, ...]
+    binds: tuple[Processor, ...]
+    results: tuple[Processor, ...]
+
+    def bind(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional parameters, each through its type's bind processor."""
+        # A list comprehension over the names: a generator here cost a fifth of the statement.
+        return [
+            params[n] if p is None else p(params[n])
+            for n, p in zip(self.names, self.binds, strict=True)
+        ]
+
+    def rows(self, raw: list[Any]) -> list[tuple[Any, ...]]:
+        """The driver's rows, each value through its column type's result processor."""
+        if not any(self.results):
+            return [tuple(r) for r in raw]
+        procs = self.results
+        return [tuple(v if p is None else p(v) for v, p in zip(r, procs, strict=True)) for r in raw]
+
+
+# Keyed by the statement's id: each entry holds its statement, so no id is ever reused.
+_COMPILED: dict[tuple[int, str, tuple[str, ...]], tuple[Executable, _Compiled | None]] = {}
+
+
+def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) -> _Compiled | None:
+    """``statement`` compiled once for SQLite and these parameter names; None where it cannot
+    run on the bare cursor (another dialect, expanding or post-compiled binds, a column default
+    SQLAlchemy would have to compute) — then it runs through ``Connection.execute``."""
+    dialect = conn.dialect
+    key = (id(statement), dialect.name, keys)
+    if key in _COMPILED:
+        return _COMPILED[key][1]
+    found: _Compiled | None = None
+    if dialect.name == "sqlite":
+        compiled: Any = cast(ClauseElement, statement).compile(
+            dialect=dialect, column_keys=list(keys)
+        )
+        names = tuple(compiled.positiontup or ())
+        plain = compiled.positional and not compiled.literal_execute_params
+        if plain and not compiled.post_compile_params and set(names) <= set(keys):
+            columns = getattr(statement, "exported_columns", ())
+            found = _Compiled(
+                compiled.string,
+                names,
+                tuple(
+                    compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
+                    for n in names
+                ),
+                tuple(
+                    c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+                ),
+            )
+    _COMPILED[key] = (statement, found)
+    return found
+
+
+def execute(
+    conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run one Core statement in the writer's transaction; its rows as tuples. On SQLite its
+    SQL is compiled once (from the Core statement: one definition) and runs on the DBAPI
+    cursor — a quarter of what ``Connection.execute`` costs per statement."""
+    params = params or {}
+    plan = _compiled(conn, statement, tuple(params))
+    if plan is None:
+        return [tuple(r) for r in conn.execute(statement, dict(params))]
+    cursor = conn.connection.driver_connection.execute(plan.sql, plan.bind(params))  # type: ignore[union-attr]
+    return plan.rows(cursor.fetchall())
+
+
+def execute_many(
+    conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run an insert for several rows (no RETURNING): ``executemany`` on SQLite's cursor."""
+    if not rows:
+        return
+    plan = _compiled(conn, statement, tuple(rows[0]))
+    if plan is None:
+        conn.execute(statement, [dict(r) for r in rows])
+        return
+    driver: Any = conn.connection.driver_connection
+    driver.executemany(plan.sql, [plan.bind(r) for r in rows])
 
 
 def run_batch(conn: Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:

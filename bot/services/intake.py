@@ -12,10 +12,11 @@ number that is no community's, a directory changed since this process read it â€
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
@@ -27,7 +28,8 @@ from core.sms_text import as_sms
 from db.directory_cache import VERSION_KEY, DirectorySnapshot
 from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person, Setting
 from db.queries import insert_ignoring, receipt_statement
-from db.writer import batch_memo
+from db.rows import detached
+from db.writer import batch_memo, execute, execute_many
 
 from . import limits
 from .announce import Scene, told
@@ -36,12 +38,13 @@ from .context import ServiceContext
 from .drafts import chat_key
 from .identities import spoken_language, stranger
 from .inbound import Inbound
-from .levels import policy_of
+from .levels import Policy, policy_of
 from .limits import SenderLimits
 from .notify import Outbox
 from .parties import Parties
 from .report import CUT_NOTICE, NewReport, Opened, category_in, manager_for, new_case, report_events
 
+M = TypeVar("M", bound=SQLModel)
 # compose() reads no session: the hot path's outbox only makes rows for one Core insert.
 _NO_SESSION = cast(AsyncSession, None)
 
@@ -91,8 +94,8 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
     snapshot, inbound, now = job.snapshot, job.inbound, job.now
     memo, dialect = batch_memo(conn), conn.dialect.name
     if memo.get("version", _UNREAD) is _UNREAD:
-        stored = conn.execute(_VERSION).scalar_one_or_none()
-        memo["version"] = str(stored) if stored is not None else None
+        stored = execute(conn, _VERSION)
+        memo["version"] = str(stored[0][0]) if stored and stored[0][0] is not None else None
     if memo["version"] != snapshot.version:
         raise NotHot()  # the general path reads the directory again
     receipt = {
@@ -101,21 +104,20 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
         "received_at": now,
         "sender": inbound.address,
     }
-    if conn.execute(receipt_statement(dialect), receipt).first() is None:
+    if not execute(conn, receipt_statement(dialect), receipt):
         raise NotHot()  # a replay: the general path answers it again
     person, new = _sender(conn, job)
     if limits.applies_to(person):
         since = now - job.limits.message_window
         params = limits.messages_params(inbound.channel, inbound.address, since)
-        if limits.over_messages(
-            int(conn.execute(limits.MESSAGES_SINCE, params).scalar_one()), job.limits
-        ):
+        [(messages,)] = execute(conn, limits.MESSAGES_SINCE, params)
+        if limits.over_messages(int(messages), job.limits):
             raise NotHot()
         # A resident made just now has opened nothing (ids are never reused).
         if not new:
             params = {"person_id": person.id, "since": now - job.limits.case_window}
-            count = int(conn.execute(limits.CASES_SINCE, params).scalar_one())
-            if limits.at_case_limit(count, job.limits):
+            [(count,)] = execute(conn, limits.CASES_SINCE, params)
+            if limits.at_case_limit(int(count), job.limits):
                 raise NotHot()
     community = snapshot.community_by_number(job.to)
     category = snapshot.categories.get(category_in(snapshot, job.text))
@@ -123,17 +125,16 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
         raise NotHot()
     new_report = NewReport(community.id, category.id, job.text)
     description, cut = cap(clean(job.text), new_report.limit)
-    policy = policy_of(snapshot, category.id)
-    manager_id = manager_for(snapshot, community.id, category.id)
+    policy, manager_id = _route(snapshot, community.id, category.id)
     opened = Opened(community, category, person.id, inbound.channel)
-    case = new_case(now, opened, new_report, description, policy, manager_id)
-    case.number = conn.execute(_CASE_INSERT, _values(case, "number")).scalar_one()
-    events = report_events(case)
-    ids = conn.execute(_EVENT_INSERT, [_values(e, "id") for e in events]).scalars().all()
-    for event, event_id in zip(events, ids, strict=True):
-        event.id = event_id
+    case = new_case(now, opened, new_report, description, policy, manager_id, _make(Case))
+    [(case.number,)] = execute(conn, _CASE_INSERT, _values(case, "number"))
+    events = report_events(case, _make(CaseEvent))
+    for event in events:
+        [(event.id,)] = execute(conn, _EVENT_INSERT, _values(event, "id"))
     parties, known = _parties(conn, memo, snapshot, case, person)
     outbox = Outbox(_NO_SESSION, now, job.default_language, job.book, inbound, person.id)
+    outbox.make = _make(OutboxMessage)
     outbox.learn(known.keys(), known)
     rows: list[OutboxMessage] = []
     if cut:
@@ -154,8 +155,26 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
         )
         rows += [row] if row is not None else []
     if rows:
-        conn.execute(_outbox_insert(dialect), [_values(r, "id") for r in rows])
+        execute_many(conn, _outbox_insert(dialect), [_values(r, "id") for r in rows])
     return [r for r in rows if r.reply_to == inbound.key and r.channel == inbound.channel]
+
+
+def _route(
+    snapshot: DirectorySnapshot, community_id: str, category_id: str
+) -> tuple[Policy, str | None]:
+    """The category's policy and the routed manager: what follows from the directory alone,
+    worked out once per snapshot by the general path's own functions (``policy_of``,
+    ``manager_for``), not once per report."""
+    if _PER_SNAPSHOT[0] is not snapshot:
+        _PER_SNAPSHOT[:] = [snapshot, {}]  # a directory loaded since: start afresh
+    memo: dict[tuple[str, str], tuple[Policy, str | None]] = _PER_SNAPSHOT[1]
+    key = (community_id, category_id)
+    if key not in memo:
+        memo[key] = (
+            policy_of(snapshot, category_id),
+            manager_for(snapshot, community_id, category_id),
+        )
+    return memo[key]
 
 
 def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
@@ -164,25 +183,29 @@ def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
     sender with a draft in progress is not for here."""
     inbound, now = job.inbound, job.now
     where = {"channel": inbound.channel, "address": inbound.address}
-    found = conn.execute(_IDENTITY_AT, where).first()
-    if found is None:
+    identities = execute(conn, _IDENTITY_AT, where)
+    if not identities:
         person = stranger(job.book, inbound)
-        if conn.execute(_person_insert(conn.dialect.name), _values(person)).first() is None:
+        if not execute(conn, _person_insert(conn.dialect.name), _values(person)):
             raise NotHot()  # a retired record with this id: the general path binds it
-        identity = Identity(
+        identity = detached(
+            Identity,
             person_id=person.id,
             channel=inbound.channel,
             address=inbound.address,
             source=person.source,
             updated_at=now,
         )
-        conn.execute(_IDENTITY_INSERT, _values(identity, "id"))
+        execute(conn, _IDENTITY_INSERT, _values(identity, "id"))
         return person, True
-    row = conn.execute(_PERSON_BY_ID, {"id": found.person_id}).first()
-    if row is None or not row.active:
+    found = detached(Identity, **dict(zip(_IDENTITY_COLUMNS, identities[0], strict=True)))
+    people = execute(conn, _PERSON_BY_ID, {"id": found.person_id})
+    if not people:
         raise NotHot()
-    person = Person(**row._mapping)
-    if conn.execute(_DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}).first():
+    person = detached(Person, **dict(zip(_PERSON_COLUMNS, people[0], strict=True)))
+    if not person.active:
+        raise NotHot()
+    if execute(conn, _DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}):
         raise NotHot()  # a question waits for this message
     if not found.reachable:
         reachable = update(Identity).where(col(Identity.id) == found.id)
@@ -232,7 +255,14 @@ def _parties(
 
 def _values(row: SQLModel, *skip: str) -> dict[str, Any]:
     """A model's column values for a Core insert (its generated key left to the database)."""
-    return {k: v for k, v in row.model_dump().items() if k not in skip}
+    names = _COLUMNS[type(row)]
+    state = vars(row)  # the loaded attributes, read without pydantic's dump (a third of it)
+    return {k: state.get(k) for k in names if k not in skip}
+
+
+def _make(model: type[M]) -> Callable[..., M]:
+    """How the hot path builds a ``model`` row: untracked, its values only (``db/rows.py``)."""
+    return partial(detached, model)
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -260,6 +290,12 @@ _IDENTITIES_IN = (
     .order_by(col(Identity.id))
 )
 _BY_DIALECT: dict[tuple[str, str], Any] = {}
+# The snapshot the writer's thread last worked from, and what follows from it (``_route``).
+_PER_SNAPSHOT: list[Any] = [None, {}]
+_COLUMNS: dict[type[SQLModel], tuple[str, ...]] = {
+    m: tuple(_table(m).columns.keys()) for m in (Person, Identity, Case, CaseEvent, OutboxMessage)
+}
+_PERSON_COLUMNS, _IDENTITY_COLUMNS = _COLUMNS[Person], _COLUMNS[Identity]
 
 
 def _person_insert(dialect: str) -> Any:

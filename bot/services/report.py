@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -108,13 +109,14 @@ def new_case(
     description: str,
     policy: Policy,
     manager_id: str | None,
+    make: Callable[..., Case] = Case,
 ) -> Case:
     """The case row a report opens — text, place, route, deadlines — not stored yet (no I/O:
-    the writer's hot paths make theirs here too)."""
+    the writer's hot paths make theirs here too, with ``make`` building an untracked row)."""
     location = clean(new.location) or location_in(description, opened.community.buildings)
     ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
     status = Status.ASSIGNED if manager_id else Status.UNASSIGNED
-    return Case(
+    return make(
         status=status.value,
         community_id=opened.community.id,
         category_id=opened.category.id,
@@ -148,12 +150,12 @@ class Opened:
     channel: str
 
 
-def report_events(case: Case) -> list[CaseEvent]:
+def report_events(case: Case, make: Callable[..., CaseEvent] = CaseEvent) -> list[CaseEvent]:
     """A new case's first events: reported by its resident, then routed or not (not stored)."""
     assert case.number is not None
     manager_id = case.manager_id
     return [
-        CaseEvent(
+        make(
             case_number=case.number,
             at=case.created_at,
             kind=EventKind.REPORTED.value,
@@ -162,7 +164,7 @@ def report_events(case: Case) -> list[CaseEvent]:
             note="",
             data={"status": case.status},
         ),
-        CaseEvent(
+        make(
             case_number=case.number,
             at=case.created_at,
             kind=(EventKind.ROUTED if manager_id else EventKind.UNROUTED).value,

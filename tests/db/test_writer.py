@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert
+from sqlalchemy import bindparam, event, func, insert
 from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
 from db.engine import Database
 from db.models import InboundReceipt
+from db.writer import execute, execute_many
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -128,3 +129,32 @@ async def test_batches_are_bounded_and_all_commit(db: Database, units: int) -> N
     assert db.writer is not None
     await asyncio.gather(*(db.write(_receipt(f"n{i}")) for i in range(units)))
     assert len(await _stored(db)) == units
+
+
+async def test_statements_on_the_bare_cursor_store_and_read_what_core_does(db: Database) -> None:
+    """``execute`` (SQL compiled once, on SQLite the DBAPI cursor) writes the values Core would —
+    times and JSON included — reads them back typed, and rolls back with its unit's savepoint."""
+    table = InboundReceipt.__table__  # type: ignore[attr-defined]
+    new = table.insert().returning(col(InboundReceipt.id), col(InboundReceipt.received_at))
+    by_sender = select(InboundReceipt).where(col(InboundReceipt.sender) == bindparam("sender"))
+
+    def work(conn: Connection) -> list[Any]:
+        row = {"source": "t", "external_id": "x", "received_at": AT, "sender": "+1"}
+        [(_, at)] = execute(conn, new, row)
+        execute_many(conn, table.insert(), [{**row, "external_id": e} for e in ("y", "z")])
+        return [at, execute(conn, by_sender, {"sender": "+1"})]
+
+    def doomed(conn: Connection) -> None:
+        execute(conn, new, {"source": "t", "external_id": "w", "received_at": AT, "sender": "+1"})
+        raise ValueError("rolled back")
+
+    at, rows = await db.write(work)
+    with pytest.raises(ValueError, match="rolled back"):
+        await db.write(doomed)
+    assert at == AT
+    assert sorted(r[2] for r in rows) == ["x", "y", "z"]
+    assert await _stored(db) == ["x", "y", "z"]  # "w" went with its savepoint
+    async with db.reading() as session:
+        stored = (await session.exec(by_sender.params(sender="+1"))).all()
+    read = [dict(zip(table.columns.keys(), r, strict=True)) for r in rows]
+    assert sorted(read, key=str) == sorted((s.model_dump() for s in stored), key=str)
