@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from bot import logs
+from bot import heap, logs
 from bot.config import Settings, SettingsError
 from bot.services.context import ServiceContext
 from core.texts import render
@@ -90,6 +90,7 @@ async def run(settings: Settings) -> None:
 
         stack = Stack(settings, ctx)
         await stack.start()
+        heap.settle()  # start-up's objects out of the collector's way (bot/heap.py)
         host, port = settings.http_host, stack.port
         log.info(render(settings.default_language, "cli.serving", host=host, port=port))
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import col, select
@@ -45,6 +45,18 @@ class DirectorySnapshot:
     staff: dict[str, tuple[str, ...]]
     # Directory people: id -> (supervisor id, active).
     people: dict[str, tuple[str | None, bool]]
+    # The active categories in the directory's order, each with its keywords casefolded: worked
+    # out once per snapshot, not once per report (the scan casefolded every keyword each time).
+    keyword_table: tuple[tuple[str, tuple[str, ...]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        table = tuple(
+            (c.id, tuple(k.casefold() for k in c.keywords if k.strip()))
+            for c in self.active_categories()
+        )
+        object.__setattr__(self, "keyword_table", table)  # frozen: set once, here
 
     def supervisor_chain(self, manager_id: str | None) -> list[str]:
         """Active supervisors above a manager, nearest first; a loop is cut at the first repeat."""

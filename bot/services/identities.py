@@ -3,6 +3,7 @@ binding an address to a person (an invite, the directory) — the one lookup beh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlmodel import select
@@ -44,9 +45,10 @@ async def sender_of(unit: Unit, inbound: Inbound) -> Person:
     return person
 
 
-def stranger(book: ChannelBook, inbound: Inbound) -> Person:
-    """The resident a first message from an unknown address makes (not stored yet)."""
-    return Person(
+def stranger(book: ChannelBook, inbound: Inbound, make: Callable[..., Person] = Person) -> Person:
+    """The resident a first message from an unknown address makes (not stored yet); ``make``
+    builds the row (the hot path's untracked rows: ``db/rows.py``)."""
+    return make(
         id=book.resident_id(inbound.channel, inbound.address),
         name=(inbound.name or inbound.address)[:100],
         role="resident",

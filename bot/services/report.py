@@ -196,7 +196,7 @@ async def category_for(unit: Unit, text: str) -> str:
 def category_in(snapshot: DirectorySnapshot, text: str) -> str:
     """``category_for`` on a directory snapshot already read (no I/O)."""
     folded = grammar.normalize(text)
-    for category in snapshot.active_categories():
-        if any(k.casefold() in folded for k in category.keywords if k.strip()):
-            return category.id
+    for category_id, keywords in snapshot.keyword_table:
+        if any(k in folded for k in keywords):
+            return category_id
     return BUILTIN_CATEGORY
