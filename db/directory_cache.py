@@ -50,13 +50,22 @@ class DirectorySnapshot:
     keyword_table: tuple[tuple[str, tuple[str, ...]], ...] = field(
         init=False, repr=False, compare=False
     )
+    # The active communities by their own SMS number (the first by id where two share one): a
+    # report looked this up three times, sorting every community each time.
+    by_number: dict[str, Community] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         table = tuple(
             (c.id, tuple(k.casefold() for k in c.keywords if k.strip()))
             for c in self.active_categories()
         )
-        object.__setattr__(self, "keyword_table", table)  # frozen: set once, here
+        numbers: dict[str, Community] = {}
+        for community in self.active_communities():
+            if community.sms_number:
+                numbers.setdefault(community.sms_number, community)
+        # frozen: these are set once, here
+        object.__setattr__(self, "keyword_table", table)
+        object.__setattr__(self, "by_number", numbers)
 
     def supervisor_chain(self, manager_id: str | None) -> list[str]:
         """Active supervisors above a manager, nearest first; a loop is cut at the first repeat."""
@@ -93,8 +102,7 @@ class DirectorySnapshot:
 
     def community_by_number(self, number: str) -> Community | None:
         """The active community whose own SMS number this is."""
-        found = (c for c in self.active_communities() if c.sms_number == number)
-        return next(found, None)
+        return self.by_number.get(number)
 
 
 @dataclass(slots=True)

@@ -15,13 +15,13 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.services.context import ServiceContext
 from bot.services.deliveries import record_delivery
 
 from .inbound import Fetch, InboundSms, handle_sms
 from .media import media_of
+from .twiml import messaging_twiml
 
 SMS_PATH, STATUS_PATH = "/twilio/sms", "/twilio/status"
 # Twilio's error codes that mean the handset or carrier refused it: not worth retrying.
@@ -110,10 +110,7 @@ class TwilioWebhooks:
             fetch=self._fetch,
         )
         self._kick()
-        twiml = MessagingResponse()
-        for text in replies:
-            twiml.message(text)
-        return Response(str(twiml), media_type="application/xml")
+        return Response(messaging_twiml(replies), media_type="application/xml")
 
     async def status(self, request: Request) -> Response:
         """A delivery report for a message we sent."""
