@@ -4,49 +4,18 @@ to the general path untouched."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from sqlmodel import col, func, select
 
 from bot.services import conversation, intake_telegram
 from bot.services.context import AlreadyHandled, ServiceContext
 from bot.services.drafts import CONFIRM
-from bot.services.inbound import Inbound
 from core.clean import MAX_DESCRIPTION
 from db.models import Case, CasePhoto, Draft, InboundReceipt, OutboxMessage
+from tests.services.guided import UPDATE, at_confirm, update
 from tests.services.written import written
 
 TEXTS = ("楼道灯坏了，晚上看不见", "垃圾桶满了" + "很臭" * MAX_DESCRIPTION)
-UPDATES = itertools.count(1)
-UPDATE = r"telegram:u\d+"  # the inbound keys of the updates below
-
-
-def _update(user: str, *, press: bool = False) -> Inbound:
-    """The next Telegram update from ``user`` (a press shows its refusals as an alert)."""
-    return Inbound(
-        "telegram",
-        f"u{next(UPDATES)}",
-        address=user,
-        name="居民",
-        language="zh",
-        refusal_aside=press,
-    )
-
-
-async def _at_confirm(ctx: ServiceContext, user: str, text: str, photo: str | None = None) -> None:
-    """Play a stranger's guided report up to its confirm question (the general path)."""
-    await conversation.begin_report(ctx, _update(user))
-    for choice in ("r:category:1", "r:community:1"):
-        assert await conversation.answer(ctx, _update(user, press=True), choice=choice)
-    assert await conversation.answer(ctx, _update(user), text="3号楼二单元")
-    assert await conversation.answer(ctx, _update(user), text=text)
-    if photo is not None:
-        assert await conversation.answer(ctx, _update(user), photo=photo)
-    assert await conversation.answer(ctx, _update(user, press=True), choice="r:photos:skip")
-    async with ctx.db.reading() as session:
-        draft = (await session.exec(select(Draft).where(col(Draft.chat).contains(user)))).one()
-    assert draft.step == "confirm"
 
 
 async def _count(ctx: ServiceContext, model: type[Case] | type[InboundReceipt]) -> int:
@@ -61,11 +30,11 @@ async def test_the_confirm_press_writes_what_the_general_path_writes(
     ctx, writer = loaded, loaded.db.writer
     assert writer is not None
     general, hot = "880000101", "880000102"
-    await _at_confirm(ctx, general, text)
-    await _at_confirm(ctx, hot, text)
-    assert await conversation.answer(ctx, _update(general, press=True), choice=CONFIRM)
+    await at_confirm(ctx, general, text)
+    await at_confirm(ctx, hot, text)
+    assert await conversation.answer(ctx, update(general, press=True), choice=CONFIRM)
     before = writer.batches
-    await intake_telegram.confirm(ctx, _update(hot, press=True))
+    await intake_telegram.confirm(ctx, update(hot, press=True))
     assert writer.batches == before + 1  # it did go through the writer
     hot_rows, general_rows = await written(ctx, hot, UPDATE), await written(ctx, general, UPDATE)
     # The questions before the press are the general path's for both (and their buttons'
@@ -86,15 +55,15 @@ async def test_a_second_press_or_a_redelivery_makes_no_second_case(
     loaded: ServiceContext,
 ) -> None:
     user = "880000103"
-    await _at_confirm(ctx := loaded, user, TEXTS[0])
-    press = _update(user, press=True)
+    await at_confirm(ctx := loaded, user, TEXTS[0])
+    press = update(user, press=True)
     await intake_telegram.confirm(ctx, press)
     receipts = await _count(ctx, InboundReceipt)
     with pytest.raises(intake_telegram.NotHot):
         await intake_telegram.confirm(ctx, press)  # Telegram delivered it again
     with pytest.raises(AlreadyHandled):
         await conversation.answer(ctx, press, choice=CONFIRM)  # where the handler sends it
-    again = _update(user, press=True)
+    again = update(user, press=True)
     with pytest.raises(intake_telegram.NotHot):
         await intake_telegram.confirm(ctx, again)  # pressed twice: the draft is gone
     assert await _count(ctx, InboundReceipt) == receipts  # the refused units wrote nothing
@@ -109,19 +78,19 @@ async def test_what_the_hot_path_does_not_take_goes_the_general_way_with_nothing
     stranger's press: refused before anything is kept, each then the general path's."""
     ctx = loaded
     photo, stale, stranger = "880000104", "880000105", "880000106"
-    await _at_confirm(ctx, photo, TEXTS[0], photo="AgACAgIAAxkBAAIBfile")
-    await _at_confirm(ctx, stale, TEXTS[0])
-    await conversation.begin_report(ctx, _update(stale))  # started again: at its first step
+    await at_confirm(ctx, photo, TEXTS[0], photo="AgACAgIAAxkBAAIBfile")
+    await at_confirm(ctx, stale, TEXTS[0])
+    await conversation.begin_report(ctx, update(stale))  # started again: at its first step
     receipts = await _count(ctx, InboundReceipt)
     for user in (photo, stale, stranger):
         with pytest.raises(intake_telegram.NotHot):
-            await intake_telegram.confirm(ctx, _update(user, press=True))
+            await intake_telegram.confirm(ctx, update(user, press=True))
     assert await _count(ctx, InboundReceipt) == receipts
     assert await _count(ctx, Case) == 0
     async with ctx.db.reading() as session:
         assert len((await session.exec(select(Draft))).all()) == 2  # both drafts still there
-    assert await conversation.answer(ctx, _update(photo, press=True), choice=CONFIRM)
-    assert await conversation.answer(ctx, _update(stale, press=True), choice=CONFIRM)
+    assert await conversation.answer(ctx, update(photo, press=True), choice=CONFIRM)
+    assert await conversation.answer(ctx, update(stale, press=True), choice=CONFIRM)
     async with ctx.db.reading() as session:
         [case] = (await session.exec(select(Case))).all()  # the photo's; the stale one re-asked
         [kept] = (await session.exec(select(CasePhoto))).all()
