@@ -24,6 +24,8 @@ from .notify import language_of
 from .photos import NewPhoto
 from .report import NewReport, open_case
 
+REPORT_FLOW = "report"  # a draft row's flow while a guided report is in progress
+
 # ---- the guided report ------------------------------------------------------------------------
 
 
@@ -62,7 +64,7 @@ async def _store(
         unit,
         channel=channel,
         person_id=person_id,
-        flow="report",
+        flow=REPORT_FLOW,
         step=draft.step.value,
         data=data,
         buttons=buttons,
@@ -70,7 +72,13 @@ async def _store(
 
 
 async def _options(unit: Unit, row: Draft) -> tuple[flow.Draft, flow.Options]:
-    data = row.data
+    draft, options = stored(row.data)
+    return draft, await _with_buildings(unit, draft, options)
+
+
+def stored(data: dict[str, Any]) -> tuple[flow.Draft, flow.Options]:
+    """A guided report's draft and options as ``_store`` kept them (no I/O: the confirm press's
+    hot path reads them too; the location step's buildings are not among them)."""
     fields = dict(data["draft"])
     draft = flow.Draft(
         step=flow.Step(fields["step"]),
@@ -83,7 +91,19 @@ async def _options(unit: Unit, row: Draft) -> tuple[flow.Draft, flow.Options]:
     options = flow.Options(
         tuple(data["categories"]), tuple(data["communities"]), known_community=data["known"]
     )
-    return draft, await _with_buildings(unit, draft, options)
+    return draft, options
+
+
+def submitted(draft: flow.Draft, channel: str) -> NewReport:
+    """What a submitted guided report files (``open_case``'s, or the hot path's, report)."""
+    return NewReport(
+        community_id=draft.community or "",
+        category_id=draft.category or "",
+        description=draft.description,
+        location=draft.location,
+        # A draft's photos are the channel's own references (Telegram file ids).
+        photos=tuple(NewPhoto(source=channel, file_id=ref) for ref in draft.photos),
+    )
 
 
 async def _with_buildings(unit: Unit, draft: flow.Draft, options: flow.Options) -> flow.Options:
@@ -138,7 +158,7 @@ async def _ask(
         case flow.Step.CONFIRM:
             template = "flow.confirm"
             params = await _summary(unit, draft, language)
-            extra = [("button.flow.confirm", f"{drafts.PREFIX}{step}:ok")]
+            extra = [("button.flow.confirm", drafts.CONFIRM)]
     buttons = drafts.choices(step, choices)
     buttons.append(
         [Button(label, data) for label, data in extra]
@@ -198,7 +218,7 @@ async def answer_in(
     text = clean(text) if text is not None else None  # a reason, a place, a description
     if choice is None and text is not None and unit.channels.plain_text(channel):
         choice = drafts.picked(row, text)
-    if row.flow == "report":
+    if row.flow == REPORT_FLOW:
         await _report_step(unit, person, row, channel, _given(row, text, photo, choice))
     else:
         await questions.answered(unit, person, row, text=text, choice=choice)
@@ -230,20 +250,8 @@ async def _report_step(
         await unit.outbox.tell(person, "flow.abandoned", key=unit.key("flow"))
         return
     if outcome.submitted:
-        new = outcome.draft
-        await open_case(
-            unit,
-            resident_id=person.id,
-            channel=channel,
-            new=NewReport(
-                community_id=new.community or "",
-                category_id=new.category or "",
-                description=new.description,
-                location=new.location,
-                # A draft's photos are the channel's own references (Telegram file ids).
-                photos=tuple(NewPhoto(source=channel, file_id=ref) for ref in new.photos),
-            ),
-        )
+        new = submitted(outcome.draft, channel)
+        await open_case(unit, resident_id=person.id, channel=channel, new=new)
         await unit.session.delete(row)
         return
     draft, options = outcome.draft, flow.Options(options.categories, options.communities)

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.buttons import Button
+from core.report_flow import Step
 from db.models import Draft, Person
 
 from .context import ServiceRefusal, Unit
 
 PREFIX = "r:"  # flow buttons: ``r:<step>:<value>``
+CONFIRM = f"{PREFIX}{Step.CONFIRM.value}:ok"  # the guided report's last press: file it
 
 
 def parse_choice(data: str) -> tuple[str, str] | None:

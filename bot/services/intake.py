@@ -1,5 +1,6 @@
-"""The SMS report's hot path: one text to a community's number becomes a case in a few Core
-statements, run by the single writer (``db/writer.py``) in its next group commit.
+"""The hot path of a report: a text to a community's number (SMS) becomes a case in a few Core
+statements, run by the single writer (``db/writer.py``) in its next group commit. The guided
+Telegram report's confirm press (``intake_telegram``) ends in the same ``open_report``.
 
 It decides nothing of its own: the receipt statement, the stranger, the language, the limits,
 the category, the route, the policy, the case row, its events, who hears of it and each outbox
@@ -54,12 +55,11 @@ class NotHot(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class SmsReport:
-    """One SMS report for the writer: plain values, read in the writer's thread."""
+class Arrival:
+    """What every hot path's unit works from: the message, its moment, this process's settings
+    and directory snapshot — plain values, read in the writer's thread."""
 
     inbound: Inbound
-    text: str  # cleaned
-    to: str
     now: datetime
     default_language: str
     book: ChannelBook
@@ -67,18 +67,32 @@ class SmsReport:
     snapshot: DirectorySnapshot
 
 
-def job_for(ctx: ServiceContext, inbound: Inbound, text: str, to: str) -> SmsReport:
-    """The writer's job for one SMS report; ``NotHot`` when it plainly cannot be one."""
+def arrival(ctx: ServiceContext, inbound: Inbound) -> Arrival:
+    """The writer's view of ``inbound``; ``NotHot`` without a directory in memory, or when the
+    answer would not go back where they wrote (a channel that does not send)."""
     cache = ctx.db.directory_cache
     snapshot = cache.snapshot if cache is not None else None
-    text = clean(text)
-    if snapshot is None or not describes(text) or snapshot.community_by_number(to) is None:
+    if snapshot is None or inbound.channel not in ctx.channels.reach_order:
         raise NotHot()
-    if inbound.channel not in ctx.channels.reach_order:
-        raise NotHot()  # the answer would not go back where they wrote: the general path
-    return SmsReport(
-        inbound, text, to, ctx.clock(), ctx.default_language, ctx.channels, ctx.limits, snapshot
-    )
+    return Arrival(inbound, ctx.clock(), ctx.default_language, ctx.channels, ctx.limits, snapshot)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsReport:
+    """One SMS report for the writer."""
+
+    arrival: Arrival
+    text: str  # cleaned
+    to: str
+
+
+def job_for(ctx: ServiceContext, inbound: Inbound, text: str, to: str) -> SmsReport:
+    """The writer's job for one SMS report; ``NotHot`` when it plainly cannot be one."""
+    job = arrival(ctx, inbound)
+    text = clean(text)
+    if not describes(text) or job.snapshot.community_by_number(to) is None:
+        raise NotHot()
+    return SmsReport(job, text, to)
 
 
 async def sms_report(ctx: ServiceContext, inbound: Inbound, text: str, to: str) -> list[str]:
@@ -91,40 +105,74 @@ async def sms_report(ctx: ServiceContext, inbound: Inbound, text: str, to: str) 
 
 def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
     """Open the case an SMS report asks for; the rows that answer it (sent in the reply)."""
-    snapshot, inbound, now = job.snapshot, job.inbound, job.now
-    memo, dialect = batch_memo(conn), conn.dialect.name
+    came = job.arrival
+    memo = admit(conn, came)
+    person, new = _sender(conn, came)
+    within_limits(conn, came, person, new=new)
+    community = came.snapshot.community_by_number(job.to)
+    category = came.snapshot.categories.get(category_in(came.snapshot, job.text))
+    if community is None or category is None:
+        raise NotHot()
+    rows = open_report(conn, memo, came, person, NewReport(community.id, category.id, job.text))
+    inbound = came.inbound
+    return [r for r in rows if r.reply_to == inbound.key and r.channel == inbound.channel]
+
+
+def admit(conn: Connection, came: Arrival) -> dict[str, Any]:
+    """The batch's memo, once the directory is known to be this process's snapshot and the
+    message's receipt is recorded (``NotHot``: a directory loaded since, or a replay)."""
+    memo = batch_memo(conn)
     if memo.get("version", _UNREAD) is _UNREAD:
         stored = execute(conn, _VERSION)
         memo["version"] = str(stored[0][0]) if stored and stored[0][0] is not None else None
-    if memo["version"] != snapshot.version:
+    if memo["version"] != came.snapshot.version:
         raise NotHot()  # the general path reads the directory again
+    inbound = came.inbound
     receipt = {
         "source": inbound.channel,
         "external_id": inbound.external_id,
-        "received_at": now,
+        "received_at": came.now,
         "sender": inbound.address,
     }
-    if not execute(conn, receipt_statement(dialect), receipt):
+    if not execute(conn, receipt_statement(conn.dialect.name), receipt):
         raise NotHot()  # a replay: the general path answers it again
-    person, new = _sender(conn, job)
-    if limits.applies_to(person):
-        since = now - job.limits.message_window
-        params = limits.messages_params(inbound.channel, inbound.address, since)
-        [(messages,)] = execute(conn, limits.MESSAGES_SINCE, params)
-        if limits.over_messages(int(messages), job.limits):
-            raise NotHot()
-        # A resident made just now has opened nothing (ids are never reused).
-        if not new:
-            params = {"person_id": person.id, "since": now - job.limits.case_window}
-            [(count,)] = execute(conn, limits.CASES_SINCE, params)
-            if limits.at_case_limit(int(count), job.limits):
-                raise NotHot()
-    community = snapshot.community_by_number(job.to)
-    category = snapshot.categories.get(category_in(snapshot, job.text))
-    if community is None or category is None or not category.active:
+    return memo
+
+
+def within_limits(conn: Connection, came: Arrival, person: Person, *, new: bool) -> None:
+    """The unit of work's message limit and ``open_case``'s case limit (``NotHot`` past either:
+    the general path sends the notice)."""
+    if not limits.applies_to(person):
+        return
+    inbound, now = came.inbound, came.now
+    since = now - came.limits.message_window
+    params = limits.messages_params(inbound.channel, inbound.address, since)
+    [(messages,)] = execute(conn, limits.MESSAGES_SINCE, params)
+    if limits.over_messages(int(messages), came.limits):
         raise NotHot()
-    new_report = NewReport(community.id, category.id, job.text)
-    description, cut = cap(clean(job.text), new_report.limit)
+    # A resident made just now has opened nothing (ids are never reused).
+    if not new:
+        params = {"person_id": person.id, "since": now - came.limits.case_window}
+        [(count,)] = execute(conn, limits.CASES_SINCE, params)
+        if limits.at_case_limit(int(count), came.limits):
+            raise NotHot()
+
+
+def open_report(
+    conn: Connection, memo: dict[str, Any], came: Arrival, person: Person, new_report: NewReport
+) -> list[OutboxMessage]:
+    """``report.open_case`` for the writer: the case, its events, who hears of it and every
+    outbox row (inserted in one statement); the rows made. Both hot paths end here."""
+    snapshot, inbound, now = came.snapshot, came.inbound, came.now
+    community = snapshot.communities.get(new_report.community_id)
+    category = snapshot.categories.get(new_report.category_id)
+    if community is None or not community.active or category is None or not category.active:
+        raise NotHot()  # the general path refuses it, and says why
+    if new_report.photos or new_report.photos_refused:
+        raise NotHot()  # the general path keeps them (and says what was refused)
+    description, cut = cap(clean(new_report.description), new_report.limit)
+    if not description:
+        raise NotHot()
     policy, manager_id = _route(snapshot, community.id, category.id)
     opened = Opened(community, category, person.id, inbound.channel)
     case = new_case(now, opened, new_report, description, policy, manager_id, _make(Case))
@@ -133,7 +181,7 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
     for event in events:
         [(event.id,)] = execute(conn, _EVENT_INSERT, _values(event, "id"))
     parties, known = _parties(conn, memo, snapshot, case, person)
-    outbox = Outbox(_NO_SESSION, now, job.default_language, job.book, inbound, person.id)
+    outbox = Outbox(_NO_SESSION, now, came.default_language, came.book, inbound, person.id)
     outbox.make = _make(OutboxMessage)
     outbox.learn(known.keys(), known)
     rows: list[OutboxMessage] = []
@@ -155,8 +203,8 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
         )
         rows += [row] if row is not None else []
     if rows:
-        execute_many(conn, _outbox_insert(dialect), [_values(r, "id") for r in rows])
-    return [r for r in rows if r.reply_to == inbound.key and r.channel == inbound.channel]
+        execute_many(conn, _outbox_insert(conn.dialect.name), [_values(r, "id") for r in rows])
+    return rows
 
 
 def _route(
@@ -177,27 +225,39 @@ def _route(
     return memo[key]
 
 
-def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
+def _sender(conn: Connection, came: Arrival) -> tuple[Person, bool]:
     """The sender, and whether they are new: made a resident on first contact as
-    ``identities.sender_of`` does. An address held by a retired person (a hand-over) or a
-    sender with a draft in progress is not for here."""
-    inbound, now = job.inbound, job.now
+    ``identities.sender_of`` does. A sender with a draft in progress is not for here."""
+    inbound, now = came.inbound, came.now
+    person = known_sender(conn, came)
+    if person is not None:
+        if execute(conn, _DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}):
+            raise NotHot()  # a question waits for this message
+        return person, False
+    person = stranger(came.book, inbound)
+    if not execute(conn, _person_insert(conn.dialect.name), _values(person)):
+        raise NotHot()  # a retired record with this id: the general path binds it
+    identity = detached(
+        Identity,
+        person_id=person.id,
+        channel=inbound.channel,
+        address=inbound.address,
+        source=person.source,
+        updated_at=now,
+    )
+    execute(conn, _IDENTITY_INSERT, _values(identity, "id"))
+    return person, True
+
+
+def known_sender(conn: Connection, came: Arrival) -> Person | None:
+    """The person at the inbound's address as ``identities.sender_of`` leaves them (reachable
+    there again, their language), or None when nobody holds it. An address held by a retired
+    person (a hand-over) is not for here."""
+    inbound, now = came.inbound, came.now
     where = {"channel": inbound.channel, "address": inbound.address}
     identities = execute(conn, _IDENTITY_AT, where)
     if not identities:
-        person = stranger(job.book, inbound)
-        if not execute(conn, _person_insert(conn.dialect.name), _values(person)):
-            raise NotHot()  # a retired record with this id: the general path binds it
-        identity = detached(
-            Identity,
-            person_id=person.id,
-            channel=inbound.channel,
-            address=inbound.address,
-            source=person.source,
-            updated_at=now,
-        )
-        execute(conn, _IDENTITY_INSERT, _values(identity, "id"))
-        return person, True
+        return None
     found = detached(Identity, **dict(zip(_IDENTITY_COLUMNS, identities[0], strict=True)))
     people = execute(conn, _PERSON_BY_ID, {"id": found.person_id})
     if not people:
@@ -205,8 +265,6 @@ def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
     person = detached(Person, **dict(zip(_PERSON_COLUMNS, people[0], strict=True)))
     if not person.active:
         raise NotHot()
-    if execute(conn, _DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}):
-        raise NotHot()  # a question waits for this message
     if not found.reachable:
         reachable = update(Identity).where(col(Identity.id) == found.id)
         conn.execute(reachable.values(reachable=True, updated_at=now))
@@ -215,7 +273,7 @@ def _sender(conn: Connection, job: SmsReport) -> tuple[Person, bool]:
         said = update(Person).where(col(Person.id) == person.id).values(language=language)
         conn.execute(said)
         person.language = language
-    return person, False
+    return person
 
 
 def _parties(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
+from contextlib import suppress
 from typing import Any
 
 from telegram import Update
@@ -24,7 +25,15 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services import conversation, digest, lifecycle, messages, questions, replies
+from bot.services import (
+    conversation,
+    digest,
+    intake_telegram,
+    lifecycle,
+    messages,
+    questions,
+    replies,
+)
 from bot.services.context import (
     AlreadyHandled,
     Inbound,
@@ -32,7 +41,7 @@ from bot.services.context import (
     ServiceContext,
     ServiceRefusal,
 )
-from bot.services.drafts import PREFIX
+from bot.services.drafts import CONFIRM, PREFIX
 from bot.services.notify import localize
 from core.buttons import Button, decode
 from core.cases import Action, Rating
@@ -204,6 +213,12 @@ class TelegramGateway:
         if query is None:
             return
         inbound, data = _inbound(update), query.data or ""
+        if data == CONFIRM:
+            # The guided report filed by the writer, committed in a group; whatever it does
+            # not take (NotHot: nothing written) is the general path's below.
+            with suppress(intake_telegram.NotHot):
+                await intake_telegram.confirm(self._ctx, inbound)
+                return
         if data.startswith(PREFIX):
             await conversation.answer(self._ctx, inbound, choice=data)
         elif data in ("l:zh", "l:en"):

@@ -4,18 +4,18 @@ sender, every outbox row — and hands anything else to the general path untouch
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
-from sqlmodel import col, func, select
+from sqlmodel import func, select
 
 from bot.services import intake, messages
 from bot.services.context import ServiceContext
 from bot.services.inbound import Inbound
 from bot.sms.inbound import InboundSms, handle_sms
 from core.clean import MAX_DESCRIPTION
-from db.models import Case, CaseEvent, Identity, OutboxMessage, Person
+from db.models import Case
 from tests.conftest import Clock
+from tests.services.written import written
 
 TO = "+8610690000003"  # the example's yuanxiang community
 TEXTS = ("楼道灯坏了，晚上看不见", "垃圾桶满了" + "很臭" * MAX_DESCRIPTION)
@@ -23,54 +23,6 @@ TEXTS = ("楼道灯坏了，晚上看不见", "垃圾桶满了" + "很臭" * MAX
 
 def _inbound(sid: str, phone: str, text: str) -> Inbound:
     return Inbound("sms", sid, address=phone, language="zh", language_guessed=True, wrote_in="zh")
-
-
-async def _written(ctx: ServiceContext, phone: str) -> dict[str, Any]:
-    """What one report left, with its own number, ids and phone taken out."""
-    async with ctx.db.reading() as session:
-        [(person, identity)] = (
-            await session.exec(
-                select(Person, Identity)
-                .join(Identity, col(Identity.person_id) == col(Person.id))
-                .where(Identity.address == phone)
-            )
-        ).all()
-        [case] = (await session.exec(select(Case).where(Case.resident_id == person.id))).all()
-        events = (
-            await session.exec(
-                select(CaseEvent)
-                .where(CaseEvent.case_number == case.number)
-                .order_by(col(CaseEvent.id))
-            )
-        ).all()
-        rows = (
-            await session.exec(
-                select(OutboxMessage)
-                .where(
-                    (OutboxMessage.case_number == case.number)
-                    | (OutboxMessage.person_id == person.id)
-                )
-                .order_by(col(OutboxMessage.id))
-            )
-        ).all()
-
-    def plain(value: Any) -> Any:
-        text = str(value).replace(phone, "PHONE").replace(person.id, "RESIDENT")
-        text = re.sub(r"sms:SM\w+", "sms:SID", text)
-        for event in events:
-            text = text.replace(f"event:{event.id}:", "event:E:")
-        # The case's number where it is named: "#2", "case:2:", button data "…:2", "number": 2.
-        text = re.sub(rf"(?<=[:#]){case.number}(?!\d)", "N", text)
-        return re.sub(rf"'number': {case.number}(?!\d)", "'number': N", text)
-
-    skip = {"number", "resident_id", "id", "case_number", "person_id", "updated_at"}
-    return {
-        "person": plain(person.model_dump(exclude={"id", "name"})),
-        "identity": plain(identity.model_dump(exclude={"id", "person_id", "address"})),
-        "case": plain(case.model_dump(exclude=skip)),
-        "events": [plain(e.model_dump(exclude=skip)) for e in events],
-        "outbox": [plain(r.model_dump(exclude=skip)) for r in rows],
-    }
 
 
 @pytest.mark.parametrize("text", TEXTS, ids=["short", "cut"])
@@ -89,7 +41,7 @@ async def test_the_hot_path_writes_what_the_general_path_writes(
     before = writer.batches
     answers = await intake.sms_report(ctx, _inbound("SMhot", hot, text), text, TO)
     assert writer.batches == before + 1  # it did go through the writer
-    assert await _written(ctx, hot) == await _written(ctx, general)
+    assert await written(ctx, hot) == await written(ctx, general)
     assert len(answers) == (2 if text != TEXTS[0] else 1)
     assert re.search(r"#\d+", answers[-1])
 
