@@ -234,7 +234,7 @@ def _sender(conn: Connection, came: Arrival) -> tuple[Person, bool]:
         if execute(conn, _DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}):
             raise NotHot()  # a question waits for this message
         return person, False
-    person = stranger(came.book, inbound)
+    person = stranger(came.book, inbound, _make(Person))
     if not execute(conn, _person_insert(conn.dialect.name), _values(person)):
         raise NotHot()  # a retired record with this id: the general path binds it
     identity = detached(
