@@ -15,7 +15,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.directory_cache import DirectoryCache
-from db.writer import Writer
+from db.writer import PG_LANES, PG_MAX_BATCH, Writer
 
 T = TypeVar("T")
 
@@ -108,7 +108,7 @@ def open_database(
         _sqlite_tuning(engine.sync_engine)
         writer = Writer(engine, _sync_sqlite(url, connect_args or {}), turn)
     else:
-        writer = Writer(engine)
+        writer = Writer(engine, lanes=PG_LANES, max_batch=PG_MAX_BATCH)
     reader_engine = engine.execution_options(**{_READ_ONLY: True})
     cache = DirectoryCache()
     info = cache.session_info()
