@@ -10,8 +10,12 @@ SQLite: the batch runs on a synchronous pysqlite connection in the writer's own 
 thread hop per batch, not one per statement — holding the database's write turn (the lock the
 async unit of work takes too), so this process still has one writer. PostgreSQL: the same
 functions run through ``AsyncConnection.run_sync`` on the async engine (asyncpg, greenlet, no
-thread), each unit in its own transaction on a pooled connection: PostgreSQL has many writers,
-orders them by row locks, and groups concurrent commits' WAL flushes itself.
+thread), on a few connections ("lanes") the writer keeps: each lane runs a batch of its own
+while the others run theirs, so concurrent batches' statements overlap their round trips and
+PostgreSQL groups their commits' WAL flushes.
+
+The savepoints and the compiled statements (``execute``) run on the DBAPI connection itself:
+SQLAlchemy's ``begin_nested`` and ``Connection.execute`` cost more than the statements.
 """
 
 from __future__ import annotations
@@ -19,17 +23,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from operator import itemgetter
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import ClauseElement, Executable
+from sqlalchemy.util import await_only
 
 T = TypeVar("T")
 Work = Callable[[Connection], Any]
 MAX_BATCH = 256  # units per transaction: bounds how long one batch holds the write lock
+# PostgreSQL: each unit's savepoint that writes is a subtransaction with an id of its own; past
+# 64 in one transaction the backend's cache of them overflows and every other session's
+# snapshot has to look them up in pg_subtrans. So a batch stays below that.
+PG_MAX_BATCH = 48
+PG_LANES = 3  # connections the writer keeps on PostgreSQL (measured: BENCHMARKS.md 1c)
+_SAVEPOINT = "wolaiban_unit"
 
 
 @dataclass(slots=True)
@@ -50,66 +62,183 @@ def batch_memo(conn: Connection) -> dict[str, Any]:
     return memo
 
 
-Processor = Callable[[Any], Any] | None
+Processor = Callable[[Any], Any]
+
+
+class _Driver(Protocol):
+    """One batch's DBAPI connection: its statements and its units' savepoints, bare."""
+
+    aborted: BaseException | None  # a statement failed and left the transaction unusable
+
+    def fetch(self, sql: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]: ...
+
+    def many(self, sql: str, rows: list[Sequence[Any]]) -> None: ...
+
+    def savepoint(self) -> None: ...
+
+    def release(self) -> None: ...
+
+    def rollback_to(self) -> None: ...
+
+
+class _Sqlite:
+    """pysqlite: the engine set ``isolation_level=None`` and said BEGIN IMMEDIATE itself."""
+
+    __slots__ = ("aborted", "db")
+
+    def __init__(self, conn: Connection) -> None:
+        self.db: Any = conn.connection.driver_connection
+        self.aborted: BaseException | None = None  # a failed statement leaves SQLite usable
+
+    def fetch(self, sql: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        return cast(Sequence[Sequence[Any]], self.db.execute(sql, args).fetchall())
+
+    def many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        self.db.executemany(sql, rows)
+
+    def savepoint(self) -> None:
+        self.db.execute(f"SAVEPOINT {_SAVEPOINT}")
+
+    def release(self) -> None:
+        self.db.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+    def rollback_to(self) -> None:
+        self.db.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        self.db.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+
+
+class _Asyncpg:
+    """asyncpg under ``run_sync``: each call awaited from the greenlet (``await_only``), its
+    statements prepared once per connection by asyncpg's own cache."""
+
+    __slots__ = ("aborted", "db")
+
+    def __init__(self, conn: Connection) -> None:
+        fairy: Any = conn.connection
+        adapter, self.db = fairy.dbapi_connection, fairy.driver_connection
+        self.aborted: BaseException | None = None
+        if not self.db.is_in_transaction():
+            # SQLAlchemy's asyncpg adapter says BEGIN lazily, at its first statement; the bare
+            # statements must not run before it, outside any transaction.
+            await_only(adapter._start_transaction())
+        if not self.db.is_in_transaction():
+            raise RuntimeError("the writer's PostgreSQL transaction did not begin")
+
+    def fetch(self, sql: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        try:
+            return cast(Sequence[Sequence[Any]], await_only(self.db.fetch(sql, *args)))
+        except BaseException as exc:
+            self.aborted = exc
+            raise
+
+    def many(self, sql: str, rows: list[Sequence[Any]]) -> None:
+        try:
+            await_only(self.db.executemany(sql, rows))
+        except BaseException as exc:
+            self.aborted = exc
+            raise
+
+    def savepoint(self) -> None:
+        await_only(self.db.execute(f"SAVEPOINT {_SAVEPOINT}"))
+
+    def release(self) -> None:
+        """Nothing: the COMMIT ends every savepoint of the batch (a round trip fewer a unit);
+        a ``ROLLBACK TO`` names the newest one, the failing unit's."""
+
+    def rollback_to(self) -> None:
+        await_only(self.db.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}"))
+        self.aborted = None
+
+
+# The batch each connection is running (set by ``run_batch``): ``execute`` finds its driver here.
+_DRIVERS: dict[Connection, _Driver] = {}
+
+
+def _driver(conn: Connection) -> _Driver:
+    """The DBAPI side of ``conn``'s batch, its transaction begun."""
+    if conn.dialect.driver == "pysqlite":
+        return _Sqlite(conn)
+    if conn.dialect.driver == "asyncpg":
+        return _Asyncpg(conn)
+    raise RuntimeError(f"the writer runs on pysqlite or asyncpg, not {conn.dialect.driver}")
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """The values of ``names`` from a parameter mapping, in order, as a list."""
+    if not names:
+        return lambda _params: []
+    if len(names) == 1:
+        one = names[0]
+        return lambda params: [params[one]]
+    get = itemgetter(*names)
+    return lambda params: list(get(params))
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """A Core statement's SQL for one dialect with positional binds, and its type processors."""
+    """A Core statement's SQL for one dialect with positional binds, and its type processors
+    (only the positions that have one)."""
 
     sql: str
-    names: tuple[str, ...]
-    binds: tuple[Processor, ...]
-    results: tuple[Processor, ...]
+    values: Callable[[Mapping[str, Any]], list[Any]]
+    binds: tuple[tuple[int, Processor], ...]
+    results: tuple[tuple[int, Processor], ...]
 
     def bind(self, params: Mapping[str, Any]) -> list[Any]:
         """The positional parameters, each through its type's bind processor."""
-        # A list comprehension over the names: a generator here cost a fifth of the statement.
-        return [
-            params[n] if p is None else p(params[n])
-            for n, p in zip(self.names, self.binds, strict=True)
-        ]
+        values = self.values(params)
+        for i, process in self.binds:
+            values[i] = process(values[i])
+        return values
 
-    def rows(self, raw: list[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, raw: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The driver's rows, each value through its column type's result processor."""
-        if not any(self.results):
+        if not self.results:
             return [tuple(r) for r in raw]
-        procs = self.results
-        return [tuple(v if p is None else p(v) for v, p in zip(r, procs, strict=True)) for r in raw]
+        out = []
+        for r in raw:
+            row = list(r)
+            for i, process in self.results:
+                row[i] = process(row[i])
+            out.append(tuple(row))
+        return out
 
 
 # Keyed by the statement's id: each entry holds its statement, so no id is ever reused.
-_COMPILED: dict[tuple[int, str, tuple[str, ...]], tuple[Executable, _Compiled | None]] = {}
+_COMPILED: dict[tuple[int, str, tuple[str, ...], bool], tuple[Executable, _Compiled | None]] = {}
 
 
-def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) -> _Compiled | None:
-    """``statement`` compiled once for SQLite and these parameter names; None where it cannot
-    run on the bare cursor (another dialect, expanding or post-compiled binds, a column default
-    SQLAlchemy would have to compute) — then it runs through ``Connection.execute``."""
+def _compiled(
+    conn: Connection, statement: Executable, keys: tuple[str, ...], many: bool = False
+) -> _Compiled | None:
+    """``statement`` compiled once for this dialect and these parameter names (``many``: for
+    ``executemany``, no RETURNING); None where it cannot run on the bare driver (expanding or
+    post-compiled binds, a column default SQLAlchemy would have to compute) — then it runs
+    through ``Connection.execute``."""
     dialect = conn.dialect
-    key = (id(statement), dialect.name, keys)
+    key = (id(statement), dialect.name, keys, many)
     if key in _COMPILED:
         return _COMPILED[key][1]
     found: _Compiled | None = None
-    if dialect.name == "sqlite":
-        compiled: Any = cast(ClauseElement, statement).compile(
-            dialect=dialect, column_keys=list(keys)
+    columns = tuple(getattr(statement, "exported_columns", ()))
+    compiled: Any = cast(ClauseElement, statement).compile(
+        dialect=dialect,
+        column_keys=list(keys),
+        # An INSERT without RETURNING stays so (PostgreSQL would add the primary key's).
+        for_executemany=many or not columns,
+    )
+    names = tuple(compiled.positiontup or ())
+    plain = compiled.positional and not compiled.literal_execute_params
+    if plain and not compiled.post_compile_params and set(names) <= set(keys):
+        types = [compiled.binds[n].type.dialect_impl(dialect) for n in names]
+        binds = [t.bind_processor(dialect) for t in types]
+        results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        found = _Compiled(
+            compiled.string,
+            _getter(names),
+            tuple((i, p) for i, p in enumerate(binds) if p is not None),
+            tuple((i, p) for i, p in enumerate(results) if p is not None),
         )
-        names = tuple(compiled.positiontup or ())
-        plain = compiled.positional and not compiled.literal_execute_params
-        if plain and not compiled.post_compile_params and set(names) <= set(keys):
-            columns = getattr(statement, "exported_columns", ())
-            found = _Compiled(
-                compiled.string,
-                names,
-                tuple(
-                    compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
-                    for n in names
-                ),
-                tuple(
-                    c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-                ),
-            )
     _COMPILED[key] = (statement, found)
     return found
 
@@ -117,44 +246,85 @@ def _compiled(conn: Connection, statement: Executable, keys: tuple[str, ...]) ->
 def execute(
     conn: Connection, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> list[tuple[Any, ...]]:
-    """Run one Core statement in the writer's transaction; its rows as tuples. On SQLite its
-    SQL is compiled once (from the Core statement: one definition) and runs on the DBAPI
-    cursor — a quarter of what ``Connection.execute`` costs per statement."""
+    """Run one Core statement in the writer's transaction; its rows as tuples. Its SQL is
+    compiled once (from the Core statement: one definition) and runs on the DBAPI connection
+    — a quarter of what ``Connection.execute`` costs per statement."""
     params = params or {}
-    plan = _compiled(conn, statement, tuple(params))
-    if plan is None:
+    driver = _DRIVERS.get(conn)
+    plan = None if driver is None else _compiled(conn, statement, tuple(params))
+    if plan is None or driver is None:
         return [tuple(r) for r in conn.execute(statement, dict(params))]
-    cursor = conn.connection.driver_connection.execute(plan.sql, plan.bind(params))  # type: ignore[union-attr]
-    return plan.rows(cursor.fetchall())
+    return plan.rows(driver.fetch(plan.sql, plan.bind(params)))
 
 
 def execute_many(
     conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Run an insert for several rows (no RETURNING): ``executemany`` on SQLite's cursor."""
+    """Run an insert for several rows (no RETURNING): the driver's ``executemany``."""
     if not rows:
         return
-    plan = _compiled(conn, statement, tuple(rows[0]))
-    if plan is None:
+    driver = _DRIVERS.get(conn)
+    plan = None if driver is None else _compiled(conn, statement, tuple(rows[0]), many=True)
+    if plan is None or driver is None:
         conn.execute(statement, [dict(r) for r in rows])
         return
-    driver: Any = conn.connection.driver_connection
-    driver.executemany(plan.sql, [plan.bind(r) for r in rows])
+    driver.many(plan.sql, [plan.bind(r) for r in rows])
+
+
+class SwallowedError(RuntimeError):
+    """A unit returned after one of its statements failed on PostgreSQL, whose transaction
+    then refuses everything (and would turn the COMMIT into a ROLLBACK): it did not commit."""
 
 
 def run_batch(conn: Connection, jobs: list[_Job]) -> list[tuple[bool, Any]]:
     """Run ``jobs`` in one transaction, each in its own savepoint; commit once. Each outcome is
-    (True, result) or (False, the exception its unit raised, its work rolled back)."""
+    (True, result) or (False, the exception its unit raised, its work rolled back). A batch of
+    one needs no savepoint: its unit's failure rolls the transaction back."""
     outcomes: list[tuple[bool, Any]] = []
     conn.info[_MEMO] = {}
-    with conn.begin():
-        for job in jobs:
-            try:
-                with conn.begin_nested():
-                    outcomes.append((True, job.work(conn)))
-            except Exception as exc:
-                outcomes.append((False, exc))
+    with conn.begin() as transaction:
+        driver = _DRIVERS[conn] = _driver(conn)
+        try:
+            if len(jobs) == 1:
+                outcome = _run(jobs[0], conn, driver)
+                if not outcome[0]:
+                    transaction.rollback()
+                outcomes.append(outcome)
+            else:
+                for job in jobs:
+                    driver.savepoint()
+                    outcome = _run(job, conn, driver)
+                    if outcome[0]:
+                        driver.release()
+                    else:
+                        driver.rollback_to()
+                    outcomes.append(outcome)
+        finally:
+            del _DRIVERS[conn]
     return outcomes
+
+
+def _run(job: _Job, conn: Connection, driver: _Driver) -> tuple[bool, Any]:
+    """One unit's outcome; a unit that swallowed a failed statement on PostgreSQL failed."""
+    try:
+        result = job.work(conn)
+    except Exception as exc:
+        return False, exc
+    if driver.aborted is not None:
+        swallowed = SwallowedError("a statement of this unit failed; nothing of it committed")
+        swallowed.__cause__ = driver.aborted
+        return False, swallowed
+    return True, result
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One batch at a time, on its own connection (PostgreSQL) or the writer's thread (SQLite)."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    connection: AsyncConnection | None = None
+    task: asyncio.Task[None] | None = None
+    used: float = 0.0  # the event loop's time when its last batch ended
 
 
 @dataclass(slots=True)
@@ -166,9 +336,15 @@ class Writer:
     # async unit of work (None on PostgreSQL, where row locks order writers).
     sync_engine: Engine | None = None
     write_turn: asyncio.Lock | None = None
+    lanes: int = 1  # batches at once: one on SQLite (one write lock), a few on PostgreSQL
+    max_batch: int = MAX_BATCH
+    # PostgreSQL: a lane idle this long gives its connection back to the pool and takes one
+    # again, pre-pinged, for its next batch (one that the server closed meanwhile is replaced);
+    # a busy lane keeps it, batch after batch, without a ping.
+    lane_idle: float = 1.0
     _queue: list[_Job] = field(default_factory=list)
-    _wake: asyncio.Event | None = None
-    _task: asyncio.Task[None] | None = None
+    _lanes: list[_Lane] = field(default_factory=list)
+    _idle: list[_Lane] = field(default_factory=list)
     _thread: ThreadPoolExecutor | None = None
     _connection: Connection | None = None
     _closing: bool = False
@@ -176,37 +352,51 @@ class Writer:
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in the next batch; its result once that batch is committed."""
-        if self.sync_engine is None:
-            return await self._alone(work)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Job(work, future))
-        self._start().set()
+        self._kick()
         return await future
 
-    def _start(self) -> asyncio.Event:
-        if self._wake is None or self._task is None or self._task.done():
-            self._wake = asyncio.Event()
-            self._task = asyncio.create_task(self._loop(self._wake), name="wolaiban-writer")
-        return self._wake
-
-    async def _loop(self, wake: asyncio.Event) -> None:
-        while True:
-            await wake.wait()
-            wake.clear()
-            while self._queue:
-                jobs, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                jobs = [j for j in jobs if not j.future.cancelled()]
-                if jobs:
-                    await self._commit(jobs)
-            if self._closing:
+    def _kick(self) -> None:
+        """Wake an idle lane, or open another while there are fewer than ``lanes``; else the
+        busy lanes take the job when their batch is committed."""
+        while self._idle:
+            lane = self._idle.pop()
+            if lane.task is not None and not lane.task.done():
+                lane.wake.set()
                 return
+        self._lanes = [lane for lane in self._lanes if lane.task and not lane.task.done()]
+        if len(self._lanes) < self.lanes:
+            lane = _Lane()
+            lane.task = asyncio.create_task(self._serve(lane), name="wolaiban-writer")
+            self._lanes.append(lane)
 
-    async def _commit(self, jobs: list[_Job]) -> None:
+    async def _serve(self, lane: _Lane) -> None:
+        try:
+            while True:
+                while self._queue:
+                    jobs = self._queue[: self.max_batch]
+                    del self._queue[: self.max_batch]
+                    jobs = [j for j in jobs if not j.future.cancelled()]
+                    if jobs:
+                        await self._commit(lane, jobs)
+                if self._closing:
+                    return
+                lane.wake.clear()
+                self._idle.append(lane)
+                await lane.wake.wait()
+        finally:
+            if lane.connection is not None:
+                conn, lane.connection = lane.connection, None
+                with suppress(Exception):
+                    await conn.close()
+
+    async def _commit(self, lane: _Lane, jobs: list[_Job]) -> None:
         """One batch: run, commit, then settle every caller (all fail if the commit fails)."""
         try:
-            outcomes = await self._execute(jobs)
+            outcomes = await self._execute(lane, jobs)
         except BaseException as exc:
-            self._drop_connection()
+            await self._drop_connection(lane)
             for job in jobs:
                 if not job.future.done():
                     failed = exc if isinstance(exc, Exception) else RuntimeError("writer stopped")
@@ -223,21 +413,18 @@ class Writer:
             else:
                 job.future.set_exception(value)
 
-    async def _alone(self, work: Callable[[Connection], T]) -> T:
-        """PostgreSQL: the unit in a transaction of its own on a pooled connection, alongside
-        the others (measured: one writer connection running units one after another, each
-        statement a round trip, was slower than the pool; PostgreSQL's own commit groups the
-        WAL flushes of concurrent commits)."""
-        job = _Job(work, asyncio.get_running_loop().create_future())
-        async with self.engine.connect() as conn:
-            [(ok, value)] = await conn.run_sync(run_batch, [job])
-        self.batches += 1
-        if not ok:
-            raise value
-        return cast(T, value)
-
-    async def _execute(self, jobs: list[_Job]) -> list[tuple[bool, Any]]:
-        assert self.sync_engine is not None
+    async def _execute(self, lane: _Lane, jobs: list[_Job]) -> list[tuple[bool, Any]]:
+        if self.sync_engine is None:
+            now = asyncio.get_running_loop().time()
+            if lane.connection is not None and now - lane.used > self.lane_idle:
+                conn, lane.connection = lane.connection, None
+                await conn.close()
+            if lane.connection is None:
+                lane.connection = await self.engine.connect()
+            try:
+                return await lane.connection.run_sync(run_batch, jobs)
+            finally:
+                lane.used = asyncio.get_running_loop().time()
         turn: AbstractAsyncContextManager[object] = self.write_turn or nullcontext()
         async with turn:
             loop = asyncio.get_running_loop()
@@ -254,19 +441,27 @@ class Writer:
             self._connection = self.sync_engine.connect()
         return run_batch(self._connection, jobs)
 
-    def _drop_connection(self) -> None:
+    async def _drop_connection(self, lane: _Lane) -> None:
         """After a failed batch the connection starts afresh (its transaction is gone)."""
-        conn, self._connection = self._connection, None
-        if conn is not None and self._thread is not None:
-            self._thread.submit(conn.invalidate)
+        if lane.connection is not None:
+            conn, lane.connection = lane.connection, None
+            with suppress(Exception):
+                await conn.invalidate()
+            with suppress(Exception):
+                await conn.close()
+        sync, self._connection = self._connection, None
+        if sync is not None and self._thread is not None:
+            self._thread.submit(sync.invalidate)
 
     async def close(self) -> None:
-        """Stop the writer: finish what is queued, close its connection and thread."""
+        """Stop the writer: finish what is queued, close its connections and thread."""
         self._closing = True
-        if self._task is not None and self._wake is not None and not self._task.done():
-            self._wake.set()
-            await self._task
-        self._task = None
+        for lane in self._idle:
+            lane.wake.set()
+        self._idle.clear()
+        tasks = [lane.task for lane in self._lanes if lane.task is not None]
+        self._lanes = []
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._thread is not None:
             conn, self._connection = self._connection, None
             if conn is not None:

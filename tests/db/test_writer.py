@@ -52,10 +52,7 @@ async def test_a_failing_unit_rolls_back_alone_and_its_caller_gets_its_error(db:
     assert isinstance(done[1], ValueError)
     assert str(done[1]) == "this unit fails"
     assert await _stored(db) == ["a", "b"]  # "doomed" went with its unit only
-    if db.is_sqlite:  # the three arrived together: one transaction, one commit
-        assert db.writer.batches == 1
-    else:  # PostgreSQL: each in its own transaction, alongside the others
-        assert db.writer.batches == 3
+    assert db.writer.batches == 1  # the three arrived together: one transaction, one commit
 
 
 async def test_callers_hear_only_after_the_commit(db: Database) -> None:
