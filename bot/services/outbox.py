@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, or_, text, update
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, or_, text, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
@@ -197,10 +197,12 @@ class _Claim:
         if self.gone is not None:
             held = execute(conn, _HOLDERS, {"channel": self.channel, "now": self.now})
             dead = [h for (h,) in held if h is not None and h != self.holder and self.gone(h)]
-        params = {"channel": self.channel, "now": self.now, "limit": self.limit}
+        postgres = conn.dialect.name == "postgresql"
+        params: dict[str, Any] = {"now": self.now, "limit": self.limit}
+        params.update({"channels": [self.channel]} if postgres else {"channel": self.channel})
         if dead:
-            return [_Due(*r) for r in execute(conn, _DUE_OR_DEAD, {**params, "dead": dead})]
-        return [_Due(*r) for r in execute(conn, _DUE, params)]
+            params["dead"] = dead
+        return [_Due(*r) for r in execute(conn, _DUE[postgres, bool(dead)], params)]
 
 
 def _edit_target(
@@ -372,31 +374,36 @@ async def answers_to(ctx: ServiceContext, inbound_key: str, channel: str) -> lis
 # The statements, built once (the writer compiles each once per dialect).
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _DUE_COLUMNS = [getattr(_OUTBOX.c, name) for name in _Due._fields]
-_DUE_WHERE = (
-    _OUTBOX.c.channel == bindparam("channel"),
-    # word for word the partial index's own term (ix_outbox_waiting), so SQLite uses it
-    text(WAITING_SQL),
-)
-_DUE = (
-    core_select(*_DUE_COLUMNS)
-    .where(*_DUE_WHERE, _OUTBOX.c.next_attempt_at <= bindparam("now"))
-    .order_by(_OUTBOX.c.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
-_DUE_OR_DEAD = (
-    core_select(*_DUE_COLUMNS)
-    .where(
-        *_DUE_WHERE,
-        or_(
-            _OUTBOX.c.next_attempt_at <= bindparam("now"),
-            _OUTBOX.c.claimed_by.in_(bindparam("dead", expanding=True)),
-        ),
+
+
+def _due_query(*, postgres: bool, dead: bool) -> Any:
+    """The claim's read: a channel's due rows, oldest first, from ``ix_outbox_waiting`` (its
+    WHERE term repeated word for word, so SQLite uses it); with ``dead``, also the rows those
+    holders claimed. On PostgreSQL the channel is matched as ``= ANY`` and the rows ordered by
+    (channel, id): with ``channel = $1`` the planner takes the primary key for ``ORDER BY id``
+    whenever many rows wait, and scans the whole sent history first (27 ms at 100,000 sent,
+    against 0.8 ms on the index; measured); (channel, id) order only the index gives."""
+    channel = (
+        _OUTBOX.c.channel == any_(bindparam("channels", type_=ARRAY(String)))
+        if postgres
+        else _OUTBOX.c.channel == bindparam("channel")
     )
-    .order_by(_OUTBOX.c.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
+    due = _OUTBOX.c.next_attempt_at <= bindparam("now")
+    if dead:
+        due = or_(due, _OUTBOX.c.claimed_by.in_(bindparam("dead", expanding=True)))
+    order = (_OUTBOX.c.channel, _OUTBOX.c.id) if postgres else (_OUTBOX.c.id,)
+    return (
+        core_select(*_DUE_COLUMNS)
+        .where(channel, text(WAITING_SQL), due)
+        .order_by(*order)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+_DUE = {
+    (pg, dead): _due_query(postgres=pg, dead=dead) for pg in (False, True) for dead in (False, True)
+}
 # Who holds claims of a channel that have not run out.
 _HOLDERS = (
     core_select(_OUTBOX.c.claimed_by)
