@@ -14,7 +14,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 
 from bot.services.context import ServiceContext
-from bot.services.outbox import Claimed, claim_due, record_sent
+from bot.services.outbox import Claimed, claim_due, record_sent, renew_claims
 from bot.services.report import NewReport, report
 from core.cases import Channel
 from db.engine import Database
@@ -263,3 +263,20 @@ async def test_a_claim_costs_the_same_statements_for_4_rows_as_for_40(
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
     assert counts[0] <= 12, counts  # the due rows, opt-outs, edits, cards, 3 fates, photos
+
+
+async def test_a_renewed_claim_is_not_taken_when_its_first_lease_runs_out(
+    loaded: ServiceContext, clock: Clock
+) -> None:
+    ctx = loaded
+    [kept, sent] = await _rows(ctx, {}, {})
+    assert len(await claim_due(ctx, channel=SMS, limit=100, lease=LEASE, holder="me:1")) == 2
+    await record_sent(ctx, sent={sent: "SM-sent"})
+    clock.advance(seconds=15)
+    await renew_claims(ctx, ids=[kept, sent], lease=LEASE)
+    clock.advance(seconds=10)  # past the first lease, within the renewed one
+    assert await claim_due(ctx, channel=SMS, limit=100, lease=LEASE, holder="other:1") == []
+    assert (await _state(ctx.db, [sent]))[sent] == ("sent", None, "me:1")
+    clock.advance(seconds=11)  # the renewed lease ran out too: another process takes it
+    taken = await claim_due(ctx, channel=SMS, limit=100, lease=LEASE, holder="other:1")
+    assert [c.id for c in taken] == [kept]
