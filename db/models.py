@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from core.buttons import Button
@@ -198,6 +198,10 @@ class OutboxStatus(StrEnum):
 
 
 WAITING = (OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.FAILED)
+# ``WAITING`` as SQL, written once for the partial index and the claim alike: SQLite uses a partial
+# index only for a query that repeats its WHERE term (literal values, not bound ones).
+WAITING_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in WAITING))
+EDITS_SQL = "edit_of IS NOT NULL"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -205,7 +209,26 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The claim's scan in id order: only the rows still waiting, so it does not grow with
+        # the sent history, and a claim reads the oldest first without sorting every due row.
+        Index(
+            "ix_outbox_waiting",
+            "channel",
+            "id",
+            sqlite_where=text(WAITING_SQL),
+            postgresql_where=text(WAITING_SQL),
+        ),
+        # A card's edits (the claim's newer-edit check, a new edit superseding older ones); the
+        # cards themselves, most rows, stay out of it.
+        Index(
+            "ix_outbox_edits",
+            "edit_of",
+            sqlite_where=text(EDITS_SQL),
+            postgresql_where=text(EDITS_SQL),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(unique=True, max_length=200)

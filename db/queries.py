@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -177,6 +177,20 @@ async def serialize_on(*, session: AsyncSession, keys: Sequence[str]) -> None:
     for key in sorted(set(keys)):
         lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
         await session.exec(lock.bindparams(key=key))  # type: ignore[call-overload]
+
+
+def serialize_keys(conn: Connection, keys: Sequence[str]) -> None:
+    """``serialize_on`` in a Core unit (on the writer): the same locks, every key in one
+    statement, taken in one order (the sorted subquery) whatever their number."""
+    if conn.dialect.name != "postgresql" or not keys:
+        return
+    conn.execute(_ADVISORY_LOCKS, {"keys": sorted(set(keys))})
+
+
+_ADVISORY_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+    " FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered"
+)
 
 
 async def record_receipt(

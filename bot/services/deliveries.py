@@ -3,14 +3,18 @@ the reports come in, and a report that overtook our record of the send waits for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any, NamedTuple
 
+from sqlalchemy import Connection, bindparam, delete, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.models import DeliveryReport, OptOut, OutboxMessage
+from db.writer import execute_many
 
 from .context import ServiceContext
 
@@ -67,6 +71,19 @@ async def record_delivery(
         return True
 
 
+def forward(current: str | None, state: str) -> str | None:
+    """The delivery state after a report of ``state``: it only moves forward."""
+    rank = PROGRESS.get(state)
+    if rank is not None and rank > PROGRESS.get(current or "", -1):
+        return state
+    return current
+
+
+def error_text(state: str, error: str) -> str:
+    """What a failed delivery report leaves as the message's last error."""
+    return f"{state} (error {error})"
+
+
 async def apply_report(
     session: AsyncSession,
     row: OutboxMessage,
@@ -76,27 +93,77 @@ async def apply_report(
     now: datetime,
 ) -> None:
     """Move a message's delivery state forward; remember an opt-out."""
-    rank = PROGRESS.get(state)
-    if rank is not None and rank > PROGRESS.get(row.delivery_status or "", -1):
-        row.delivery_status = state
+    row.delivery_status = forward(row.delivery_status, state)
     if error:
-        row.last_error = f"{state} (error {error})"
+        row.last_error = error_text(state, error)
     if opted_out:
         await opt_out(session, row.address, now)
     session.add(row)
 
 
-async def reconcile(session: AsyncSession, rows: Sequence[OutboxMessage], now: datetime) -> None:
-    """Apply the delivery reports that came before these sends were recorded."""
-    ids = {row.provider_message_id: row for row in rows if row.provider_message_id}
-    if not ids:
+class Sent(NamedTuple):
+    """A message just recorded as sent, as ``reconcile_sent`` needs it."""
+
+    id: int
+    delivery_status: str | None
+    last_error: str | None
+    address: str
+
+
+def reconcile_sent(conn: Connection, sent: Mapping[str, Sent], now: datetime) -> None:
+    """Apply the delivery reports that came before these sends were recorded (messages keyed by
+    their provider id), in the order they came: a Core unit's (on the writer), in a constant
+    number of statements whatever their number."""
+    if not sent:
         return
-    query = (
-        select(DeliveryReport)
-        .where(col(DeliveryReport.provider_message_id).in_(sorted(ids)))
-        .order_by(col(DeliveryReport.id))
+    reports = conn.execute(_REPORTS_FOR, {"ids": sorted(sent)}).all()
+    if not reports:
+        return
+    changed: dict[str, Sent] = {}
+    opted: set[str] = set()
+    for _, provider_id, state, error, opted_out in reports:
+        row = changed.get(provider_id, sent[provider_id])
+        last_error = error_text(state, error) if error else row.last_error
+        changed[provider_id] = row._replace(
+            delivery_status=forward(row.delivery_status, state), last_error=last_error
+        )
+        if opted_out:
+            opted.add(row.address)
+    execute_many(
+        conn,
+        _DELIVERY_STATE,
+        [
+            {"row_id": r.id, "delivery_status": r.delivery_status, "last_error": r.last_error}
+            for r in changed.values()
+        ],
     )
-    for report in (await session.exec(query)).all():
-        row = ids[report.provider_message_id]
-        await apply_report(session, row, report.state, report.error, report.opted_out, now)
-        await session.delete(report)
+    if opted:
+        rows = [{"phone": a, "at": now, "source": "provider"} for a in sorted(opted)]
+        execute_many(conn, _opt_out_insert(conn.dialect.name), rows)
+    conn.execute(_REPORTS_DONE, {"ids": [r[0] for r in reports]})
+
+
+_REPORTS_FOR = (
+    core_select(
+        col(DeliveryReport.id),
+        col(DeliveryReport.provider_message_id),
+        col(DeliveryReport.state),
+        col(DeliveryReport.error),
+        col(DeliveryReport.opted_out),
+    )
+    .where(col(DeliveryReport.provider_message_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(DeliveryReport.id))
+)
+_DELIVERY_STATE = update(OutboxMessage).where(col(OutboxMessage.id) == bindparam("row_id"))
+_REPORTS_DONE = delete(DeliveryReport).where(
+    col(DeliveryReport.id).in_(bindparam("ids", expanding=True))
+)
+_OPT_OUT_INSERTS: dict[str, Any] = {}
+
+
+def _opt_out_insert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` of an opt-out: an address remembered once."""
+    if dialect not in _OPT_OUT_INSERTS:
+        statement = queries.insert_ignoring(dialect, OptOut)
+        _OPT_OUT_INSERTS[dialect] = statement.on_conflict_do_nothing(index_elements=["phone"])
+    return _OPT_OUT_INSERTS[dialect]

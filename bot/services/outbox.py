@@ -10,20 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, NamedTuple
 
-from sqlalchemy import or_
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, or_, text, update
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.buttons import Button
 from db import queries
-from db.models import WAITING, OptOut, OutboxMessage, OutboxStatus
+from db.models import EDITS_SQL, WAITING, WAITING_SQL, OptOut, OutboxMessage, OutboxStatus
+from db.writer import execute, execute_many
 
 from . import identities
 from .context import ServiceContext
-from .deliveries import opt_out, reconcile
+from .deliveries import Sent, opt_out, reconcile_sent
 from .notify import Outbox
-from .photos import Attachment, attachments
+from .photos import Attachment, attachments_of
 
 GIVEN_UP = (OutboxStatus.DEAD,)
 _SUPPRESSED = OutboxStatus.SUPPRESSED
@@ -84,166 +87,232 @@ async def claim_due(
     ``holder``; messages claimed by a holder that ``gone`` says died are due at once.
 
     A message to an address that opted out is suppressed (recorded, never sent); with ``hold_until``
-    (quiet hours), non-urgent messages wait until then.
+    (quiet hours), non-urgent messages wait until then. It runs on the single writer, in its next
+    group commit, as a constant number of statements whatever ``limit`` is.
     """
-    now = ctx.clock()
-    due = col(OutboxMessage.next_attempt_at) <= now
-    claimed: list[Claimed] = []
-    async with ctx.db.transaction() as session:
+    claim = _Claim(channel, limit, ctx.clock(), lease, hold_until, holder, gone)
+    return await ctx.db.write(claim.run)
+
+
+class _Due(NamedTuple):
+    """A due row as the claim reads it."""
+
+    id: int
+    channel: str
+    person_id: str | None
+    address: str
+    text: str
+    buttons: list[list[dict[str, str]]]
+    urgent: bool
+    attempts: int
+    language: str
+    photo: bytes | None
+    reply_to: str | None
+    created_at: datetime
+    photos: list[int]
+    case_number: int | None
+    edit_of: int | None
+    status: str
+    last_error: str | None
+    next_attempt_at: datetime
+    claimed_by: str | None
+
+
+class _Original(NamedTuple):
+    """The card an edit changes, as far as the claim needs it."""
+
+    id: int
+    status: str
+    provider_message_id: str | None
+    photos: list[int]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """One claim, as a Core unit of the writer."""
+
+    channel: str
+    limit: int
+    now: datetime
+    lease: timedelta
+    hold_until: datetime | None
+    holder: str | None
+    gone: Callable[[str], bool] | None
+
+    def run(self, conn: Connection) -> list[Claimed]:
+        """Read the due rows and what decides each one's fate in bulk, write each fate in one
+        UPDATE of all its rows, and return the rows claimed."""
+        due = self._due(conn)
+        if not due:
+            return []
+        opted = {a for (a,) in conn.execute(_OPTED_OUT, {"addresses": _sorted(due, "address")})}
+        cards = _sorted(due, "edit_of")
+        newest: dict[int, int] = {}
+        originals: dict[int, _Original] = {}
+        if cards:
+            newest = dict(conn.execute(_NEWEST_EDITS, {"cards": cards}).all())
+            originals = {r[0]: _Original(*r) for r in conn.execute(_ORIGINALS, {"ids": cards})}
+        # Statuses this claim changes, for an edit whose card is in the same batch (an earlier row).
+        statuses: dict[int, str] = {}
+        # The rows of each fate, by what it sets: one UPDATE a fate, whatever the number of rows.
+        fates: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+        taken: list[tuple[_Due, str | None, bool]] = []
+        for row in due:
+            fate: dict[str, Any] = {"claimed_by": None}  # a row held back is nobody's
+            edit_id, caption = None, False
+            if row.address in opted:
+                fate.update(status=OutboxStatus.SUPPRESSED, last_error=_OPTED)
+            elif self.hold_until is not None and not row.urgent:
+                fate.update(next_attempt_at=self.hold_until)
+            else:
+                original = originals.get(row.edit_of) if row.edit_of is not None else None
+                if original is not None:
+                    original = original._replace(status=statuses.get(original.id, original.status))
+                    caption = bool(original.photos) and bool(original.text)
+                edit_id, ended = _edit_target(row, newest.get(row.edit_of or 0), original)
+                if ended is not None:
+                    fate.update(status=ended[0], last_error=ended[1])
+                elif row.edit_of is None or edit_id is not None:
+                    at = self.now + self.lease
+                    fate.update(status=OutboxStatus.SENDING, claimed_by=self.holder)
+                    fate.update(next_attempt_at=at)
+                    taken.append((row, edit_id, caption))
+            statuses[row.id] = fate.get("status", row.status)
+            if fate != {"claimed_by": row.claimed_by}:  # a row left as it was is not written
+                fates.setdefault(tuple(sorted(fate.items())), []).append(row.id)
+        for values, ids in fates.items():
+            conn.execute(_SET_FATE, {**dict(values), "ids": ids})
+        wanted = [(r.case_number or 0, r.photos) for r, _, _ in taken if _carries(r)]
+        carried = iter(attachments_of(conn, wanted))
+        return [
+            _claimed(row, edit_id, caption, next(carried) if _carries(row) else ())
+            for row, edit_id, caption in taken
+        ]
+
+    def _due(self, conn: Connection) -> list[_Due]:
+        """The due rows, oldest first, from the waiting rows' index (locked, skipping those
+        another claim holds, on PostgreSQL); a dead holder's claims are due at once."""
         dead: list[str] = []
-        if gone is not None:
-            dead = [h for h in await _holders(session, channel, now) if h != holder and gone(h)]
+        if self.gone is not None:
+            held = execute(conn, _HOLDERS, {"channel": self.channel, "now": self.now})
+            dead = [h for (h,) in held if h is not None and h != self.holder and self.gone(h)]
+        postgres = conn.dialect.name == "postgresql"
+        params: dict[str, Any] = {"now": self.now, "limit": self.limit}
+        params.update({"channels": [self.channel]} if postgres else {"channel": self.channel})
         if dead:
-            due = or_(due, col(OutboxMessage.claimed_by).in_(dead))
-        query = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.channel == channel,
-                col(OutboxMessage.status).in_(CLAIMABLE),
-                due,
-            )
-            .order_by(col(OutboxMessage.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        for row in (await session.exec(query)).all():
-            row.claimed_by = None  # until it is claimed below: a row held back is nobody's
-            if await session.get(OptOut, row.address) is not None:
-                row.status, row.last_error = OutboxStatus.SUPPRESSED, "the address opted out (STOP)"
-                session.add(row)
-                continue
-            if hold_until is not None and not row.urgent:
-                row.next_attempt_at = hold_until
-                session.add(row)
-                continue
-            edit_id = await _edit_target(session, row)
-            if row.edit_of is not None and edit_id is None:
-                continue
-            carried: tuple[Attachment, ...] = ()
-            if row.photos and row.case_number is not None:
-                carried = await attachments(session, row.case_number, row.photos)
-            row.status, row.claimed_by = OutboxStatus.SENDING, holder
-            row.next_attempt_at = now + lease
-            session.add(row)
-            assert row.id is not None
-            claimed.append(
-                Claimed(
-                    id=row.id,
-                    channel=row.channel,
-                    person_id=row.person_id,
-                    address=row.address,
-                    text=row.text,
-                    buttons=row.button_rows(),
-                    urgent=row.urgent,
-                    attempts=row.attempts,
-                    edit_message_id=edit_id,
-                    language=row.language,
-                    photo=row.photo,
-                    answer=row.reply_to is not None,
-                    written_at=row.created_at,
-                    photos=carried,
-                    caption=await _edits_caption(session, row),
-                )
-            )
-    return claimed
+            params["dead"] = dead
+        return [_Due(*r) for r in execute(conn, _DUE[postgres, bool(dead)], params)]
 
 
-async def _holders(session: AsyncSession, channel: str, now: datetime) -> list[str]:
-    """Who holds claims of ``channel`` that have not run out."""
-    query = (
-        select(OutboxMessage.claimed_by)
-        .where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.status == OutboxStatus.SENDING,
-            col(OutboxMessage.next_attempt_at) > now,
-            col(OutboxMessage.claimed_by).is_not(None),
-        )
-        .distinct()
+def _edit_target(
+    row: _Due, newest: int | None, original: _Original | None
+) -> tuple[str | None, tuple[str, str] | None]:
+    """The sent message an edit row changes (None to leave the row for now), and the status and
+    error it ends with instead, if it ends.
+
+    An edit waits, unclaimed and with no delay of its own, until its card has gone out (so it is
+    claimed at the first claim after, behind the card in the chat's order); it is dropped with
+    its card, and retired when a newer edit of the card exists (sent after that one, it would
+    put the older status back on the reader's screen). ``newest``: the card's newest edit not
+    retired, as this claim found it.
+    """
+    if row.edit_of is None:
+        return None, None
+    if newest is not None and newest > row.id:
+        return None, (OutboxStatus.SUPERSEDED, "a newer edit replaced it")
+    if original is not None and original.provider_message_id:
+        return original.provider_message_id, None
+    if original is None or original.status in GIVEN_UP or original.status == _SUPPRESSED:
+        return None, (OutboxStatus.DEAD, "the message to edit was never delivered")
+    return None, None
+
+
+def _carries(row: _Due) -> bool:
+    """Whether a row carries case photos (read with the claim)."""
+    return bool(row.photos) and row.case_number is not None
+
+
+def _sorted(rows: Sequence[_Due], field: str) -> list[Any]:
+    """The distinct values of ``field`` in ``rows`` (None left out), for an ``IN``."""
+    return sorted({v for r in rows if (v := getattr(r, field)) is not None})
+
+
+def _claimed(
+    row: _Due, edit_id: str | None, caption: bool, photos: tuple[Attachment, ...]
+) -> Claimed:
+    """What the dispatcher sends for a row claimed."""
+    return Claimed(
+        id=row.id,
+        channel=row.channel,
+        person_id=row.person_id,
+        address=row.address,
+        text=row.text,
+        buttons=[[Button.from_stored(b) for b in line] for line in row.buttons],
+        urgent=row.urgent,
+        attempts=row.attempts,
+        edit_message_id=edit_id,
+        language=row.language,
+        photo=row.photo,
+        answer=row.reply_to is not None,
+        written_at=row.created_at,
+        photos=photos,
+        caption=caption,
     )
-    return [h for h in (await session.exec(query)).all() if h is not None]
 
 
 async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timedelta) -> None:
     """Extend the lease of messages this process holds and has not sent yet."""
     if not ids:
         return
-    until = ctx.clock() + lease
-    async with ctx.db.transaction() as session:
-        query = select(OutboxMessage).where(
-            col(OutboxMessage.id).in_(ids), OutboxMessage.status == OutboxStatus.SENDING
-        )
-        for row in (await session.exec(query)).all():
-            row.next_attempt_at = until
-            session.add(row)
+    await ctx.db.write(partial(_change, _RENEW, {"ids": sorted(ids), "until": ctx.clock() + lease}))
 
 
-async def _edit_target(session: AsyncSession, row: OutboxMessage) -> str | None:
-    """The sent message an edit row changes, or None to leave the row for now.
-
-    An edit waits, unclaimed and with no delay of its own, until its card has gone out (so it is
-    claimed at the first claim after, behind the card in the chat's order); it is dropped with
-    its card, and retired when a newer edit of the card exists (sent after that one, it would
-    put the older status back on the reader's screen).
-    """
-    if row.edit_of is None:
-        return None
-    newer = select(OutboxMessage.id).where(
-        OutboxMessage.edit_of == row.edit_of,
-        col(OutboxMessage.id) > row.id,
-        OutboxMessage.status != OutboxStatus.SUPERSEDED,
-    )
-    if (await session.exec(newer.limit(1))).first() is not None:
-        row.status, row.last_error = OutboxStatus.SUPERSEDED, "a newer edit replaced it"
-        session.add(row)
-        return None
-    original = await session.get(OutboxMessage, row.edit_of)
-    if original is not None and original.provider_message_id:
-        return original.provider_message_id
-    if original is None or original.status in GIVEN_UP or original.status == _SUPPRESSED:
-        row.status, row.last_error = OutboxStatus.DEAD, "the message to edit was never delivered"
-        session.add(row)
-    return None
-
-
-async def _edits_caption(session: AsyncSession, row: OutboxMessage) -> bool:
-    """True when ``row`` edits a card that went out as a photo with the card as its caption."""
-    if row.edit_of is None:
-        return False
-    original = await session.get(OutboxMessage, row.edit_of)  # loaded by _edit_target already
-    return original is not None and bool(original.photos) and bool(original.text)
+def _change(statement: Any, params: dict[str, Any], conn: Connection) -> None:
+    """A Core unit of one UPDATE."""
+    conn.execute(statement, params)
 
 
 async def record_sent(ctx: ServiceContext, *, sent: Mapping[int, str]) -> None:
     """The provider accepted these messages (outbox id -> the provider's message id)."""
     if not sent:
         return
-    now = ctx.clock()
-    async with ctx.db.transaction() as session:
-        # A delivery report for one of these may be arriving right now: one waits for the other.
-        await queries.serialize_on(session=session, keys=list(sent.values()))
-        query = select(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(sent)))
-        rows = (await session.exec(query)).all()
-        for row in rows:
-            assert row.id is not None
-            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
-            # An edit keeps pointing at the message it changed; the id is what the person has.
-            row.provider_message_id = sent[row.id]
-            session.add(row)
-        await reconcile(session, rows, now)
+    await ctx.db.write(partial(_write_sent, sent=dict(sent), now=ctx.clock()))
+
+
+def _write_sent(conn: Connection, *, sent: dict[int, str], now: datetime) -> None:
+    """``record_sent`` as a Core unit: a constant number of statements whatever ``sent`` holds."""
+    # A delivery report for one of these may be arriving right now: one waits for the other.
+    queries.serialize_keys(conn, list(sent.values()))
+    found = conn.execute(_SENT_ROWS, {"ids": sorted(sent)}).all()
+    # An edit keeps pointing at the message it changed; the id is what the person has.
+    rows = [
+        {
+            "row_id": row_id,
+            "status": OutboxStatus.SENT,
+            "sent_at": now,
+            "last_error": None,
+            "provider_message_id": sent[row_id],
+        }
+        for row_id, _, _ in found
+    ]
+    execute_many(conn, _SET_SENT, rows)
+    done = {sent[i]: Sent(i, delivery, None, address) for i, delivery, address in found}
+    reconcile_sent(conn, done, now)
 
 
 async def record_retry(
     ctx: ServiceContext, *, message_id: int, at: datetime, error: str, count: bool
 ) -> None:
     """Try again at ``at``; ``count`` when it was a failure (a flood pause is not)."""
-    async with ctx.db.transaction() as session:
-        row = await session.get(OutboxMessage, message_id)
-        if row is None:
-            return
-        row.status = OutboxStatus.FAILED if count else OutboxStatus.PENDING
-        row.attempts += 1 if count else 0
-        row.next_attempt_at, row.last_error = at, error
-        session.add(row)
+    params = {
+        "row_id": message_id,
+        "status": OutboxStatus.FAILED if count else OutboxStatus.PENDING,
+        "more": 1 if count else 0,
+        "next_attempt_at": at,
+        "last_error": error,
+    }
+    await ctx.db.write(partial(_change, _RETRY, params))
 
 
 async def record_dead(
@@ -300,3 +369,82 @@ async def answers_to(ctx: ServiceContext, inbound_key: str, channel: str) -> lis
             .order_by(col(OutboxMessage.id))
         )
         return list((await session.exec(query)).all())
+
+
+# The statements, built once (the writer compiles each once per dialect).
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+_DUE_COLUMNS = [getattr(_OUTBOX.c, name) for name in _Due._fields]
+
+
+def _due_query(*, postgres: bool, dead: bool) -> Any:
+    """The claim's read: a channel's due rows, oldest first, from ``ix_outbox_waiting`` (its
+    WHERE term repeated word for word, so SQLite uses it); with ``dead``, also the rows those
+    holders claimed. On PostgreSQL the channel is matched as ``= ANY`` and the rows ordered by
+    (channel, id): with ``channel = $1`` the planner takes the primary key for ``ORDER BY id``
+    whenever many rows wait, and scans the whole sent history first (27 ms at 100,000 sent,
+    against 0.8 ms on the index; measured); (channel, id) order only the index gives."""
+    channel = (
+        _OUTBOX.c.channel == any_(bindparam("channels", type_=ARRAY(String)))
+        if postgres
+        else _OUTBOX.c.channel == bindparam("channel")
+    )
+    due = _OUTBOX.c.next_attempt_at <= bindparam("now")
+    if dead:
+        due = or_(due, _OUTBOX.c.claimed_by.in_(bindparam("dead", expanding=True)))
+    order = (_OUTBOX.c.channel, _OUTBOX.c.id) if postgres else (_OUTBOX.c.id,)
+    return (
+        core_select(*_DUE_COLUMNS)
+        .where(channel, text(WAITING_SQL), due)
+        .order_by(*order)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+_DUE = {
+    (pg, dead): _due_query(postgres=pg, dead=dead) for pg in (False, True) for dead in (False, True)
+}
+# Who holds claims of a channel that have not run out.
+_HOLDERS = (
+    core_select(_OUTBOX.c.claimed_by)
+    .where(
+        _OUTBOX.c.channel == bindparam("channel"),
+        _OUTBOX.c.status == OutboxStatus.SENDING.value,
+        _OUTBOX.c.next_attempt_at > bindparam("now"),
+        _OUTBOX.c.claimed_by.is_not(None),
+    )
+    .distinct()
+)
+_OPTED_OUT = core_select(col(OptOut.phone)).where(
+    col(OptOut.phone).in_(bindparam("addresses", expanding=True))
+)
+# Each card's newest edit not retired (ix_outbox_edits: its term repeated for SQLite).
+_NEWEST_EDITS = (
+    core_select(_OUTBOX.c.edit_of, func.max(_OUTBOX.c.id))
+    .where(
+        text(EDITS_SQL),
+        _OUTBOX.c.edit_of.in_(bindparam("cards", expanding=True)),
+        _OUTBOX.c.status != OutboxStatus.SUPERSEDED.value,
+    )
+    .group_by(_OUTBOX.c.edit_of)
+)
+_ORIGINALS = core_select(*[getattr(_OUTBOX.c, name) for name in _Original._fields]).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True))
+)
+_BY_ID = _OUTBOX.c.id == bindparam("row_id")
+# Executed with the columns a fate sets as parameters (status, last_error, claimed_by, …).
+_SET_FATE = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_SET_SENT = update(_OUTBOX).where(_BY_ID)
+_OPTED = "the address opted out (STOP)"
+_SENT_ROWS = core_select(_OUTBOX.c.id, _OUTBOX.c.delivery_status, _OUTBOX.c.address).where(
+    _OUTBOX.c.id.in_(bindparam("ids", expanding=True))
+)
+_RENEW = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _OUTBOX.c.status == OutboxStatus.SENDING.value,
+    )
+    .values(next_attempt_at=bindparam("until", type_=_OUTBOX.c.next_attempt_at.type))
+)
+_RETRY = update(_OUTBOX).where(_BY_ID).values(attempts=_OUTBOX.c.attempts + bindparam("more"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
+from sqlalchemy import Connection, bindparam
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db import queries
 from db.models import CasePhoto
 
 from .context import ServiceContext
@@ -66,30 +68,59 @@ class Attachment:
     content_type: str
 
 
-async def attachments(
-    session: AsyncSession, case_number: int, positions: Sequence[int]
-) -> tuple[Attachment, ...]:
-    """The photos at ``positions`` of a case, in order; bytes read only where no id is known."""
-    wanted = set(positions)
-    kept = [
-        p
-        for p in await queries.case_photos(session=session, number=case_number)
-        if p.position in wanted
-    ]
-    found: list[Attachment] = []
-    for photo in kept:
-        content = None
-        if photo.file_id is None:
-            full = await queries.case_photo(
-                session=session, number=case_number, position=photo.position
-            )
-            content = full.content if full is not None else None
-        if photo.file_id is None and content is None:
-            continue  # nothing to send it by
-        found.append(
-            Attachment(case_number, photo.position, photo.file_id, content, photo.content_type)
-        )
-    return tuple(found)
+def attachments_of(
+    conn: Connection, wanted: Sequence[tuple[int, Sequence[int]]]
+) -> list[tuple[Attachment, ...]]:
+    """For each (case number, positions): the case's photos at those positions, in order; bytes
+    read only where no id is known. Two queries whatever their number (a Core unit's, on the
+    writer)."""
+    if not wanted:
+        return []
+    cases = sorted({number for number, _ in wanted})
+    kept: dict[int, list[tuple[int, int, str | None, str]]] = {}
+    for photo_id, number, position, file_id, content_type in conn.execute(
+        _PHOTOS_OF, {"cases": cases}
+    ):
+        row = (cast(int, photo_id), position, file_id, content_type)  # a stored row has its id
+        kept.setdefault(number, []).append(row)
+    # Bytes only of the photos some message carries and no file id names.
+    unnamed = {
+        photo_id
+        for number, positions in wanted
+        for photo_id, position, file_id, _ in kept.get(number, ())
+        if file_id is None and position in positions
+    }
+    content: dict[int, bytes | None] = {}
+    if unnamed:
+        found_bytes = conn.execute(_CONTENT_OF, {"ids": sorted(unnamed)})
+        content = {cast(int, i): data for i, data in found_bytes}
+    found: list[tuple[Attachment, ...]] = []
+    for number, positions in wanted:
+        chosen = set(positions)
+        carried = []
+        for photo_id, position, file_id, content_type in kept.get(number, ()):
+            data = content.get(photo_id) if file_id is None else None
+            if position not in chosen or (file_id is None and data is None):
+                continue  # not carried, or nothing to send it by
+            carried.append(Attachment(number, position, file_id, data, content_type))
+        found.append(tuple(carried))
+    return found
+
+
+_PHOTOS_OF = (
+    core_select(
+        col(CasePhoto.id),
+        col(CasePhoto.case_number),
+        col(CasePhoto.position),
+        col(CasePhoto.file_id),
+        col(CasePhoto.content_type),
+    )
+    .where(col(CasePhoto.case_number).in_(bindparam("cases", expanding=True)))
+    .order_by(col(CasePhoto.case_number), col(CasePhoto.position))
+)
+_CONTENT_OF = core_select(col(CasePhoto.id), col(CasePhoto.content)).where(
+    col(CasePhoto.id).in_(bindparam("ids", expanding=True))
+)
 
 
 async def remember(ctx: ServiceContext, case_number: int, position: int, file_id: str) -> None:
