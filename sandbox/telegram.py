@@ -5,8 +5,12 @@ JSON-encoded non-string values, ``{"ok": …}`` answers) and enforces Telegram's
 429 and ``retry_after``. It also plays the people: ``user_says``, ``user_presses`` and ``inbox``
 let a test or the demo write as a resident and read what each chat received. Updates go out by
 ``getUpdates`` or, once ``setWebhook`` is called, are posted to the webhook with its secret header.
-A test may hold the answers to button presses (``hold_answers``) and let a press's query expire
-(``expire``): later answers to it get Telegram's 400, as when the answer came too late.
+A webhook's 2xx answer may carry one method call, which the emulator runs as Telegram does (its
+result goes nowhere); ``calls`` counts the methods the bot called itself, ``replies`` keeps the
+ones its webhook answers carried. A test may hold the answers to button presses (``hold_answers``)
+and let a press's query expire (``expire``): later answers to it get Telegram's 400, as when the
+answer came too late; a webhook answer held past its query's expiry came too late for the post
+too (it fails as unanswered, and Telegram delivers the update again).
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,30 +37,8 @@ from sandbox.telegram_media import (
     caption_refusal,
     photo_sizes,
 )
+from sandbox.telegram_wire import error, reply_params, request_params
 
-# Parameters Telegram reads as JSON when they are not plain strings.
-_JSON_PARAMS = frozenset(
-    {
-        "chat_id",
-        "message_id",
-        "reply_markup",
-        "offset",
-        "limit",
-        "timeout",
-        "allowed_updates",
-        "commands",
-        "show_alert",
-        "cache_time",
-        "disable_notification",
-        "scope",
-        "max_connections",
-        "drop_pending_updates",
-        "protect_content",
-        "link_preview_options",
-        "reply_parameters",
-        "media",
-    }
-)
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query id is invalid"
 
 
@@ -117,6 +98,8 @@ class TelegramEmulator:
     holding: bool = False  # answerCallbackQuery waits (until released, or its query expires)
     held: list[int] = field(default_factory=list)  # the presses whose answer waits now
     expired: set[str] = field(default_factory=set)  # callback query ids past their answer
+    calls: Counter[str] = field(default_factory=Counter)  # methods called (lower case): count
+    replies: list[dict[str, Any]] = field(default_factory=list)  # methods webhook answers carried
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _history: dict[int, dict[str, Any]] = field(default_factory=dict)
     _replayed: list[dict[str, Any]] = field(default_factory=list)
@@ -241,6 +224,20 @@ class TelegramEmulator:
             answer = await client.post(self.webhook["url"], json=update, headers=headers)
         if answer.status_code >= 300:
             raise RuntimeError(f"webhook answered {answer.status_code}")
+        await self._run_reply(reply_params(answer))
+
+    async def _run_reply(self, params: dict[str, Any]) -> None:
+        """Run the method a webhook's answer carries, as if the bot had called it; a press's
+        answer held until its query expired came too late: the post counts as unanswered."""
+        method = str(params.get("method", "")).lower()
+        if not method:
+            return
+        self.replies.append(params)
+        query_id = str(params.get("callback_query_id", ""))
+        waiting = self.holding and query_id not in self.expired
+        await self._call(method, {k: v for k, v in params.items() if k != "method"})
+        if waiting and query_id in self.expired:
+            raise httpx.ReadTimeout("the webhook answered after the query expired")
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -371,44 +368,27 @@ class TelegramEmulator:
 
     # ---- the HTTP endpoint ------------------------------------------------------------------
 
-    async def _params(self, request: Request) -> dict[str, Any]:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            body = await request.body()
-            return dict(json.loads(body)) if body else {}
-        form = await request.form()
-        params: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if not isinstance(value, str):
-                params[key] = await value.read()  # an uploaded file (a photo): its bytes
-            elif key in _JSON_PARAMS:
-                try:
-                    params[key] = json.loads(value)
-                except json.JSONDecodeError:
-                    params[key] = value
-            else:
-                params[key] = value
-        return params
-
     async def _file(self, request: Request) -> Response:
         """A file's bytes, as Telegram's file server hands them out after getFile."""
         if request.path_params["token"] != self.token:
-            return _error(401, "Unauthorized")
+            return error(401, "Unauthorized")
         content = self.files.get(_file_id(request.path_params["path"]))
         if content is None:
-            return _error(404, "Not Found")
+            return error(404, "Not Found")
         self.file_downloads += 1
         return Response(content, media_type="application/octet-stream")
 
     async def _endpoint(self, request: Request) -> JSONResponse:
         if request.path_params["token"] != self.token:
-            return _error(401, "Unauthorized")
+            return error(401, "Unauthorized")
         method = request.path_params["method"].lower()
-        params = await self._params(request)
+        self.calls[method] += 1
+        params = await request_params(request)
         result = await self._call(method, params)
         if isinstance(result, tuple):
             code, description = result[0], result[1]
             extra = {"retry_after": result[2]} if len(result) > 2 else None
-            return _error(code, description, extra)
+            return error(code, description, extra)
         return JSONResponse({"ok": True, "result": result})
 
     async def _call(self, method: str, params: dict[str, Any]) -> Any:
@@ -511,10 +491,3 @@ class TelegramEmulator:
 def _file_id(path: str) -> str:
     """The file id a download path (``photos/<file id>.jpg``) names."""
     return path.removeprefix("photos/").removesuffix(".jpg")
-
-
-def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return JSONResponse(body, status_code=code)

@@ -3,7 +3,8 @@ which use case answers it. The sender is resolved inside the use case's unit of 
 
 Every update is handled once (its ``update_id`` is recorded in the same transaction as its
 effect); every answer goes through the outbox, and the dispatcher is woken when it is committed.
-A button press is answered at once — with an alert when nothing could be done, and why.
+A button press is answered at once — with an alert when nothing could be done, and why — in
+webhook mode in the webhook's own response (``answers.replying``), else by a Bot API call.
 Answering a press is best-effort: an expired or already-answered query (a redelivered update
 another instance handled) is logged quietly, never a failure of the update.
 """

@@ -1,5 +1,6 @@
 """``POST /telegram/webhook``: the secret checked before the body is read, the answer only after
-the update's work is committed (a failure answers 500, so Telegram delivers it again)."""
+the update's work is committed (a failure answers 500, so Telegram delivers it again). A 200 may
+carry the answer to the button press as the one Bot API method Telegram runs from a response."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import hmac
 import json
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from telegram import Update
 
+from .answers import replying
 from .handlers import TelegramGateway
 from .wiring import TelegramApp
 
@@ -41,8 +43,11 @@ class TelegramWebhook:
             update = Update.de_json(json.loads(await request.body()), self._app.bot)
         except (ValueError, TypeError, KeyError):
             return Response(status_code=400)
-        await self._app.process_update(update)
+        with replying() as reply:
+            await self._app.process_update(update)
         if update.update_id in self._gateway.failed:
             self._gateway.failed.discard(update.update_id)
-            return Response(status_code=500)
+            return Response(status_code=500)  # and no method: nothing is answered of it
+        if reply.call is not None:
+            return JSONResponse(reply.call)  # the press answered without a call of our own
         return Response(status_code=200)
