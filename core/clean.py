@@ -79,8 +79,16 @@ def _escaped(ch: str) -> str:
     if ch in _KEPT_CONTROLS:
         return ch
     if ch in _BIDI or ch in _INVISIBLE or ch == _ZWJ or unicodedata.category(ch) in _UNSAFE:
-        return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+        return _u_escape(ord(ch))
     return ch
+
+
+def _u_escape(code: int) -> str:
+    """``\\uXXXX``; past the BMP a UTF-16 surrogate pair of them (JSON has no ``\\U``)."""
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 # Controls, surrogates, line and paragraph separators; format characters (Cf) other than those

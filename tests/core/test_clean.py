@@ -95,6 +95,9 @@ def test_printable_escapes_what_a_terminal_would_obey() -> None:
     assert printable("3号楼\x1b[31m门口\x00") == "3号楼\\u001b[31m门口\\u0000"
     assert printable("\u202e反") == "\\u202e反"
     assert printable("plain ascii\nline") == "plain ascii\nline"
+    # a tag character past the BMP: a surrogate pair, which JSON reads back as the character
+    assert printable("\U000e0020") == "\\udb40\\udc20"
+    assert json.loads(f'"{printable(chr(0xE0020))}"') == "\U000e0020"
 
 
 @pytest.mark.parametrize(
