@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.models import DeliveryReport, OptOut, OutboxMessage
-from db.writer import execute_many
+from db.statements import execute_many
 
 from .context import ServiceContext
 

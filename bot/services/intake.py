@@ -30,7 +30,7 @@ from db.directory_cache import VERSION_KEY, DirectorySnapshot
 from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person, Setting
 from db.queries import insert_ignoring, receipt_statement
 from db.rows import detached
-from db.writer import batch_memo, execute, execute_many
+from db.statements import batch_memo, execute, execute_many
 
 from . import limits
 from .announce import Scene, told

@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from core import report_flow as flow
 from db.models import Draft
-from db.writer import execute
+from db.statements import execute
 
 from .context import ServiceContext
 from .conversation import REPORT_FLOW, stored, submitted

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from core.buttons import Button
 from db import queries
 from db.models import EDITS_SQL, WAITING, WAITING_SQL, OptOut, OutboxMessage, OutboxStatus
-from db.writer import execute, execute_many
+from db.statements import execute, execute_many
 
 from . import identities
 from .context import ServiceContext

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from db.engine import Database
 from db.models import InboundReceipt
-from db.writer import execute, execute_many
+from db.statements import execute, execute_many
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 

@@ -18,7 +18,8 @@ from sqlmodel import col, select
 
 from db.engine import Database
 from db.models import InboundReceipt
-from db.writer import SwallowedError, execute
+from db.statements import execute
+from db.writer import SwallowedError
 from tests.conftest import POSTGRES_URL
 
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
