@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 
 from bot.channels import BOOK
-from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import ServiceContext
 from core.cases import Rating
 from db.engine import Database
 from db.migrate import upgrade

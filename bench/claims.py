@@ -37,8 +37,8 @@ from sqlalchemy import insert, text
 
 from bench.common import Figure, fresh_postgres, machine_note, print_table
 from bot.channels import BOOK
-from bot.services.context import ServiceContext
-from bot.services.outbox import claim_due
+from bot.delivery.claims import claim_due
+from bot.services.unit.context import ServiceContext
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from db.models import OptOut, OutboxMessage

@@ -42,7 +42,7 @@ from bench.bulk import Mix, fill, prepare
 from bench.common import Figure, cli, fresh_postgres, machine_note, print_table
 from bot.config import Settings
 from bot.console.routes import console_routes
-from bot.services import console_auth, views
+from bot.services.staff import signin, views
 from bot.web import create_web_app
 from core.cases import OPEN_STATUSES
 from db.engine import open_database
@@ -99,7 +99,7 @@ async def bench(args: argparse.Namespace, url: str) -> int:
     figures: list[Figure] = []
     try:
         async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=60) as client:
-            token, _ = await console_auth.issue_token(ctx, person_id=STAFF)
+            token, _ = await signin.issue_token(ctx, person_id=STAFF)
             assert (await client.post(f"/console/login/{token}")).status_code == 303
             pages = [
                 ("/console/cases (home: open, overdue first)", "/console/cases", {}),

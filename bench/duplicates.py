@@ -43,8 +43,8 @@ from bench.duplicates_world import (
     telegram_resident,
 )
 from bot.channels import BOOK
-from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import ServiceContext
 from db.engine import Database
 from db.migrate import upgrade
 from db.models import WAITING, Case, CaseEvent, InboundReceipt, OutboxMessage

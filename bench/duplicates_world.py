@@ -19,7 +19,7 @@ from bench.drills_common import (
     until_taken,
 )
 from bot.runtime import Stack
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from core.directory import Directory
 from db.models import Case
 from sandbox.telegram import Sent

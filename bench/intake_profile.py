@@ -29,9 +29,9 @@ if __package__ in (None, ""):  # run as ``python bench/intake_profile.py``
 from bench.common import fresh_postgres
 from bot.channels import BOOK
 from bot.directory_file import read_directory
-from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
-from bot.sms.inbound import InboundSms, handle_sms
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import ServiceContext
+from bot.sms.handler import InboundSms, handle_sms
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from sandbox.harness import EXAMPLE, sqlite_url

@@ -4,7 +4,7 @@ concurrency, on SQLite, through PTB's ``process_update``, the handlers and the w
 The Bot API is faked at PTB's request seam (``answerCallbackQuery`` answered at once, no
 network), so what is measured is this process's own work per press: the webhook, PTB, the
 handler, the unit. Prints presses/s and CPU per press (the whole process, and the writer's
-thread); ``--general`` sends every press the general path's way (``conversation.answer``) for
+thread); ``--general`` sends every press the general path's way (``waiting.answer``) for
 comparison; ``--profile FILE`` runs the event loop's thread under cProfile.
 
     python bench/intake_profile_telegram.py [--presses 1000] [--concurrency 50] [--general]
@@ -34,9 +34,9 @@ from telegram.ext import Application
 from bench.intake_payloads import Payloads
 from bot.channels import BOOK
 from bot.directory_file import read_directory
-from bot.services import intake_telegram
-from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
+from bot.services.directory.load import load_directory
+from bot.services.intake import press as intake_telegram
+from bot.services.unit.context import ServiceContext
 from bot.telegram.handlers import TelegramGateway
 from bot.telegram.webhook import HEADER, TelegramWebhook
 from db.engine import open_database

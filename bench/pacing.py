@@ -40,7 +40,7 @@ from bench.drills_common import Row, all_passed, machine_note, table
 from bot.channels import BOOK
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.pacing import Limits, Pacer
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from bot.sms.sender import SmsSender
 from bot.telegram.sender import TelegramSender
 from core.cases import Channel

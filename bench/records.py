@@ -63,8 +63,8 @@ from bench.common import (
     rss_mb,
     wolaiban_run,
 )
-from bot.services import stats, views
-from bot.services.context import ServiceContext
+from bot.services.staff import stats, views
+from bot.services.unit.context import ServiceContext
 from core.cases import OPEN_STATUSES, Status
 from db.engine import open_database
 from db.models import CaseEvent

@@ -44,7 +44,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bench.bulk import Mix, fill, prepare
 from bench.common import Figure, fresh_postgres, machine_note, percentile, print_table
-from bot.services.clock import _ACTIVE, run_due
+from bot.services.cases.timers import _ACTIVE, run_due
 from core.due import Step
 from db.engine import Database, open_database
 from db.models import Case, CaseEvent, OutboxMessage

@@ -12,8 +12,8 @@ from starlette.routing import BaseRoute
 from bot.config import Settings
 from bot.delivery.outcomes import Sender
 from bot.delivery.pacing import Limits
-from bot.services.channels import ChannelTraits
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.traits import ChannelTraits
 
 
 @dataclass(frozen=True, slots=True)

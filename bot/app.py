@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import heap, logs
 from bot.config import Settings, SettingsError
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from core.texts import render
 from db.engine import Database, open_database
 from db.schema import is_newest
@@ -20,7 +20,7 @@ log = logging.getLogger("wolaiban")
 def build_context(settings: Settings) -> ServiceContext:
     """The services' context for these settings."""
     from bot.channels import REGISTRY, book_of
-    from bot.services.limits import SenderLimits
+    from bot.services.unit.context import SenderLimits
 
     # Only the channels these settings run: nobody is queued a message no process would send.
     running = [adapter for adapter in REGISTRY if adapter.enabled(settings)]
@@ -81,7 +81,7 @@ async def run(settings: Settings) -> None:
         await prepare_database(ctx.db, settings.default_language)
         if settings.directory_file:
             from bot.directory_file import read_directory
-            from bot.services.directory import load_directory
+            from bot.services.directory.load import load_directory
 
             summary = await load_directory(ctx, read_directory(Path(settings.directory_file)))
             log.info("directory %s loaded: %s", settings.directory_file, dict(summary.counts))

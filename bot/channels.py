@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from bot.adapter import Adapter
 from bot.open311.adapter import Open311Adapter
-from bot.services.channels import ChannelBook
+from bot.services.unit.traits import ChannelBook
 from bot.sms.adapter import SmsAdapter
 from bot.telegram.adapter import TelegramAdapter
 

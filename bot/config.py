@@ -1,4 +1,5 @@
-"""Settings from the environment or ``.env`` (CONTRACT §2), read once by the composition root."""
+"""Settings from the environment or ``.env`` (docs/reference.md §2), read once by the
+composition root."""
 
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ class Settings(BaseSettings):
     # (comma-separated; the demo and tests use 127.0.0.1). Off by default.
     media_fetch_allow: str = ""
     media_max_bytes: int = Field(default=5_000_000, gt=0, le=50_000_000)
-    # Open311 GeoReport v2 (CONTRACT §10): GET of closed requests without a key when true; POSTs
-    # a minute per API key.
+    # Open311 GeoReport v2 (docs/reference.md §10): GET of closed requests without a key when
+    # true; POSTs a minute per API key.
     open311_public_read: bool = False
     open311_posts_per_minute: int = Field(default=60, gt=0, le=100_000)
     timezone: str = "Asia/Shanghai"

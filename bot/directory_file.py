@@ -1,4 +1,5 @@
-"""Reading a directory file (CONTRACT §3): YAML in; a Directory, or problems at file:line, out.
+"""Reading a directory file (docs/reference.md §3): YAML in; a Directory, or problems at
+file:line, out.
 
 Validation is ``core.directory``'s; this module adds what only the file knows: where each field
 was written. The YAML is composed once into a node tree, and each problem's path is followed down

@@ -19,8 +19,8 @@ from bot.console.routes import console_routes
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.dispatcher import Settings as DeliverySettings
 from bot.delivery.pacing import Limits, Pacer
-from bot.services.context import ServiceContext
-from bot.services.levels import quiet_now, quiet_until
+from bot.services.cases.routing import quiet_now, quiet_until
+from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
 from scheduler.jobs import Clockwork
 

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.services.context import ServiceContext
 from bot.services.health import Snapshot, metrics_snapshot, readiness
+from bot.services.unit.context import ServiceContext
 
 
 class _Families:

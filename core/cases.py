@@ -11,7 +11,7 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
-    """Where a case stands (CONTRACT §4)."""
+    """Where a case stands (docs/reference.md §4)."""
 
     UNASSIGNED = "unassigned"
     ASSIGNED = "assigned"
@@ -92,6 +92,7 @@ class EventKind(StrEnum):
     REMINDED = "reminded"
     NUDGED = "nudged"
     CLOSED_UNRATED = "closed_unrated"
+    NOTE = "note"  # staff's internal note: no transition, no announcement, no resident sees it
 
 
 class Channel(StrEnum):
@@ -100,6 +101,8 @@ class Channel(StrEnum):
     TELEGRAM = "telegram"
     SMS = "sms"
     CLI = "cli"
+    WEB = "web"  # the staff console
+    OPEN311 = "open311"  # a city system through GeoReport v2
     SYSTEM = "system"
 
 

@@ -1,4 +1,5 @@
-"""The three rates of CONTRACT §8 (response, resolution, satisfaction) from plain case facts."""
+"""The three rates of docs/reference.md §5 (response, resolution, satisfaction) from plain case
+facts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 
 from core.cases import Rating, Status
 
-# Weight of a "basically satisfied" rating in the satisfaction rate (CONTRACT §8).
+# Weight of a "basically satisfied" rating in the satisfaction rate (docs/reference.md §5).
 BASICALLY_SATISFIED_WEIGHT = 0.9
 
 # Withdrawn by the resident or turned away by staff: in the count of cases, in no rate — except

@@ -22,12 +22,12 @@ from bot.channels import BOOK
 from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.runtime import Stack
-from bot.services import console_auth, stats
-from bot.services.context import ServiceContext
-from bot.services.digest import send_digest
-from bot.services.directory import load_directory
-from bot.tables import percent, table
+from bot.services.digest.daily import send_digest
+from bot.services.directory.load import load_directory
+from bot.services.staff import signin, stats
+from bot.services.unit.context import ServiceContext
 from core.directory_checks import validate_directory
+from core.tables import percent, table
 from core.texts import render
 from db.engine import open_database
 from db.migrate import upgrade
@@ -149,7 +149,7 @@ def _stack(
 
 async def _serve_console(ctx: ServiceContext, stack: Stack, language: str) -> None:
     """Keep the server up with the console, and print a sign-in link for 刘博."""
-    token, person = await console_auth.issue_token(ctx, person_id="liubo")
+    token, person = await signin.issue_token(ctx, person_id="liubo")
     url = f"{stack.settings.public_url}/console/login/{token}"
     print()
     print(render(language, "demo.console", name=person.name, url=url))

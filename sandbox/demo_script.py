@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from bot.services.context import ServiceContext
-from bot.services.outbox import outbox_messages
+from bot.delivery.store import outbox_messages
+from bot.services.unit.context import ServiceContext
 from core.texts import render
 from db.models import Case, Category, Identity, Person
 from sandbox.telegram import Sent, TelegramEmulator

@@ -8,8 +8,8 @@ import itertools
 
 from sqlmodel import col, select
 
-from bot.services.announce import state_of
-from bot.services.context import ServiceContext
+from bot.services.cases.announce import state_of
+from bot.services.unit.context import ServiceContext
 from core.buttons import buttons_for
 from core.cases import Relation, Status
 from core.texts import render

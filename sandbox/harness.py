@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import Settings
 from bot.runtime import Stack
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from core.directory import Directory
 from core.directory_checks import validate_directory
 from db.engine import Database, open_database

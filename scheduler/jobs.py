@@ -11,10 +11,10 @@ from datetime import datetime, tzinfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import processes
-from bot.services.clock import hold_lease, run_due
-from bot.services.context import ServiceContext
-from bot.services.digest import send_digest, staff_members
-from bot.services.levels import digest_time
+from bot.services.cases.routing import digest_time
+from bot.services.cases.timers import hold_lease, run_due
+from bot.services.digest.daily import send_digest, staff_members
+from bot.services.unit.context import ServiceContext
 
 log = logging.getLogger("wolaiban.scheduler")
 

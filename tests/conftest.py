@@ -12,8 +12,8 @@ import pytest
 
 from bot.channels import BOOK
 from bot.directory_file import read_directory
-from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import ServiceContext
 from db.engine import Database, open_database
 from db.migrate import upgrade
 from sandbox.harness import EXAMPLE, MORNING, postgres_schema, sqlite_url

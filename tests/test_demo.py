@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.cli import main
+from bot.cli.main import main
 from db.engine import open_database
 from db.models import Case, CaseEvent
 

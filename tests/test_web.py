@@ -10,10 +10,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
-from bot.services import lifecycle
-from bot.services.clock import run_due
-from bot.services.context import ServiceContext
-from bot.services.outbox import claim_due, record_dead
+from bot.delivery.claims import claim_due
+from bot.delivery.results import record_dead
+from bot.services.cases import lifecycle
+from bot.services.cases.timers import run_due
+from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
 from core.cases import Channel
 from core.due import Step

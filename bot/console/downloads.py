@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.services import workplace, workplace_case
+from bot.services.staff import case as workplace_case
+from bot.services.staff import listing
 
 from .photos import PhotoCache, TelegramFiles, served_type
 from .render import message
@@ -55,9 +56,9 @@ class Downloads:
         reader = await self.sessions.needed(request)
         if isinstance(reader, Response):
             return reader
-        filters = workplace.Filters.parse(dict(request.query_params))
+        filters = listing.Filters.parse(dict(request.query_params))
         ctx, language = self.sessions.ctx, reader.language
-        rows = await workplace.export(ctx, reader.viewer, filters, language=language)
+        rows = await listing.export(ctx, reader.viewer, filters, language=language)
         out = io.StringIO()
         out.write("\ufeff")  # a spreadsheet then reads the Chinese text as UTF-8
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")

@@ -12,10 +12,14 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.services import lifecycle, workplace, workplace_case, workplace_rates
-from bot.services.context import AlreadyHandled, ServiceRefusal
-from bot.services.notify import localize
-from bot.services.stats import Period
+from bot.services.cases import lifecycle
+from bot.services.staff import case as workplace_case
+from bot.services.staff import listing
+from bot.services.staff import rates as workplace_rates
+from bot.services.staff.stats import Period
+from bot.services.unit.context import ServiceRefusal
+from bot.services.unit.inbound import AlreadyHandled
+from bot.services.unit.reach import localize
 from core.cases import Action
 from core.texts import render
 
@@ -50,8 +54,8 @@ class Pages:
         if isinstance(reader, Response):
             return reader
         ctx = self.sessions.ctx
-        filters = workplace.Filters.parse(dict(request.query_params))
-        found = await workplace.case_page(ctx, reader.viewer, filters, language=reader.language)
+        filters = listing.Filters.parse(dict(request.query_params))
+        found = await listing.case_page(ctx, reader.viewer, filters, language=reader.language)
         now = ctx.clock()
         for case in found.cases:
             case["age"] = _age(case["created_at"], now, reader.language)
@@ -69,7 +73,7 @@ class Pages:
         }
         if request.headers.get("hx-request") == "true":
             return page("_list.html", language=reader.language, **values)
-        values["choices"] = await workplace.choices(ctx, reader.viewer)
+        values["choices"] = await listing.choices(ctx, reader.viewer)
         return page("cases.html", language=reader.language, **values)
 
     async def case(self, request: Request) -> Response:
@@ -158,8 +162,8 @@ class Pages:
         communities = await workplace_rates.communities_of(ctx, reader.viewer)
         this_month, last_month = await workplace_rates.standard_periods(ctx)
         chosen = Period(
-            workplace.Filters.parse(dict(request.query_params)).since,
-            workplace.Filters.parse(dict(request.query_params)).until,
+            listing.Filters.parse(dict(request.query_params)).since,
+            listing.Filters.parse(dict(request.query_params)).until,
         )
         periods = [
             ("web.this_month", await workplace_rates.period_rates(ctx, communities, this_month)),
@@ -175,7 +179,7 @@ class Pages:
                 ("satisfaction", "satisfaction_rate"),
             )
         ]
-        offered = await workplace.choices(ctx, reader.viewer)
+        offered = await listing.choices(ctx, reader.viewer)
         english = reader.language == "en"
         names = {i: (en if english else zh) for i, zh, en in offered["communities"]}
         names.update({i: name for i, name, _ in offered["holders"]})

@@ -14,8 +14,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.config import Settings
-from bot.services import console_auth
-from bot.services.context import ServiceContext
+from bot.services.staff import signin
+from bot.services.unit.context import ServiceContext
 
 from .downloads import Downloads
 from .pages import Pages
@@ -44,7 +44,7 @@ class Console:
         """POST of a sign-in link: the token spent on a new session (a new id, whatever cookie
         the browser brought: a planted session id never becomes a signed-in one)."""
         previous = self.sessions.session_id(request)
-        signed = await console_auth.sign_in(
+        signed = await signin.sign_in(
             self.sessions.ctx, token=request.path_params["token"], previous=previous
         )
         if signed is None:
@@ -61,7 +61,7 @@ class Console:
         if isinstance(posted, Response):
             return self.sessions.forget(posted) if posted.status_code == 401 else posted
         reader, _ = posted
-        await console_auth.sign_out(self.sessions.ctx, session_id=reader.session_id)
+        await signin.sign_out(self.sessions.ctx, session_id=reader.session_id)
         done = message("web.signed_out", language=reader.language, status_code=200)
         return self.sessions.forget(done)
 
@@ -73,7 +73,7 @@ class Console:
         reader, form = posted
         chosen = form.get("language")
         if isinstance(chosen, str):
-            await console_auth.set_language(
+            await signin.set_language(
                 self.sessions.ctx, session_id=reader.session_id, language=chosen
             )
         return back_to(form)

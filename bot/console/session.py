@@ -10,9 +10,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.services import console_auth
-from bot.services.context import ServiceContext
-from bot.services.workplace import Viewer, viewer_of
+from bot.services.staff import signin
+from bot.services.staff.listing import Viewer, viewer_of
+from bot.services.unit.context import ServiceContext
 
 from .render import message
 from .security import COOKIE, CSRF_FIELD, CSRF_HEADER, CookieJar, csrf_ok
@@ -47,7 +47,7 @@ class Sessions:
         session_id = self.session_id(request)
         if session_id is None:
             return None
-        found = await console_auth.current(self.ctx, session_id=session_id)
+        found = await signin.current(self.ctx, session_id=session_id)
         if found is None:
             return None
         async with self.ctx.db.reading() as session:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot import processes
-from bot.services import outbox
-from bot.services.context import ServiceContext
-from bot.services.outbox import Claimed
+from bot.delivery import claims, results
+from bot.delivery.claims import Claimed
+from bot.delivery.ordering import AnswersFirst
+from bot.services.unit.context import ServiceContext
 
-from .answers import AnswersFirst
 from .outcomes import Delivered, Flooded, Outcome, Permanent, Sender, Transient
 from .pacing import Pacer
 
@@ -159,7 +159,7 @@ class Dispatcher:
         reap = now >= self._next_reap
         try:
             hold = await self._hold_until() if self._hold_until else None
-            rows = await outbox.claim_due(
+            rows = await claims.claim_due(
                 self._ctx,
                 channel=self._channel,
                 limit=room,
@@ -187,7 +187,9 @@ class Dispatcher:
 
     async def _renew(self) -> None:
         try:
-            await outbox.renew_claims(self._ctx, ids=sorted(self._held), lease=self._settings.lease)
+            await results.renew_claims(
+                self._ctx, ids=sorted(self._held), lease=self._settings.lease
+            )
         except Exception:  # the next renewal tries again; the lease still has two thirds left
             log.exception("renewing %s outbox claims failed", self._channel)
 
@@ -246,7 +248,7 @@ class Dispatcher:
             if not written.done():
                 batch, self._sent = self._sent, {}
                 try:
-                    await outbox.record_sent(
+                    await results.record_sent(
                         self._ctx, sent={i: provider for i, (provider, _) in batch.items()}
                     )
                 except BaseException as error:  # each waiting send hears of it as its own
@@ -281,13 +283,15 @@ class Dispatcher:
                     rng=self._rng,
                 )
                 at = ctx.clock() + timedelta(seconds=wait)
-                await outbox.record_retry(
+                await results.record_retry(
                     ctx, message_id=message.id, at=at, error=error, count=True
                 )
             case Transient(error):
-                await outbox.record_dead(ctx, message_id=message.id, error=error, unreachable=False)
+                await results.record_dead(
+                    ctx, message_id=message.id, error=error, unreachable=False
+                )
             case Permanent(error, unreachable, opted_out):
-                fallback = await outbox.record_dead(
+                fallback = await results.record_dead(
                     ctx,
                     message_id=message.id,
                     error=error,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.services.outbox import Claimed
+from bot.delivery.claims import Claimed
 
 
 @dataclass(frozen=True, slots=True)

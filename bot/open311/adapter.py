@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.adapter import Wired, Wiring
 from bot.config import Settings
-from bot.services.channels import ChannelTraits
+from bot.services.unit.traits import ChannelTraits
 
 TRAITS = ChannelTraits("open311", reaches_people=False, plain_text=True, id_prefix="o311")
 

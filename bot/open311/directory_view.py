@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.levels import DEFAULT_CHAIN, zone
+from bot.services.cases.routing import DEFAULT_CHAIN, zone
 from db.directory_cache import directory
 
 from .describe import Context

@@ -10,11 +10,13 @@ import uuid
 
 from sqlmodel import select
 
-from bot.services import identities
-from bot.services.context import Inbound, ServiceContext, Unit, unit_of_work
-from bot.services.photos import NewPhoto
-from bot.services.report import NewReport, open_case
-from core.cases import EventKind
+from bot.services.cases.photos import NewPhoto
+from bot.services.cases.report import NewReport, open_case
+from bot.services.unit import identities
+from bot.services.unit.context import ServiceContext, Unit
+from bot.services.unit.inbound import Inbound
+from bot.services.unit.work import unit_of_work
+from core.cases import Channel, EventKind
 from core.texts import render as say
 from db import queries
 from db.models import Case, CaseEvent, Open311Request, Person
@@ -22,7 +24,7 @@ from db.models import Case, CaseEvent, Open311Request, Person
 from .form import MAX_DESCRIPTION, Filing
 from .keys import Key
 
-CHANNEL = "open311"
+CHANNEL = Channel.OPEN311
 SMS = "sms"  # where a resident with a phone is told of their case, and rates it
 
 

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.services.context import ServiceContext, ServiceRefusal
+from bot.services.unit.context import ServiceContext, ServiceRefusal
 from db import open311 as store
 from db import queries
 from db.models import Open311Key, Open311Post

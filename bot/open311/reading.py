@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from core.cases import OPEN_STATUSES, TERMINAL
 from db import open311 as store
 from db import queries

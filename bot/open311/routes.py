@@ -15,9 +15,10 @@ from starlette.routing import BaseRoute, Route
 from bot.config import Settings
 from bot.media.fetch import FetchPolicy, Refused, fetch_image
 from bot.media.guard import Allowance
-from bot.services.context import Limited, ServiceContext, ServiceRefusal
-from bot.services.levels import zone
-from bot.services.photos import NewPhoto
+from bot.services.cases.photos import NewPhoto
+from bot.services.cases.routing import zone
+from bot.services.unit.context import ServiceContext, ServiceRefusal
+from bot.services.unit.limits import Limited
 from core.texts import CATALOGS
 from core.texts import render as say
 from db.directory_cache import DirectorySnapshot, directory

@@ -10,10 +10,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.unit.context import ServiceContext
 from core.cases import EventKind, Status
 from db.models import WAITING, Case, CaseEvent, OutboxMessage, OutboxStatus
-
-from .context import ServiceContext
 
 # A step the clock should have taken this long ago means the scheduler is not running.
 STEP_GRACE = timedelta(minutes=5)

@@ -8,7 +8,7 @@ from starlette.routing import Route
 from bot.adapter import Wired, Wiring
 from bot.config import Settings
 from bot.delivery.pacing import Limits
-from bot.services.channels import ChannelTraits
+from bot.services.unit.traits import ChannelTraits
 
 TRAITS = ChannelTraits("sms", plain_text=True, answers_in_reply=True, id_prefix="sms")
 

@@ -23,7 +23,7 @@ import httpx
 from bot.media.fetch import FetchPolicy, Refused, fetch_image
 from bot.media.guard import Allowance
 from bot.media.images import IMAGE_TYPES
-from bot.services.photos import MAX_FETCHED, NewPhoto
+from bot.services.cases.photos import MAX_FETCHED, NewPhoto
 
 CHANNEL = "sms"
 MAX_MEDIA = 10  # Twilio sends at most 10 media with one message

@@ -7,8 +7,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from bot.delivery.claims import Claimed
 from bot.delivery.outcomes import Delivered, Flooded, Outcome, Permanent, Transient
-from bot.services.outbox import Claimed
 from core.sms_text import as_sms
 
 OPTED_OUT = 21610

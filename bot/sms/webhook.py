@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.request_validator import RequestValidator
 
-from bot.services.context import ServiceContext
-from bot.services.deliveries import record_delivery
+from bot.delivery.reports import record_delivery
+from bot.services.unit.context import ServiceContext
 
-from .inbound import Fetch, InboundSms, handle_sms
+from .handler import Fetch, InboundSms, handle_sms
 from .media import media_of
 from .twiml import messaging_twiml
 

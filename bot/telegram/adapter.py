@@ -10,9 +10,9 @@ from starlette.routing import BaseRoute, Route
 
 from bot.adapter import Wired, Wiring
 from bot.config import Settings
+from bot.delivery import attachments
 from bot.delivery.pacing import Limits
-from bot.services import photos
-from bot.services.channels import ChannelTraits
+from bot.services.unit.traits import ChannelTraits
 
 TRAITS = ChannelTraits("telegram", edits_messages=True, photos=True, id_prefix="tg")
 
@@ -56,7 +56,7 @@ class TelegramAdapter:
 
         return Wired(
             routes=routes,
-            sender=TelegramSender(app.bot, remember=partial(photos.remember, setup.ctx)),
+            sender=TelegramSender(app.bot, remember=partial(attachments.remember, setup.ctx)),
             pacing=pacing
             or Limits(
                 per_second=settings.telegram_per_second,

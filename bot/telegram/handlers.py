@@ -26,24 +26,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services import (
-    conversation,
-    digest,
-    intake_telegram,
-    lifecycle,
-    messages,
-    questions,
-    replies,
-)
-from bot.services.context import (
-    AlreadyHandled,
-    Inbound,
-    Limited,
-    ServiceContext,
-    ServiceRefusal,
-)
-from bot.services.drafts import CONFIRM, PREFIX
-from bot.services.notify import localize
+from bot.services.cases import lifecycle
+from bot.services.digest import daily
+from bot.services.intake import press as intake_telegram
+from bot.services.staff import signin
+from bot.services.talk import guided, messages, questions, replies, waiting
+from bot.services.talk.drafts import CONFIRM, PREFIX
+from bot.services.unit.context import ServiceContext, ServiceRefusal
+from bot.services.unit.inbound import AlreadyHandled, Inbound
+from bot.services.unit.limits import Limited
+from bot.services.unit.reach import localize
 from core.buttons import Button, decode
 from core.cases import Action, Rating
 from core.texts import normalize_language, render
@@ -153,7 +145,7 @@ class TelegramGateway:
 
     async def report(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/report`` — the guided report."""
-        await conversation.begin_report(self._ctx, _inbound(update))
+        await guided.begin_report(self._ctx, _inbound(update))
 
     async def my_cases(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/mycases``."""
@@ -161,7 +153,7 @@ class TelegramGateway:
 
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/cancel`` — drop the conversation in progress."""
-        await conversation.abandon(self._ctx, _inbound(update))
+        await waiting.abandon(self._ctx, _inbound(update))
 
     async def lang(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/lang`` — choose 中文 or English."""
@@ -177,12 +169,12 @@ class TelegramGateway:
 
     async def digest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/digest`` — today's digest now, for staff."""
-        await digest.on_request(self._ctx, _inbound(update))
+        await daily.on_request(self._ctx, _inbound(update))
 
     async def web(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/web`` — a one-time sign-in link to the staff console (or why there is none)."""
         base = context.bot_data.get(CONSOLE_URL) if context.bot_data else None
-        await replies.console_link(self._ctx, _inbound(update), base_url=base)
+        await signin.console_link(self._ctx, _inbound(update), base_url=base)
 
     async def case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/case <n>`` — one case with the buttons its reader may press."""
@@ -221,7 +213,7 @@ class TelegramGateway:
                 await intake_telegram.confirm(self._ctx, inbound)
                 return
         if data.startswith(PREFIX):
-            await conversation.answer(self._ctx, inbound, choice=data)
+            await waiting.answer(self._ctx, inbound, choice=data)
         elif data in ("l:zh", "l:en"):
             await replies.set_language(self._ctx, inbound, language=data[2:])
         elif (pressed := decode(data)) is None:

@@ -17,9 +17,9 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.delivery.attachments import Attachment
+from bot.delivery.claims import Claimed
 from bot.delivery.outcomes import Delivered, Flooded, Outcome, Permanent, Transient
-from bot.services.outbox import Claimed
-from bot.services.photos import Attachment
 from core.buttons import Button
 
 _T = TypeVar("_T")

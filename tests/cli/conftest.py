@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import inspect, text
 
 from bot.channels import BOOK
-from bot.cli import main
+from bot.cli.main import main
 from bot.directory_file import read_directory
-from bot.services import lifecycle
-from bot.services.context import Actor, ServiceContext
-from bot.services.directory import load_directory
-from bot.services.report import NewReport, report
+from bot.services.cases import lifecycle
+from bot.services.cases.report import NewReport, report
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel, Rating
 from db.engine import Database, open_database
 from db.migrate import upgrade
@@ -33,7 +33,8 @@ from tests.conftest import EXAMPLE, Clock
 
 T = TypeVar("T")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-# Every variable of CONTRACT §2 (and the proxies httpx would follow): none leaks in from outside.
+# Every variable of docs/reference.md §2 (and the proxies httpx would follow): none leaks in
+# from outside.
 SETTINGS = [
     *("DATABASE_URL", "DIRECTORY_FILE", "TIMEZONE", "DEFAULT_LANGUAGE", "LOG_LEVEL"),
     *("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"),

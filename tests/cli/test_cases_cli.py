@@ -8,15 +8,15 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.services.context import ServiceContext
-from bot.services.report import NewReport, report
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import ServiceContext
 from core.cases import Channel
 from db.migrate import head_revision
 from tests.conftest import Clock
 
 from .conftest import SHANGHAI, Cli, Scenario, local
 
-CONTRACT_FIELDS = {
+PROMISED_FIELDS = {
     *("number", "status", "community", "category", "location", "description", "channel"),
     *("manager", "escalation_level", "reopen_count", "rating"),
     *("created_at", "acknowledged_at", "resolved_at", "closed_at"),
@@ -33,7 +33,7 @@ def test_show_json_has_the_contract_fields(cli: Cli, scenario: Scenario) -> None
     number = scenario.numbers[1]
     case = cli.json("cases", "show", str(number))
     day = scenario.day1.isoformat()
-    assert {k: case[k] for k in CONTRACT_FIELDS} == {
+    assert {k: case[k] for k in PROMISED_FIELDS} == {
         "number": number,
         "status": "closed",
         "community": "jzsj-south",
@@ -81,7 +81,7 @@ def test_list_json_is_the_open_cases_without_events(cli: Cli, scenario: Scenario
     statuses = {c["number"]: c["status"] for c in cases}
     assert [statuses[n] for n in _numbers(scenario, 3, 6, 10)] == ["assigned"] * 3
     for case in cases:
-        assert set(case) >= CONTRACT_FIELDS
+        assert set(case) >= PROMISED_FIELDS
         assert "events" not in case
         assert WITH_OFFSET.fullmatch(case["created_at"]), case["created_at"]
     declined = next(c for c in cases if c["number"] == scenario.numbers[11])

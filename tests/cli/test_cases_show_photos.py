@@ -3,9 +3,9 @@ says how many."""
 
 from __future__ import annotations
 
-from bot.services.context import ServiceContext
-from bot.services.photos import NewPhoto
-from bot.services.report import NewReport, report
+from bot.services.cases.photos import NewPhoto
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import ServiceContext
 from tests.cli.conftest import Cli
 from tests.conftest import Clock
 

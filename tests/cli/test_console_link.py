@@ -1,4 +1,5 @@
-"""``wolaiban console-link PERSON_ID [--sms]`` (CONTRACT §8, §9): a one-time sign-in link."""
+"""``wolaiban console-link PERSON_ID [--sms]`` (docs/reference.md §1, §9): a one-time sign-in
+link."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import pytest
 from sqlmodel import select
 
-from bot.services import console_auth
+from bot.services.staff import signin
 from db.engine import open_database
 from db.models import ConsoleLogin, OutboxMessage
 
@@ -44,7 +45,7 @@ def test_a_link_is_printed_and_only_its_hash_kept(
     found = LINK.match(link)
     assert found, link
     logins, _ = _rows(loaded_cli)
-    assert [row.token_hash for row in logins] == [console_auth.digest(found.group(1))]
+    assert [row.token_hash for row in logins] == [signin.digest(found.group(1))]
     assert found.group(1) not in repr(logins)
 
 

@@ -7,8 +7,8 @@ import sqlite3
 import unicodedata
 from datetime import datetime, timedelta
 
-from bot.services.context import ServiceContext
-from bot.services.report import NewReport, report
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import ServiceContext
 from core.cases import Channel
 from tests.conftest import Clock
 

@@ -1,4 +1,4 @@
-"""``wolaiban directory load|check FILE`` (CONTRACT §3): idempotent, and all or nothing.
+"""``wolaiban directory load|check FILE`` (docs/reference.md §3): idempotent, and all or nothing.
 
 Each bad file is the example with one line spoiled; loading it after the example must print one
 line ``file:line: field: message``, exit 2, and leave every table as it was.

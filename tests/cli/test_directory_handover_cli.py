@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.services.report import NewReport, report
+from bot.services.cases.report import NewReport, report
 from core.cases import Channel
 from tests.conftest import EXAMPLE, Clock
 

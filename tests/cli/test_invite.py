@@ -1,4 +1,5 @@
-"""``wolaiban invite PERSON_ID`` (CONTRACT §4, §8) against a tiny Bot API served on loopback."""
+"""``wolaiban invite PERSON_ID`` (docs/reference.md §1, §6) against a tiny Bot API served on
+loopback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The three rates (CONTRACT §8) against cases whose rates are worked out by hand below.
+"""The three rates (docs/reference.md §5) against cases whose rates are worked out by hand below.
 
 The cases are ``build_scenario``'s (tests/cli/conftest.py), made through the real services:
 
@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from bot.services import stats
-from bot.services.context import Actor, ServiceContext
-from bot.services.lifecycle import acknowledge, rate, resolve
+from bot.services.cases.lifecycle import acknowledge, rate, resolve
+from bot.services.staff import stats
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel, Rating
 from core.rates import Rates
 from tests.conftest import Clock

@@ -12,7 +12,9 @@ from alembic import command
 from sqlalchemy import text
 
 from bot.channels import BOOK
-from bot.services.context import Inbound, ServiceContext, unit_of_work
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.inbound import Inbound
+from bot.services.unit.work import unit_of_work
 from db import queries
 from db.engine import Database, open_database
 from db.migrate import alembic_config, head_revision, upgrade

@@ -13,8 +13,8 @@ from sqlmodel import col, select
 
 from bot.config import Settings
 from bot.console.routes import console_routes
-from bot.services import console_auth
-from bot.services.context import ServiceContext
+from bot.services.staff import signin
+from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
 from db.models import CaseEvent, OutboxMessage
 
@@ -49,7 +49,7 @@ class Browser:
 
     async def sign_in(self, person_id: str) -> httpx.Response:
         """Follow a fresh one-time link for ``person_id``: the answer to pressing sign in."""
-        token, _ = await console_auth.issue_token(self.ctx, person_id=person_id)
+        token, _ = await signin.issue_token(self.ctx, person_id=person_id)
         return await self.client.post(f"/console/login/{token}")
 
     async def csrf(self, path: str = "/console/cases") -> str:

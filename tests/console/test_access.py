@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.services.context import Actor
-from bot.services.lifecycle import Request, act
+from bot.services.cases.lifecycle import Request, act
+from bot.services.unit.context import Actor
 from core.cases import Action, Channel
 from db.models import Case, Person
 from tests.services.example import case_in

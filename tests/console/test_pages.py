@@ -10,8 +10,8 @@ import re
 
 from sqlmodel import select
 
-from bot.services import stats
-from bot.services.report import NewReport, report
+from bot.services.cases.report import NewReport, report
+from bot.services.staff import stats
 from core.cases import Channel
 from db.models import Case, OutboxMessage
 from tests.conftest import Clock

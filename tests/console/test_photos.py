@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.console.photos import PhotoCache
-from bot.services.context import ServiceContext
-from bot.services.photos import NewPhoto, keep
+from bot.services.cases.photos import NewPhoto, keep
+from bot.services.unit.context import ServiceContext
 from sandbox.harness import serve_emulators
 from sandbox.telegram import TelegramEmulator
 from tests.services.example import case_in

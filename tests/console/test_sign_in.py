@@ -9,15 +9,15 @@ import pytest
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.console.security import COOKIE
-from bot.services import console_auth
-from bot.services.context import ServiceContext, ServiceRefusal
+from bot.services.staff import signin
+from bot.services.unit.context import ServiceContext, ServiceRefusal
 from tests.conftest import Clock
 
 from .conftest import RESIDENT, SECRET, STAFF, Browser, plant
 
 
 async def test_a_link_shows_a_button_and_signs_in_once(browser: Browser) -> None:
-    token, _ = await console_auth.issue_token(browser.ctx, person_id=STAFF)
+    token, _ = await signin.issue_token(browser.ctx, person_id=STAFF)
     shown = await browser.client.get(f"/console/login/{token}")
     assert shown.status_code == 200
     assert 'id="sign-in"' in shown.text  # a GET (a link preview) does not spend the link
@@ -42,7 +42,7 @@ async def test_a_link_shows_a_button_and_signs_in_once(browser: Browser) -> None
 
 
 async def test_an_expired_link_signs_nobody_in(browser: Browser, clock: Clock) -> None:
-    token, _ = await console_auth.issue_token(browser.ctx, person_id=STAFF)
+    token, _ = await signin.issue_token(browser.ctx, person_id=STAFF)
     clock.advance(minutes=10, seconds=1)
     refused = await browser.client.post(f"/console/login/{token}")
     assert refused.status_code == 410
@@ -115,7 +115,7 @@ async def test_the_cookie_is_secure_when_the_public_url_is_https(
 
 async def test_residents_get_no_link(loaded: ServiceContext) -> None:
     with pytest.raises(ServiceRefusal) as refused:
-        await console_auth.issue_token(loaded, person_id=RESIDENT)
+        await signin.issue_token(loaded, person_id=RESIDENT)
     assert refused.value.reason == "refused.console_not_staff"
 
 

@@ -1,5 +1,5 @@
 """The case lifecycle as a pure function: every (status, action, relations) against a table written
-out here by hand from CONTRACT §4 — not read back from ``core.cases.TRANSITIONS`` — and the
+out here by hand from docs/reference.md §4 — not read back from ``core.cases.TRANSITIONS`` — and the
 callback codec and buttons that are derived from it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The three rates of CONTRACT §8 over a hand-worked set of cases."""
+"""The three rates of docs/reference.md §5 over a hand-worked set of cases."""
 
 from __future__ import annotations
 

@@ -28,3 +28,16 @@ def test_chinese_is_the_fallback_and_tags_are_understood() -> None:
     assert normalize_language("en_US") == "en"
     assert normalize_language("fr") is None
     assert normalize_language(None) is None
+
+
+def test_every_event_kind_has_its_name_in_both_languages() -> None:
+    # The console's and the command line's audit trail name each event by ``event.<kind>``.
+    from core.cases import EventKind
+
+    missing = [
+        f"{language}: event.{kind.value}"
+        for language, catalog in CATALOGS.items()
+        for kind in EventKind
+        if f"event.{kind.value}" not in catalog
+    ]
+    assert missing == []

@@ -12,7 +12,7 @@ from alembic import command
 from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.engine import Connection
 
-from bot.services import outbox
+from bot.delivery import claims
 from db.engine import Database
 from db.migrate import alembic_config, upgrade
 from db.models import OutboxMessage
@@ -78,11 +78,11 @@ async def test_the_claim_reads_the_waiting_rows_in_id_order(db: Database) -> Non
     postgres = not db.is_sqlite
     due: dict[str, Any] = {"now": AT + timedelta(minutes=1), "limit": 50}
     due.update({"channels": ["telegram"]} if postgres else {"channel": "telegram"})
-    plan = await _plan(db, outbox._DUE[postgres, False], due)
+    plan = await _plan(db, claims._DUE[postgres, False], due)
     assert "ix_outbox_waiting" in plan, plan
     assert "TEMP B-TREE" not in plan, plan  # SQLite: no sort of the due rows
     assert "Sort" not in plan, plan  # PostgreSQL: likewise
-    edits = await _plan(db, outbox._NEWEST_EDITS, {"cards": list(range(1, 301))})
+    edits = await _plan(db, claims._NEWEST_EDITS, {"cards": list(range(1, 301))})
     assert "ix_outbox_edits" in edits, edits
 
 

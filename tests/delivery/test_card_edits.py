@@ -14,9 +14,9 @@ from telegram import Bot
 from bot.channels import BOOK
 from bot.delivery.dispatcher import Dispatcher, Settings
 from bot.delivery.pacing import Pacer
-from bot.services.context import ServiceContext
-from bot.services.notify import Outbox
-from bot.services.outbox import outbox_messages
+from bot.delivery.store import outbox_messages
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.outbox import Outbox
 from bot.telegram.sender import TelegramSender
 from core.buttons import Button
 from db.engine import Database

@@ -10,9 +10,9 @@ import sys
 from datetime import timedelta
 
 from bot import processes
-from bot.services.context import ServiceContext
-from bot.services.outbox import claim_due
-from bot.services.report import NewReport, report
+from bot.delivery.claims import claim_due
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import ServiceContext
 from core.cases import Channel
 from tests.conftest import Clock
 

@@ -12,7 +12,7 @@ from telegram import Bot
 from bot.channels import BOOK
 from bot.delivery.dispatcher import Dispatcher, Settings
 from bot.delivery.pacing import Pacer
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from bot.telegram.sender import TelegramSender
 from core.cases import Channel
 from db import queries

@@ -8,7 +8,7 @@ from telegram import Bot
 
 from bot.channels import BOOK
 from bot.delivery.pacing import Limits, Pacer
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from db.engine import Database
 from sandbox.telegram import Limits as TelegramLimits
 from sandbox.telegram import TelegramEmulator

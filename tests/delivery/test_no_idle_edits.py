@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.services import lifecycle
-from bot.services.outbox import outbox_messages
+from bot.delivery.store import outbox_messages
+from bot.services.cases import lifecycle
 from db.engine import Database
 from tests.e2e.conftest import MANAGER, RESIDENT, SUPERVISOR, Running, run_stack
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from bot.channels import BOOK
 from bot.runtime import Stack
-from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import ServiceContext
 from db.engine import Database
 from sandbox.harness import example_directory, running_stack, serve_emulators, until
 from sandbox.telegram import Limits as TelegramLimits

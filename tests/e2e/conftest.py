@@ -14,8 +14,8 @@ from bot.channels import BOOK
 from bot.config import Settings
 from bot.directory_file import read_directory
 from bot.runtime import Stack
-from bot.services.context import ServiceContext
-from bot.services.directory import load_directory
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import ServiceContext
 from db import queries
 from db.engine import Database
 from db.models import Case, CaseEvent, Draft, Identity, OutboxMessage, Person

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import SQLModel, and_, col, func, or_, select
 
-from bot.services.levels import zone
+from bot.services.cases.routing import zone
 from db.engine import Database
 from db.models import Case, CaseEvent, InboundReceipt, OptOut, OutboxMessage, Person, Setting
 from sandbox.harness import eventually

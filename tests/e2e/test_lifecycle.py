@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.channels import BOOK
-from bot.services.context import ServiceContext
-from bot.services.invites import create_invite
+from bot.services.talk.invites import create_invite
+from bot.services.unit.context import ServiceContext
 from tests.e2e.conftest import (
     MANAGER,
     RESIDENT,

@@ -7,7 +7,7 @@ import asyncio
 
 from sqlmodel import col, func, select
 
-from bot.sms.inbound import InboundSms, handle_sms
+from bot.sms.handler import InboundSms, handle_sms
 from core.texts import render
 from db.models import Case, OutboxMessage
 from sandbox.twilio import new_sid

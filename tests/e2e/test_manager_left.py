@@ -5,7 +5,7 @@ that someone new has it. The real stack and the Telegram emulator."""
 from __future__ import annotations
 
 from bot.directory_file import read_directory
-from bot.services.directory import load_directory
+from bot.services.directory.load import load_directory
 from tests.conftest import EXAMPLE
 from tests.e2e.conftest import MANAGER, OTHER_MANAGER, RESIDENT, Running
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.services import lifecycle
+from bot.services.cases import lifecycle
 from db.engine import Database
 from db.models import CasePhoto
 from db.queries import case_photos

@@ -22,20 +22,17 @@ from starlette.routing import Route
 from bot.adapter import Wired, Wiring
 from bot.channels import book_of
 from bot.config import Settings
+from bot.delivery.claims import Claimed
 from bot.delivery.outcomes import Delivered, Outcome
 from bot.delivery.pacing import Limits
 from bot.runtime import Stack
-from bot.services import conversation, lifecycle, messages
-from bot.services.channels import ChannelTraits
-from bot.services.context import (
-    AlreadyHandled,
-    Inbound,
-    Limited,
-    ServiceContext,
-    ServiceRefusal,
-)
-from bot.services.directory import load_directory
-from bot.services.outbox import Claimed
+from bot.services.cases import lifecycle
+from bot.services.directory.load import load_directory
+from bot.services.talk import messages, waiting
+from bot.services.unit.context import ServiceContext, ServiceRefusal
+from bot.services.unit.inbound import AlreadyHandled, Inbound
+from bot.services.unit.limits import Limited
+from bot.services.unit.traits import ChannelTraits
 from core.buttons import Button, decode
 from core.cases import Action, Rating
 from db.engine import Database
@@ -96,7 +93,7 @@ async def _handle(ctx: ServiceContext, said: Inbound, body: dict[str, str]) -> N
         return
     data = body["press"]
     if data.startswith("r:"):
-        await conversation.answer(ctx, said, choice=data)
+        await waiting.answer(ctx, said, choice=data)
         return
     pressed = decode(data)
     assert pressed is not None

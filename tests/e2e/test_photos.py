@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 from bot.directory_file import read_directory
-from bot.services import lifecycle
-from bot.services.directory import load_directory
+from bot.services.cases import lifecycle
+from bot.services.directory.load import load_directory
 from sandbox.telegram import Sent
 from tests.conftest import EXAMPLE
 from tests.e2e.conftest import (

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot import commands
 from bot.channels import BOOK
-from bot.cli import build_parser
-from bot.services.context import ServiceContext
-from bot.services.outbox import outbox_messages
+from bot.cli import commands
+from bot.cli.main import build_parser
+from bot.delivery.store import outbox_messages
+from bot.services.unit.context import ServiceContext
 from db.engine import Database
 from tests.e2e.conftest import MANAGER, RESIDENT, Running
 

@@ -5,8 +5,8 @@ comes after the status moved on: an alert, and nothing changes."""
 from __future__ import annotations
 
 from bot.directory_file import read_directory
-from bot.services import lifecycle
-from bot.services.directory import load_directory
+from bot.services.cases import lifecycle
+from bot.services.directory.load import load_directory
 from tests.conftest import EXAMPLE
 from tests.e2e.conftest import (
     ANNA,

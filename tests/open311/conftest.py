@@ -16,7 +16,7 @@ from defusedxml import ElementTree
 from bot.config import Settings
 from bot.open311 import keys
 from bot.open311.routes import Open311Api
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
 from tests.cli.conftest import cli, loaded_cli, table_contents  # noqa: F401 - fixtures too
 from tests.conftest import Clock

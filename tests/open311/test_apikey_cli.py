@@ -8,7 +8,7 @@ import hashlib
 
 from bot.channels import BOOK
 from bot.open311 import keys
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from db.engine import open_database
 from tests.cli.conftest import Cli
 

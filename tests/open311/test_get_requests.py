@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot.open311 import keys
-from bot.services import lifecycle
-from bot.services.context import Actor
+from bot.services.cases import lifecycle
+from bot.services.unit.context import Actor
 from core.cases import Rating
 from db.models import Case
 from tests.open311.conftest import Client, error_of, open311_client, text

@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from bot.channels import BOOK
 from bot.open311 import keys
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from db.engine import open_database
 from db.models import Case
 from tests.conftest import Clock

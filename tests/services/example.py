@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.services.context import Actor, ServiceContext
-from bot.services.lifecycle import Request, act
-from bot.services.report import NewReport, report
+from bot.services.cases.lifecycle import Request, act
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Action, Channel, Rating
 from db.models import Case, CaseEvent, OutboxMessage
 

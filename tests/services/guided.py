@@ -7,9 +7,9 @@ import itertools
 
 from sqlmodel import col, select
 
-from bot.services import conversation
-from bot.services.context import ServiceContext
-from bot.services.inbound import Inbound
+from bot.services.talk import guided, waiting
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.inbound import Inbound
 from db.models import Draft
 
 UPDATES = itertools.count(1)
@@ -30,14 +30,14 @@ def update(user: str, *, press: bool = False) -> Inbound:
 
 async def at_confirm(ctx: ServiceContext, user: str, text: str, photo: str | None = None) -> None:
     """Play a stranger's guided report up to its confirm question (the general path)."""
-    await conversation.begin_report(ctx, update(user))
+    await guided.begin_report(ctx, update(user))
     for choice in ("r:category:1", "r:community:1"):
-        assert await conversation.answer(ctx, update(user, press=True), choice=choice)
-    assert await conversation.answer(ctx, update(user), text="3号楼二单元")
-    assert await conversation.answer(ctx, update(user), text=text)
+        assert await waiting.answer(ctx, update(user, press=True), choice=choice)
+    assert await waiting.answer(ctx, update(user), text="3号楼二单元")
+    assert await waiting.answer(ctx, update(user), text=text)
     if photo is not None:
-        assert await conversation.answer(ctx, update(user), photo=photo)
-    assert await conversation.answer(ctx, update(user, press=True), choice="r:photos:skip")
+        assert await waiting.answer(ctx, update(user), photo=photo)
+    assert await waiting.answer(ctx, update(user, press=True), choice="r:photos:skip")
     async with ctx.db.reading() as session:
         draft = (await session.exec(select(Draft).where(col(Draft.chat).contains(user)))).one()
     assert draft.step == "confirm"

@@ -16,11 +16,12 @@ from sqlalchemy import event, func
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from bot.services import lifecycle
-from bot.services.context import AlreadyHandled, Inbound, ServiceContext
-from bot.services.lifecycle import Request, act
-from bot.services.notify import Outbox
-from bot.services.report import NewReport, report
+from bot.services.cases import lifecycle
+from bot.services.cases.lifecycle import Request, act
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.inbound import AlreadyHandled, Inbound
+from bot.services.unit.outbox import Outbox
 from core.cases import Action, Channel, Rating
 from db import queries
 from db.models import Case, CaseEvent, InboundReceipt, OutboxMessage

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.services.report import category_in
+from bot.services.cases.report import category_in
 from core.directory import BUILTIN_CATEGORY
 from db.directory_cache import DirectorySnapshot
 from db.models import Category

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from bot.services import chart
-from bot.services.chart import PNG_SIGNATURE, Day, draw_chart
-from bot.services.context import ServiceContext
-from bot.services.digest import send_digest
-from bot.services.report import NewReport, report
+from bot.services.cases.report import NewReport, report
+from bot.services.digest import chart
+from bot.services.digest.chart import PNG_SIGNATURE, Day, draw_chart
+from bot.services.digest.daily import send_digest
+from bot.services.unit.context import ServiceContext
 from core.cases import Channel
 from db.models import OutboxMessage
 from tests.conftest import Clock
@@ -24,7 +24,7 @@ DAYS = [Day("11-27", 3, 1, None, None, None), Day("11-28", 0, 2, 0.5, 1.0, 0.9)]
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import asyncio, sys
-from bot.services.chart import Day, draw_chart
+from bot.services.digest.chart import Day, draw_chart
 png = asyncio.run(draw_chart([Day("11-28", 1, 0, 1.0, None, 0.9)], "zh"))
 print(len(png or b""), "matplotlib" in sys.modules)
 """

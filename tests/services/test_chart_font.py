@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from bot.fonts import SANS_SC
-from bot.services.chart import Day, chart_figure, draw_chart, render_chart
+from bot.services.digest.chart import Day, chart_figure, draw_chart, render_chart
 from core.texts import render
 
 DAYS = [Day("11-27", 3, 1, None, None, None), Day("11-28", 0, 2, 0.5, 1.0, 0.9)]

@@ -11,11 +11,11 @@ import pytest
 from sqlmodel import col, select
 
 from bot.channels import BOOK
-from bot.services import lifecycle
-from bot.services.clock import run_due
-from bot.services.context import Actor, ServiceContext
-from bot.services.digest import send_digest
-from bot.services.report import NewReport, report
+from bot.services.cases import lifecycle
+from bot.services.cases.report import NewReport, report
+from bot.services.cases.timers import run_due
+from bot.services.digest.daily import send_digest
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel
 from core.due import Step
 from db.engine import open_database

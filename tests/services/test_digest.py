@@ -9,14 +9,14 @@ from datetime import timedelta
 import matplotlib.image
 from sqlmodel import col, select
 
-from bot.services import lifecycle
-from bot.services.context import Actor, ServiceContext
-from bot.services.digest import send_digest, staff_members
-from bot.services.report import NewReport, report
-from bot.services.stats import Period, rates
-from bot.tables import percent
+from bot.services.cases import lifecycle
+from bot.services.cases.report import NewReport, report
+from bot.services.digest.daily import send_digest, staff_members
+from bot.services.staff.stats import Period, rates
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel, Rating
 from core.sms import segments
+from core.tables import percent
 from db import queries
 from db.models import OutboxMessage, Person
 from tests.conftest import Clock

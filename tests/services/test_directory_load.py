@@ -1,4 +1,5 @@
-"""Loading a directory into the database (CONTRACT §3): idempotent, updates by id, keeps history.
+"""Loading a directory into the database (docs/reference.md §3): idempotent, updates by id,
+keeps history.
 
 Edited directories are the example's data changed in place, then validated as a file would be.
 """
@@ -23,10 +24,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels import BOOK
 from bot.directory_file import read_directory
-from bot.services import lifecycle, views
-from bot.services.context import Actor, Inbound, ServiceContext, ServiceRefusal, unit_of_work
-from bot.services.directory import load_directory
-from bot.services.report import NewReport, report
+from bot.services.cases import lifecycle
+from bot.services.cases.report import NewReport, report
+from bot.services.directory.load import load_directory
+from bot.services.staff import views
+from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal
+from bot.services.unit.inbound import Inbound
+from bot.services.unit.work import unit_of_work
 from core.cases import Channel
 from core.directory import Directory
 from db import queries

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 from sqlmodel import col, select
 
-from bot.services import lifecycle
-from bot.services.context import Actor, ServiceContext
-from bot.services.directory import load_directory
-from bot.services.handover import Move, plan
+from bot.services.cases import lifecycle
+from bot.services.cases.handover import Move, plan
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel
 from db.models import Case, CaseEvent, OutboxMessage
 from tests.services.test_directory_load import Data, _report, drop_person, edited

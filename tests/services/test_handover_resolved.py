@@ -4,10 +4,10 @@ person who left. With nobody to take it, it stays. Both databases (the ``db`` fi
 
 from __future__ import annotations
 
-from bot.services import lifecycle
-from bot.services.context import Actor, ServiceContext
-from bot.services.directory import load_directory
-from bot.services.handover import Move
+from bot.services.cases import lifecycle
+from bot.services.cases.handover import Move
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel, Rating
 from tests.services.test_directory_load import _report, drop_person, edited
 from tests.services.test_handover import (

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from bot.services import lifecycle
-from bot.services.clock import run_due
-from bot.services.context import Actor, ServiceContext
+from bot.delivery.claims import claim_due
+from bot.delivery.results import record_dead, record_retry, record_sent
+from bot.services.cases import lifecycle
+from bot.services.cases.report import NewReport, report
+from bot.services.cases.timers import run_due
 from bot.services.health import metrics_snapshot, readiness
-from bot.services.outbox import claim_due, record_dead, record_retry, record_sent
-from bot.services.report import NewReport, report
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel
 from core.due import Step
 from db.models import Case, OutboxMessage

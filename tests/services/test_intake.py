@@ -8,10 +8,12 @@ import re
 import pytest
 from sqlmodel import func, select
 
-from bot.services import intake, messages
-from bot.services.context import ServiceContext
-from bot.services.inbound import Inbound
-from bot.sms.inbound import InboundSms, handle_sms
+from bot.services.intake import sms as intake
+from bot.services.intake.arrival import NotHot
+from bot.services.talk import messages
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.inbound import Inbound
+from bot.sms.handler import InboundSms, handle_sms
 from core.clean import MAX_DESCRIPTION
 from db.models import Case
 from tests.conftest import Clock
@@ -65,7 +67,7 @@ async def test_what_the_hot_path_does_not_take_goes_the_general_way_with_nothing
     """A text to the bot's own number (no community's) is asked which community; the hot path
     refuses it before writing anything, so the receipt is the general path's."""
     await handle_sms(loaded, InboundSms("SMwarm", "+8613700000104", TO, "井盖松动"))
-    with pytest.raises(intake.NotHot):
+    with pytest.raises(NotHot):
         intake.job_for(loaded, _inbound("SMx", "+8613700000105", "井盖"), "井盖松动", "+86100")
     answer = await handle_sms(loaded, InboundSms("SMy", "+8613700000105", "+86100", "井盖松动"))
     assert answer  # asked which community, by the general path

@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, func, select
 
-from bot.services import conversation, intake_telegram
-from bot.services.context import AlreadyHandled, ServiceContext
-from bot.services.drafts import CONFIRM
+from bot.services.intake import press as intake_telegram
+from bot.services.talk import guided, waiting
+from bot.services.talk.drafts import CONFIRM
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.inbound import AlreadyHandled
 from core.clean import MAX_DESCRIPTION
 from db.models import Case, CasePhoto, Draft, InboundReceipt, OutboxMessage
 from tests.services.guided import UPDATE, at_confirm, update
@@ -32,7 +34,7 @@ async def test_the_confirm_press_writes_what_the_general_path_writes(
     general, hot = "880000101", "880000102"
     await at_confirm(ctx, general, text)
     await at_confirm(ctx, hot, text)
-    assert await conversation.answer(ctx, update(general, press=True), choice=CONFIRM)
+    assert await waiting.answer(ctx, update(general, press=True), choice=CONFIRM)
     before = writer.batches
     await intake_telegram.confirm(ctx, update(hot, press=True))
     assert writer.batches == before + 1  # it did go through the writer
@@ -62,12 +64,12 @@ async def test_a_second_press_or_a_redelivery_makes_no_second_case(
     with pytest.raises(intake_telegram.NotHot):
         await intake_telegram.confirm(ctx, press)  # Telegram delivered it again
     with pytest.raises(AlreadyHandled):
-        await conversation.answer(ctx, press, choice=CONFIRM)  # where the handler sends it
+        await waiting.answer(ctx, press, choice=CONFIRM)  # where the handler sends it
     again = update(user, press=True)
     with pytest.raises(intake_telegram.NotHot):
         await intake_telegram.confirm(ctx, again)  # pressed twice: the draft is gone
     assert await _count(ctx, InboundReceipt) == receipts  # the refused units wrote nothing
-    assert not await conversation.answer(ctx, again, choice=CONFIRM)  # nothing in progress
+    assert not await waiting.answer(ctx, again, choice=CONFIRM)  # nothing in progress
     assert await _count(ctx, Case) == 1
 
 
@@ -80,7 +82,7 @@ async def test_what_the_hot_path_does_not_take_goes_the_general_way_with_nothing
     photo, stale, stranger = "880000104", "880000105", "880000106"
     await at_confirm(ctx, photo, TEXTS[0], photo="AgACAgIAAxkBAAIBfile")
     await at_confirm(ctx, stale, TEXTS[0])
-    await conversation.begin_report(ctx, update(stale))  # started again: at its first step
+    await guided.begin_report(ctx, update(stale))  # started again: at its first step
     receipts = await _count(ctx, InboundReceipt)
     for user in (photo, stale, stranger):
         with pytest.raises(intake_telegram.NotHot):
@@ -89,8 +91,8 @@ async def test_what_the_hot_path_does_not_take_goes_the_general_way_with_nothing
     assert await _count(ctx, Case) == 0
     async with ctx.db.reading() as session:
         assert len((await session.exec(select(Draft))).all()) == 2  # both drafts still there
-    assert await conversation.answer(ctx, update(photo, press=True), choice=CONFIRM)
-    assert await conversation.answer(ctx, update(stale, press=True), choice=CONFIRM)
+    assert await waiting.answer(ctx, update(photo, press=True), choice=CONFIRM)
+    assert await waiting.answer(ctx, update(stale, press=True), choice=CONFIRM)
     async with ctx.db.reading() as session:
         [case] = (await session.exec(select(Case))).all()  # the photo's; the stale one re-asked
         [kept] = (await session.exec(select(CasePhoto))).all()

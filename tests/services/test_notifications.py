@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from sqlmodel import col, select
 
 from bot.directory_file import read_directory
-from bot.services import lifecycle
-from bot.services.context import Actor, ServiceContext
-from bot.services.directory import load_directory
-from bot.services.report import NewReport, report
+from bot.services.cases import lifecycle
+from bot.services.cases.report import NewReport, report
+from bot.services.directory.load import load_directory
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel, Rating
 from core.texts import CATALOGS
 from db.models import OutboxMessage

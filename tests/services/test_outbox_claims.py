@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection
 
-from bot.services.context import ServiceContext
-from bot.services.outbox import Claimed, claim_due, record_sent, renew_claims
-from bot.services.report import NewReport, report
+from bot.delivery.claims import Claimed, claim_due
+from bot.delivery.results import record_sent, renew_claims
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import ServiceContext
 from core.cases import Channel
 from db.engine import Database
 from db.models import CasePhoto, DeliveryReport, OptOut, OutboxMessage, OutboxStatus

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot.services import lifecycle
-from bot.services.context import Actor, ServiceContext
-from bot.services.report import NewReport, report
+from bot.services.cases import lifecycle
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import Actor, ServiceContext
 from core.cases import Channel, Rating
 from db.models import CaseEvent, OutboxMessage
 

@@ -1,8 +1,8 @@
 """Every (status, action, actor) through the real services on the example directory.
 
-An allowed combination lands where CONTRACT §4 says and leaves events and messages behind; any
-other is refused and changes nothing: the case rows, every event and every outbox row are
-identical before and after. The expected table is written out here, not read from the code.
+An allowed combination lands where docs/reference.md §4 says and leaves events and messages
+behind; any other is refused and changes nothing: the case rows, every event and every outbox
+row are identical before and after. The expected table is written out here, not read from the code.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from bot.services.context import ServiceContext, ServiceRefusal
-from bot.services.lifecycle import Request, act
+from bot.services.cases.lifecycle import Request, act
+from bot.services.unit.context import ServiceContext, ServiceRefusal
 from core.cases import Action
 
 from .example import ACTORS, NEW_MANAGER, REQUESTS, case_in, snapshot
 
-# Who may do what in each status (CONTRACT §4); every combination not listed is refused.
+# Who may do what in each status (docs/reference.md §4); every combination not listed is refused.
 HOLDERS = {"manager", "supervisor"}
 STAFF = {"staff"}
 # Staff reassign; so does the system, handing on the cases of someone a directory load retired.

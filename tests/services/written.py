@@ -4,17 +4,25 @@ with what differs between two reporters taken out, so two paths' rows can be com
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from db.models import Case, CaseEvent, Identity, OutboxMessage, Person
 
 
-async def written(ctx: ServiceContext, address: str, inbound: str = r"sms:SM\w+") -> dict[str, Any]:
+async def written(
+    ctx: ServiceContext,
+    address: str,
+    inbound: str = r"sms:SM\w+",
+    *,
+    since: datetime | None = None,
+) -> dict[str, Any]:
     """What the report of the person at ``address`` left, with its own number, ids, address and
-    inbound keys (matching the pattern ``inbound``) taken out."""
+    inbound keys (matching the pattern ``inbound``) taken out. ``since``: a person who reported
+    before — only the case opened at or after it, and the outbox rows made since."""
     async with ctx.db.reading() as session:
         [(person, identity)] = (
             await session.exec(
@@ -23,7 +31,10 @@ async def written(ctx: ServiceContext, address: str, inbound: str = r"sms:SM\w+"
                 .where(Identity.address == address)
             )
         ).all()
-        [case] = (await session.exec(select(Case).where(Case.resident_id == person.id))).all()
+        cases = select(Case).where(Case.resident_id == person.id)
+        if since is not None:
+            cases = cases.where(col(Case.created_at) >= since)
+        [case] = (await session.exec(cases)).all()
         events = (
             await session.exec(
                 select(CaseEvent)
@@ -31,16 +42,12 @@ async def written(ctx: ServiceContext, address: str, inbound: str = r"sms:SM\w+"
                 .order_by(col(CaseEvent.id))
             )
         ).all()
-        rows = (
-            await session.exec(
-                select(OutboxMessage)
-                .where(
-                    (OutboxMessage.case_number == case.number)
-                    | (OutboxMessage.person_id == person.id)
-                )
-                .order_by(col(OutboxMessage.id))
-            )
-        ).all()
+        told = select(OutboxMessage).where(
+            (OutboxMessage.case_number == case.number) | (OutboxMessage.person_id == person.id)
+        )
+        if since is not None:
+            told = told.where(col(OutboxMessage.created_at) >= since)
+        rows = (await session.exec(told.order_by(col(OutboxMessage.id)))).all()
 
     def plain(value: Any) -> Any:
         text = str(value).replace(address, "ADDRESS").replace(person.id, "RESIDENT")

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bot.services.context import ServiceContext
-from bot.sms.inbound import InboundSms, handle_sms
+from bot.services.unit.context import ServiceContext
+from bot.sms.handler import InboundSms, handle_sms
 from sandbox.twilio import new_sid
 from tests.conftest import Clock
 

@@ -9,10 +9,11 @@ import pytest
 from sqlmodel import select
 from twilio.base.exceptions import TwilioRestException
 
+from bot.delivery.claims import Claimed, claim_due
 from bot.delivery.outcomes import Delivered, Flooded, Permanent, Transient
-from bot.services.context import ServiceContext
-from bot.services.deliveries import record_delivery
-from bot.services.outbox import Claimed, claim_due, record_dead, record_sent
+from bot.delivery.reports import record_delivery
+from bot.delivery.results import record_dead, record_sent
+from bot.services.unit.context import ServiceContext
 from bot.sms.sender import SmsSender, _refusal
 from bot.sms.webhook import report_of
 from core.cases import Channel

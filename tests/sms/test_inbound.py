@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from core.texts import render
 from db.models import Case, Draft, OptOut, OutboxMessage
 from tests.conftest import Clock

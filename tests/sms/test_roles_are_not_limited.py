@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from db.models import Case
 from tests.conftest import Clock
 from tests.sms.conftest import YUANXIANG_NUMBER, Texter

@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from bot.sms.webhook import SMS_PATH, STATUS_PATH, TwilioWebhooks
 from db.models import Case, InboundReceipt
 from sandbox.twilio import new_sid

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.services.context import ServiceContext
-from bot.services.report import NewReport, report
-from bot.sms.inbound import InboundSms, handle_sms
+from bot.services.cases.report import NewReport, report
+from bot.services.unit.context import ServiceContext
+from bot.sms.handler import InboundSms, handle_sms
 from core.cases import Channel
 
 JZSJ_NUMBER = "+8610690000001"

@@ -7,7 +7,7 @@ import re
 
 from twilio.request_validator import RequestValidator
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from bot.sms.webhook import SMS_PATH
 from sandbox.twilio import new_sid
 from tests.sms.test_signatures import HOST, TOKEN, _webhooks

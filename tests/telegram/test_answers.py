@@ -15,7 +15,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.ext import Application
 from telegram.request import BaseRequest, RequestData
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from bot.telegram.answers import answer_press
 from bot.telegram.handlers import TelegramGateway
 from db.models import OutboxMessage

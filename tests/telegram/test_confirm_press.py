@@ -10,8 +10,8 @@ from sqlmodel import col, func, select
 from telegram import Update
 from telegram.ext import Application
 
-from bot.services.context import ServiceContext
-from bot.services.drafts import CONFIRM
+from bot.services.talk.drafts import CONFIRM
+from bot.services.unit.context import ServiceContext
 from bot.telegram.handlers import TelegramGateway
 from db.models import Case, CasePhoto, Draft
 from tests.services.guided import at_confirm

@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 from telegram import Bot
 
+from bot.delivery.attachments import Attachment
+from bot.delivery.claims import Claimed
 from bot.delivery.outcomes import Delivered, Permanent
-from bot.services.outbox import Claimed
-from bot.services.photos import Attachment
 from bot.telegram.sender import TelegramSender
 from core.buttons import Button
 from sandbox.serve import serving

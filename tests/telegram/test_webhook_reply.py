@@ -18,7 +18,7 @@ from starlette.responses import Response
 from telegram import Bot, CallbackQuery, Update, User
 from telegram.ext import Application, ContextTypes
 
-from bot.services.context import ServiceContext
+from bot.services.unit.context import ServiceContext
 from bot.telegram.answers import answer_press, replying
 from bot.telegram.handlers import TelegramGateway
 from bot.telegram.webhook import HEADER, TelegramWebhook

@@ -1,0 +1,138 @@
+"""What became of a claimed message: sent (the provider's id kept), to be retried, or given up
+(the address marked unreachable and the text queued on the person's next channel); a lease
+renewed while a send is still under way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import select as core_select
+
+from bot.delivery.reports import Sent, opt_out, reconcile_sent
+from bot.delivery.store import OUTBOX
+from bot.services.unit import identities
+from bot.services.unit.context import ServiceContext
+from bot.services.unit.outbox import Outbox
+from db import queries
+from db.models import OutboxMessage, OutboxStatus
+from db.statements import execute_many
+
+
+async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timedelta) -> None:
+    """Extend the lease of messages this process holds and has not sent yet."""
+    if not ids:
+        return
+    await ctx.db.write(partial(_change, _RENEW, {"ids": sorted(ids), "until": ctx.clock() + lease}))
+
+
+def _change(statement: Any, params: dict[str, Any], conn: Connection) -> None:
+    """A Core unit of one UPDATE."""
+    conn.execute(statement, params)
+
+
+async def record_sent(ctx: ServiceContext, *, sent: Mapping[int, str]) -> None:
+    """The provider accepted these messages (outbox id -> the provider's message id)."""
+    if not sent:
+        return
+    await ctx.db.write(partial(_write_sent, sent=dict(sent), now=ctx.clock()))
+
+
+def _write_sent(conn: Connection, *, sent: dict[int, str], now: datetime) -> None:
+    """``record_sent`` as a Core unit: a constant number of statements whatever ``sent`` holds."""
+    # A delivery report for one of these may be arriving right now: one waits for the other.
+    queries.serialize_keys(conn, list(sent.values()))
+    found = conn.execute(_SENT_ROWS, {"ids": sorted(sent)}).all()
+    # An edit keeps pointing at the message it changed; the id is what the person has.
+    rows = [
+        {
+            "row_id": row_id,
+            "status": OutboxStatus.SENT,
+            "sent_at": now,
+            "last_error": None,
+            "provider_message_id": sent[row_id],
+        }
+        for row_id, _, _ in found
+    ]
+    execute_many(conn, _SET_SENT, rows)
+    done = {sent[i]: Sent(i, delivery, None, address) for i, delivery, address in found}
+    reconcile_sent(conn, done, now)
+
+
+async def record_retry(
+    ctx: ServiceContext, *, message_id: int, at: datetime, error: str, count: bool
+) -> None:
+    """Try again at ``at``; ``count`` when it was a failure (a flood pause is not)."""
+    params = {
+        "row_id": message_id,
+        "status": OutboxStatus.FAILED if count else OutboxStatus.PENDING,
+        "more": 1 if count else 0,
+        "next_attempt_at": at,
+        "last_error": error,
+    }
+    await ctx.db.write(partial(_change, _RETRY, params))
+
+
+async def record_dead(
+    ctx: ServiceContext,
+    *,
+    message_id: int,
+    error: str,
+    unreachable: bool,
+    opted_out: bool = False,
+) -> OutboxMessage | None:
+    """Give up on a message. ``unreachable``: the person cannot get messages on this channel
+    (blocked the bot, the chat is gone) — mark their address so and queue the same text on the
+    next channel of theirs that can reach them. ``opted_out``: the address unsubscribed —
+    remember it, so nothing more is tried there."""
+    now = ctx.clock()
+    async with ctx.db.transaction() as session:
+        row = await session.get(OutboxMessage, message_id)
+        if row is None:
+            return None
+        row.status, row.last_error = (
+            (OutboxStatus.SUPPRESSED if opted_out else OutboxStatus.DEAD),
+            error,
+        )
+        session.add(row)
+        if opted_out:
+            await opt_out(session, row.address, now)
+        if not unreachable or row.person_id is None:
+            return None
+        await identities.mark_unreachable(session, person_id=row.person_id, channel=row.channel)
+        person = await queries.get_person(session=session, person_id=row.person_id)
+        if person is None or row.edit_of is not None or (row.photos and not row.text):
+            return None  # an edit, or an album: nothing to say elsewhere (the card falls back)
+        outbox = Outbox(session, now, ctx.default_language, ctx.channels)
+        other = await outbox.address_of(person)
+        if other is None or other.channel == row.channel:
+            return None
+        fallback = outbox.like(
+            row,
+            key=f"{row.idempotency_key}:fallback-{other.channel}",
+            channel=other.channel,
+            address=other.address,
+            person_id=person.id,
+        )
+        session.add(fallback)
+        return fallback
+
+
+# The statements, built once (the writer compiles each once per dialect).
+_BY_ID = OUTBOX.c.id == bindparam("row_id")
+_SET_SENT = update(OUTBOX).where(_BY_ID)
+_SENT_ROWS = core_select(OUTBOX.c.id, OUTBOX.c.delivery_status, OUTBOX.c.address).where(
+    OUTBOX.c.id.in_(bindparam("ids", expanding=True))
+)
+_RENEW = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        OUTBOX.c.status == OutboxStatus.SENDING.value,
+    )
+    .values(next_attempt_at=bindparam("until", type_=OUTBOX.c.next_attempt_at.type))
+)
+_RETRY = update(OUTBOX).where(_BY_ID).values(attempts=OUTBOX.c.attempts + bindparam("more"))

@@ -1,0 +1,300 @@
+"""Who hears of each event, and with which message: one table, read by every use case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import tzinfo
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services.cases.parties import Parties
+from bot.services.unit.outbox import Outbox
+from core.buttons import Button, buttons_for
+from core.cases import CaseState, EventKind, Rating, Status
+from core.texts import LANGUAGES, render
+from db import queries
+from db.models import Case, CaseEvent, Category, Community, OutboxMessage, OutboxStatus, Person
+
+# Audiences: "resident"; "resident_closed" (only when the case is now closed); "manager" (the
+# manager after the change), "manager_closed" (likewise, once closed); "previous_manager" (the
+# one who no longer holds it); "staff";
+# "holders" (who holds it at its escalation level); "escalation_holders" (holders above level 0).
+ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
+    EventKind.REPORTED: (("resident", "case.received"),),
+    EventKind.ROUTED: (("manager", "case.card"),),
+    EventKind.UNROUTED: (("staff", "case.unrouted"),),
+    EventKind.ACKNOWLEDGED: (("resident", "case.acknowledged"),),
+    EventKind.RESOLVED: (("resident", "case.resolved"),),
+    EventKind.DECLINED: (("staff", "case.declined"),),
+    # A "not satisfied" is told to the manager by the reopen message, with its reason.
+    EventKind.RATED: (("manager_closed", "case.rated"), ("resident_closed", "case.closed")),
+    EventKind.REOPENED: (
+        ("resident", "case.reopened_resident"),
+        ("manager", "case.reopened"),
+        ("escalation_holders", "case.escalated"),
+    ),
+    EventKind.REASSIGNED: (
+        ("previous_manager", "case.withdrawn"),
+        ("manager", "case.card"),
+        ("resident", "case.reassigned_resident"),
+    ),
+    EventKind.REJECTED: (("resident", "case.rejected"), ("previous_manager", "case.withdrawn")),
+    EventKind.CLOSED: (
+        ("resident", "case.closed_by_staff"),
+        ("previous_manager", "case.withdrawn"),
+    ),
+    EventKind.CANCELLED: (
+        ("resident", "case.cancelled"),
+        ("previous_manager", "case.cancelled_manager"),
+    ),
+    EventKind.ESCALATED: (("holders", "case.escalated"), ("resident", "case.escalated_resident")),
+    EventKind.REMINDED: (("holders", "case.reminder"),),
+    EventKind.NUDGED: (("resident", "case.nudge"),),
+    EventKind.CLOSED_UNRATED: (("resident", "case.closed_unrated"),),
+}
+
+
+# The messages that bring a case to someone who must act on it: they carry its photos.
+WITH_PHOTOS = frozenset({"case.card", "case.unrouted", "case.escalated"})
+
+
+def both(key: str, **params: Any) -> dict[str, str]:
+    """A catalog text in every language, as a localizable parameter."""
+    return {language: render(language, key, **params) for language in LANGUAGES}
+
+
+def state_of(case: Case) -> CaseState:
+    """The transition-relevant facts of a case row."""
+    return CaseState(
+        status=Status(case.status),
+        escalation_level=case.escalation_level,
+        reopen_count=case.reopen_count,
+        rating=Rating(case.rating) if case.rating else None,
+        manager_id=case.manager_id,
+        acknowledged=case.acknowledged_at is not None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """What an announcement may mention: the case, its place and kind, and the time zone."""
+
+    case: Case
+    community: Community | None
+    category: Category | None
+    tz: tzinfo
+    chain: tuple[str, ...]
+    urgent: bool
+    photos: int = 0  # how many photos the case has (its cards say so, and carry them)
+
+    def params(self, event: CaseEvent) -> dict[str, Any]:
+        """Message parameters; names in both languages so each recipient reads their own."""
+        case = self.case
+        local = "%Y-%m-%d %H:%M"
+        params: dict[str, Any] = {
+            "number": case.number,
+            "community": _names(self.community, case.community_id),
+            "category": _names(self.category, case.category_id),
+            "location": case.location or "-",
+            "description": case.description,
+            "note": event.note or "-",
+            "ack_due": case.ack_due_at.astimezone(self.tz).strftime(local),
+            "resolve_due": case.resolve_due_at.astimezone(self.tz).strftime(local),
+            "status": both(f"status.{case.status}"),
+            "level": both(f"role.{self._level_role()}"),
+            "original": case.duplicate_of or "-",
+            "reason": self._reason(event),
+            "photos": both("case.photos", count=self.photos) if self.photos else "",
+        }
+        if case.rating:
+            params["rating"] = both(f"rating.{case.rating}")
+        return params
+
+    def _reason(self, event: CaseEvent) -> dict[str, str]:
+        """Why a case was rejected: the note, and for a duplicate its original, in each language."""
+        reasons = {language: event.note for language in LANGUAGES}
+        if self.case.duplicate_of is not None:
+            original = self.case.duplicate_of
+            for language in LANGUAGES:
+                said = render(language, "case.duplicate_reason", original=original)
+                reasons[language] = f"{said}. {event.note}" if event.note else said
+        return {k: v or "-" for k, v in reasons.items()}
+
+    def _level_role(self) -> str:
+        index = min(self.case.escalation_level, len(self.chain) - 1)
+        return self.chain[index] if self.chain else "manager"
+
+
+def _names(row: Community | Category | None, fallback: str) -> dict[str, str]:
+    if row is None:
+        return {"zh": fallback, "en": fallback}
+    return {"zh": row.name_zh, "en": row.name_en}
+
+
+def _audience(name: str, scene: Scene, before: Parties | None, after: Parties) -> Iterable[Person]:
+    case = scene.case
+    match name:
+        case "resident":
+            return [after.resident] if after.resident else []
+        case "resident_closed":
+            closed = case.status == Status.CLOSED
+            return [after.resident] if closed and after.resident else []
+        case "manager":
+            return [after.manager] if after.manager else []
+        case "manager_closed":
+            closed = case.status == Status.CLOSED
+            return [after.manager] if closed and after.manager else []
+        case "previous_manager":
+            old = before.manager if before else None
+            still_holds = (
+                after.manager is not None and old is not None and old.id == after.manager.id
+            )
+            if old is None or (still_holds and Status(case.status).is_open):
+                return []
+            return [old]
+        case "staff":
+            return after.staff
+        case "holders":
+            return after.holders(case.escalation_level, scene.chain)
+        case "escalation_holders":
+            return (
+                after.holders(case.escalation_level, scene.chain) if case.escalation_level else []
+            )
+    raise ValueError(f"unknown audience {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """One message an event calls for: to whom, which template, with what."""
+
+    person: Person
+    template: str
+    key: str
+    params: dict[str, Any]
+    buttons: list[list[Button]]
+    urgent: bool
+    photos: int = 0  # the case's photos it carries (a new holder's card)
+
+
+def told(
+    scene: Scene, events: Iterable[CaseEvent], *, before: Parties | None, after: Parties
+) -> list[Told]:
+    """Every message the events call for (the table above), each person's buttons derived from
+    the state: what ``announce`` queues, and what the writer's hot paths insert."""
+    state = state_of(scene.case)
+    number = scene.case.number
+    assert number is not None
+    found: list[Told] = []
+    for event in events:
+        params = scene.params(event)
+        for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
+            for person in _audience(audience, scene, before, after):
+                buttons = buttons_for(state, after.relations(person.id), number)
+                key = f"case:{number}:event:{event.id}"
+                photos = scene.photos if template in WITH_PHOTOS else 0
+                found.append(Told(person, template, key, params, buttons, scene.urgent, photos))
+    return found
+
+
+async def announce(
+    outbox: Outbox,
+    scene: Scene,
+    events: Iterable[CaseEvent],
+    *,
+    before: Parties | None,
+    after: Parties,
+) -> None:
+    """Queue every message the events call for; then bring the cards sent before up to date, so
+    no button outlives its use."""
+    number = scene.case.number
+    assert number is not None
+    events = list(events)
+    if any(t in WITH_PHOTOS for e in events for _, t in ANNOUNCEMENTS.get(EventKind(e.kind), ())):
+        kept = await queries.case_photos(session=outbox.session, number=number)
+        scene = replace(scene, photos=len(kept))
+    # A case just reported (nobody stood in any relation before) has sent nothing yet.
+    earlier = await _cards(outbox, number) if before is not None else []
+    await outbox.know(p.id for p in after.everyone)
+    for one in told(scene, events, before=before, after=after):
+        await outbox.tell(
+            one.person,
+            one.template,
+            key=one.key,
+            case=scene.case,
+            params=one.params,
+            buttons=one.buttons,
+            urgent=one.urgent,
+            photos=one.photos,
+        )
+
+    if earlier and events:
+        await _refresh(outbox, scene, earlier, after, key=f"case:{number}:event:{events[-1].id}")
+
+
+async def _cards(outbox: Outbox, number: int) -> list[OutboxMessage]:
+    """The case's earlier messages on channels that edit them (those with buttons get edited as
+    it moves)."""
+    editing = outbox.book.editing
+    if not editing:
+        return []
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.case_number == number,
+            col(OutboxMessage.channel).in_(editing),
+            col(OutboxMessage.edit_of).is_(None),
+            OutboxMessage.status != OutboxStatus.DEAD,
+        )
+        .order_by(col(OutboxMessage.id))
+    )
+    return list((await outbox.session.exec(query)).all())
+
+
+async def _refresh(
+    outbox: Outbox, scene: Scene, cards: list[OutboxMessage], after: Parties, *, key: str
+) -> None:
+    """Edit each earlier card: its first text, the status now, the buttons its reader has now."""
+    state = state_of(scene.case)
+    number = scene.case.number
+    assert number is not None
+    for card in cards:
+        if not card.buttons:
+            continue  # nothing to press on it, nothing that can go stale
+        status = render(card.language, f"status.{scene.case.status}")
+        text = f"{card.text}\n\n{render(card.language, 'card.status', status=status)}"
+        buttons = buttons_for(state, after.relations(card.person_id or ""), number)
+        if await _reads_already(outbox.session, card, text, buttons, status=scene.case.status):
+            continue
+        await outbox.edit(card, key=key, text=text, buttons=buttons)
+
+
+async def _reads_already(
+    session: AsyncSession,
+    card: OutboxMessage,
+    text: str,
+    buttons: list[list[Button]],
+    *,
+    status: str,
+) -> bool:
+    """True when the card's last edit already says this, or, never edited, it was written in
+    this status with these buttons (a reminder changes nothing it shows: no edit)."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.edit_of == card.id)
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(1)
+    )
+    last = (await session.exec(query)).first()
+    data = [[b.data for b in row] for row in buttons]
+    if last is None:
+        written = card.params.get("status")  # the status a card was written in, when it says
+        return written == both(f"status.{status}") and _data(card) == data
+    return last.text == text and _data(last) == data
+
+
+def _data(row: OutboxMessage) -> list[list[str]]:
+    """The callback data of a stored row's buttons."""
+    return [[b["data"] for b in buttons] for buttons in row.buttons]

@@ -1,0 +1,283 @@
+"""Every step after the report — acknowledge, resolve, decline, rate, reassign, reject, close,
+cancel, escalate, remind, close unrated — as one transaction each.
+
+Each step locks the case, checks the actor's right through ``core.cases.apply``, writes the new
+state, its events and the outbox rows together, or raises ``ServiceRefusal`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services.cases.announce import Scene, announce, both, state_of
+from bot.services.cases.parties import load_parties
+from bot.services.cases.routing import Policy, policy_for
+from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal, Unit
+from bot.services.unit.inbound import Inbound
+from bot.services.unit.work import unit_of_work
+from core.cases import Action, CaseState, EventKind, Rating, Refusal, apply
+from core.clean import clean
+from core.due import next_due_at
+from db import queries
+from db.models import Case, CaseEvent
+
+_MANAGING_ROLES = frozenset({"manager", "supervisor"})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An action with its arguments: a rating, a new manager, a duplicate's original, a note."""
+
+    action: Action
+    rating: Rating | None = None
+    manager_id: str | None = None
+    duplicate_of: int | None = None
+    note: str = ""
+
+
+async def act(
+    ctx: ServiceContext,
+    *,
+    number: int,
+    actor: Actor,
+    request: Request,
+    inbound: Inbound | None = None,
+) -> Case:
+    """Apply ``request`` by ``actor`` to case ``number`` in one transaction; return the case.
+
+    With ``inbound``, a replay of the same update raises ``AlreadyHandled`` and does nothing.
+    """
+    async with unit_of_work(ctx, inbound) as unit:
+        return await act_in(unit, number=number, actor=actor, request=request)
+
+
+async def act_on(ctx: ServiceContext, inbound: Inbound, *, number: int, request: Request) -> Case:
+    """``act`` for the sender of ``inbound`` (a button, a reply code), in its unit of work."""
+    async with unit_of_work(ctx, inbound) as unit:
+        return await act_in(unit, number=number, actor=unit.actor(), request=request)
+
+
+async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> Case:
+    """``act`` within a transaction the caller holds (with other work of the same use case)."""
+    session, now = unit.session, unit.now
+    request = replace(request, note=clean(request.note))  # a note is shown like a description
+    case = await queries.get_case(session=session, number=number, lock=True)
+    if case is None:
+        raise ServiceRefusal("refused.no_such_case", {"number": number})
+    before = await load_parties(session=session, case=case)
+    policy = await policy_for(session=session, category_id=case.category_id)
+    await _check_arguments(session, request, number)
+    result = apply(
+        state_of(case),
+        request.action,
+        before.relations(actor.person_id, system=actor.is_system),
+        rating=request.rating,
+        new_manager_id=request.manager_id,
+        chain_length=len(policy.chain),
+    )
+    if isinstance(result, Refusal):
+        raise ServiceRefusal(
+            result.reason, {"number": number, "status": both(f"status.{case.status}")}
+        )
+    _write_state(case, result.state, request, policy, now)
+    events = [
+        CaseEvent(
+            case_number=number,
+            at=now,
+            kind=kind.value,
+            actor_id=actor.person_id,
+            channel=actor.channel,
+            note=request.note,
+            data=_event_data(kind, request, case),
+        )
+        for kind in result.events
+    ]
+    session.add_all(events)
+    await session.flush()
+    after = await load_parties(session=session, case=case)
+    scene = await scene_of(session, case, policy)
+    await announce(unit.outbox, scene, events, before=before, after=after)
+    return case
+
+
+async def _check_arguments(session: AsyncSession, request: Request, number: int) -> None:
+    """Refuse arguments that name nobody or nothing: an unknown manager, a missing original."""
+    if request.action is Action.REASSIGN and request.manager_id:
+        person = await queries.get_person(session=session, person_id=request.manager_id)
+        if person is None or not person.active or person.role not in _MANAGING_ROLES:
+            raise ServiceRefusal("refused.unknown_manager", {"manager": request.manager_id})
+    if request.action is Action.REJECT and request.duplicate_of is not None:
+        original = await queries.get_case(session=session, number=request.duplicate_of)
+        if original is None or request.duplicate_of == number:
+            raise ServiceRefusal("refused.unknown_original", {"original": request.duplicate_of})
+    if request.action in (Action.REJECT, Action.CLOSE) and not (
+        request.note.strip() or request.duplicate_of
+    ):
+        raise ServiceRefusal("refused.reason_missing", {"number": number})
+
+
+def _write_state(
+    case: Case, state: CaseState, request: Request, policy: Policy, now: datetime
+) -> None:
+    """Copy the new state onto the row, stamping times and setting the sweep's timer."""
+    entered = state.status != case.status or state.reopen_count != case.reopen_count
+    case.status = state.status.value
+    case.escalation_level = state.escalation_level
+    case.reopen_count = state.reopen_count
+    case.rating = state.rating.value if state.rating else None
+    case.manager_id = state.manager_id
+    case.updated_at = now
+    match request.action:
+        case Action.ACKNOWLEDGE:
+            # The first acknowledgement is the one the response rate measures.
+            case.acknowledged_at = case.acknowledged_at or now
+        case Action.RESOLVE:
+            case.acknowledged_at = case.acknowledged_at or now
+            case.resolved_at = now
+        case Action.REJECT:
+            case.duplicate_of = request.duplicate_of
+        case Action.ESCALATE:
+            case.reminders_sent = 0
+            case.next_due_at = now + policy.levels.remind_every
+        case Action.REMIND:
+            case.reminders_sent += 1
+            case.next_due_at = now + policy.levels.remind_every
+        case Action.NUDGE:
+            # One nudge; the rest of confirm_within later, the case closes unrated.
+            case.reminders_sent += 1
+            case.next_due_at = (case.resolved_at or now) + policy.levels.confirm_within
+    if not state.status.is_open:
+        case.closed_at = now
+    if entered:
+        case.reminders_sent = 0
+        case.next_due_at = next_due_at(
+            state.status,
+            now=now,
+            ack_due_at=case.ack_due_at,
+            resolve_due_at=case.resolve_due_at,
+            resolved_at=case.resolved_at,
+            levels=policy.levels,
+        )
+
+
+def _event_data(kind: EventKind, request: Request, case: Case) -> dict[str, object]:
+    """The structured part of an event: what a later reader needs beyond kind and note."""
+    data: dict[str, object] = {"status": case.status, "level": case.escalation_level}
+    if request.rating is not None and kind is EventKind.RATED:
+        data["rating"] = request.rating.value
+    if request.manager_id is not None:
+        data["manager"] = request.manager_id
+    if request.duplicate_of is not None:
+        data["duplicate_of"] = request.duplicate_of
+    return data
+
+
+async def scene_of(session: AsyncSession, case: Case, policy: Policy) -> Scene:
+    """Gather what announcements mention about a case."""
+    return Scene(
+        case=case,
+        community=await queries.get_community(session=session, community_id=case.community_id),
+        category=await queries.get_category(session=session, category_id=case.category_id),
+        tz=policy.tz,
+        chain=policy.chain,
+        urgent=policy.levels.urgent,
+    )
+
+
+async def acknowledge(ctx: ServiceContext, *, number: int, actor: Actor) -> Case:
+    """The manager (or a supervisor above) takes the case on."""
+    return await act(ctx, number=number, actor=actor, request=Request(Action.ACKNOWLEDGE))
+
+
+async def resolve(ctx: ServiceContext, *, number: int, actor: Actor, note: str = "") -> Case:
+    """The manager reports it fixed; the resident is asked to rate."""
+    return await act(ctx, number=number, actor=actor, request=Request(Action.RESOLVE, note=note))
+
+
+async def decline(ctx: ServiceContext, *, number: int, actor: Actor, note: str = "") -> Case:
+    """The manager says it is not theirs; it goes back to staff, unassigned."""
+    return await act(ctx, number=number, actor=actor, request=Request(Action.DECLINE, note=note))
+
+
+async def rate(
+    ctx: ServiceContext, *, number: int, actor: Actor, rating: Rating, note: str = ""
+) -> Case:
+    """The resident rates: satisfied closes; dissatisfied reopens one level higher."""
+    request = Request(Action.RATE, rating=rating, note=note)
+    return await act(ctx, number=number, actor=actor, request=request)
+
+
+async def reassign(
+    ctx: ServiceContext, *, number: int, actor: Actor, manager_id: str, note: str = ""
+) -> Case:
+    """Staff hand the case to another manager."""
+    request = Request(Action.REASSIGN, manager_id=manager_id, note=note)
+    return await act(ctx, number=number, actor=actor, request=request)
+
+
+async def reject(
+    ctx: ServiceContext,
+    *,
+    number: int,
+    actor: Actor,
+    note: str = "",
+    duplicate_of: int | None = None,
+) -> Case:
+    """Staff reject the case as invalid (with a reason) or as a duplicate of another."""
+    request = Request(Action.REJECT, note=note, duplicate_of=duplicate_of)
+    return await act(ctx, number=number, actor=actor, request=request)
+
+
+async def close(ctx: ServiceContext, *, number: int, actor: Actor, note: str) -> Case:
+    """Staff close the case themselves, with a reason."""
+    return await act(ctx, number=number, actor=actor, request=Request(Action.CLOSE, note=note))
+
+
+async def cancel(ctx: ServiceContext, *, number: int, actor: Actor, note: str = "") -> Case:
+    """The resident withdraws the case before it is acknowledged."""
+    return await act(ctx, number=number, actor=actor, request=Request(Action.CANCEL, note=note))
+
+
+async def escalate(ctx: ServiceContext, *, number: int, note: str = "") -> Case:
+    """The clock moves an overdue case one level up the chain."""
+    request = Request(Action.ESCALATE, note=note)
+    return await act(ctx, number=number, actor=Actor.system(), request=request)
+
+
+async def remind(ctx: ServiceContext, *, number: int) -> Case:
+    """The clock reminds whoever holds an overdue case."""
+    return await act(ctx, number=number, actor=Actor.system(), request=Request(Action.REMIND))
+
+
+async def nudge(ctx: ServiceContext, *, number: int) -> Case:
+    """The clock asks the resident once more for a rating."""
+    return await act(ctx, number=number, actor=Actor.system(), request=Request(Action.NUDGE))
+
+
+async def close_unrated(ctx: ServiceContext, *, number: int) -> Case:
+    """The clock closes a resolved case the resident never rated."""
+    request = Request(Action.CLOSE_UNRATED)
+    return await act(ctx, number=number, actor=Actor.system(), request=request)
+
+
+__all__ = [
+    "Request",
+    "acknowledge",
+    "act",
+    "act_in",
+    "act_on",
+    "cancel",
+    "close",
+    "close_unrated",
+    "decline",
+    "escalate",
+    "nudge",
+    "rate",
+    "reassign",
+    "reject",
+    "remind",
+    "resolve",
+]

@@ -1,0 +1,1 @@
+"""The daily digest for community staff: the figures, the text and the chart."""

@@ -1,0 +1,195 @@
+"""One case in the staff console: everything about it for a reader allowed to see it (else
+nothing, as if it did not exist), the actions that reader may take — the bot's own use cases,
+recorded with channel ``web`` — and internal notes, events residents never see."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services.cases import lifecycle
+from bot.services.cases.announce import state_of
+from bot.services.cases.parties import load_parties
+from bot.services.cases.photos import MAX_PHOTOS
+from bot.services.cases.routing import managers_for, zone
+from bot.services.staff.listing import Viewer
+from bot.services.staff.views import case_json
+from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal
+from bot.services.unit.inbound import Inbound
+from bot.services.unit.work import unit_of_work
+from core.access import console_sees
+from core.cases import Action, Channel, EventKind, Relation, allowed_actions
+from core.clean import MAX_DESCRIPTION, clean
+from db import queries
+from db.models import Case, CaseEvent, CasePhoto, OutboxMessage, Person
+
+CHANNEL = Channel.WEB
+MAX_NOTE = MAX_DESCRIPTION
+
+
+class NotVisible(Exception):
+    """The case does not exist for this reader (the console answers 404 either way)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message sent (or to be sent) about the case: to whom, how, and where it stands."""
+
+    at: str
+    to: str
+    channel: str
+    template: str
+    excerpt: str  # the message's first line, as its reader got it
+    status: str
+    delivery_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """A case as the console shows it."""
+
+    case: dict[str, Any]
+    actions: tuple[str, ...]  # Action values this reader may take now
+    managers: tuple[tuple[str, str], ...]  # whom a reassignment may go to: (id, name)
+    deliveries: tuple[Delivery, ...]
+    photos: tuple[int, ...]  # the positions of the case's photos, in the order sent
+
+
+async def _relations(session: AsyncSession, viewer: Viewer, case: Case) -> frozenset[Relation]:
+    """The reader's relations to ``case``; NotVisible when the console must not show it."""
+    relations = (await load_parties(session=session, case=case)).relations(viewer.person_id)
+    acted = select(CaseEvent.id).where(
+        CaseEvent.case_number == case.number, CaseEvent.actor_id == viewer.person_id
+    )
+    did = (await session.exec(acted.limit(1))).first() is not None
+    if not console_sees(viewer.role, relations, acted=did):
+        raise NotVisible()
+    return relations
+
+
+async def _visible_case(session: AsyncSession, viewer: Viewer, number: int) -> Case:
+    case = await queries.get_case(session=session, number=number)
+    if case is None:
+        raise NotVisible()
+    await _relations(session, viewer, case)
+    return case
+
+
+async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseView:
+    """Case ``number`` for ``viewer``; NotVisible when it is not theirs to see."""
+    async with unit_of_work(ctx) as unit:  # read only; a unit for the bot's list of managers
+        session = unit.session
+        case = await queries.get_case(session=session, number=number)
+        if case is None:
+            raise NotVisible()
+        relations = await _relations(session, viewer, case)
+        tz = await zone(session)
+        events = await queries.case_events(session=session, number=number)
+        query = select(OutboxMessage).where(OutboxMessage.case_number == number)
+        sent = (await session.exec(query.order_by(col(OutboxMessage.id)))).all()
+        ids = {e.actor_id for e in events} | {m.person_id for m in sent}
+        ids |= {case.manager_id, case.resident_id}
+        people = await queries.people(session=session, ids=[i for i in ids if i])
+        names: dict[str, tuple[str, str]] = {
+            f"person:{p.id}": (p.name, p.id) for p in people.values()
+        }
+        for kind, key in (("community", case.community_id), ("category", case.category_id)):
+            row = await (
+                queries.get_community(session=session, community_id=key)
+                if kind == "community"
+                else queries.get_category(session=session, category_id=key)
+            )
+            if row is not None:
+                names[f"{kind}:{key}"] = (row.name_zh, row.name_en)
+        actions = allowed_actions(state_of(case), relations - {Relation.SYSTEM})
+        managers: list[Person] = []
+        if Action.REASSIGN in actions:
+            managers = await managers_for(
+                unit, community=case.community_id, exclude=case.manager_id
+            )
+        deliveries = tuple(
+            Delivery(
+                at=m.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                to=people[m.person_id].name if m.person_id in people else m.address,
+                channel=m.channel,
+                template=m.template,
+                excerpt=_excerpt(m.text),
+                status=m.status,
+                delivery_status=m.delivery_status,
+            )
+            for m in sent
+        )
+        data = case_json(case.model_dump(), tz, names=names, events=events)
+        data["category_name_en"] = names.get(f"category:{case.category_id}", ("", ""))[1]
+        data["community_name_en"] = names.get(f"community:{case.community_id}", ("", ""))[1]
+        return CaseView(
+            case=data,
+            actions=tuple(a.value for a in actions if a is not Action.RATE),
+            managers=tuple((p.id, p.name) for p in managers),
+            deliveries=deliveries,
+            photos=tuple(
+                p.position for p in await queries.case_photos(session=session, number=number)
+            ),
+        )
+
+
+async def photo_of(ctx: ServiceContext, viewer: Viewer, *, number: int, position: int) -> CasePhoto:
+    """Photo ``position`` of case ``number`` with its bytes (if kept), for a reader who may see
+    the case; NotVisible otherwise, or when there is no such photo."""
+    if not 0 <= position < MAX_PHOTOS:  # nor a number the database would refuse to bind
+        raise NotVisible()
+    async with ctx.db.reading() as session:
+        await _visible_case(session, viewer, number)
+        photo = await queries.case_photo(session=session, number=number, position=position)
+    if photo is None:
+        raise NotVisible()
+    return photo
+
+
+async def act_on_case(
+    ctx: ServiceContext,
+    viewer: Viewer,
+    *,
+    number: int,
+    request: lifecycle.Request,
+    form_id: str,
+) -> Case:
+    """The reader's action on case ``number``: the bot's use case, with channel ``web``; a form
+    sent twice (``form_id``) acts once. NotVisible, or ServiceRefusal saying why nothing changed."""
+    async with ctx.db.reading() as session:
+        await _visible_case(session, viewer, number)
+    actor = Actor(viewer.person_id, CHANNEL)
+    # A form without a usable id of its own acts each time it is sent.
+    usable = 8 <= len(form_id) <= 64 and form_id.isascii() and form_id.isprintable()
+    inbound = Inbound(CHANNEL, form_id if usable else secrets.token_urlsafe(16))
+    return await lifecycle.act(ctx, number=number, actor=actor, request=request, inbound=inbound)
+
+
+async def add_note(ctx: ServiceContext, viewer: Viewer, *, number: int, text: str) -> None:
+    """An internal note on case ``number``: an event for the case's staff and managers only."""
+    note = clean(text)[:MAX_NOTE].strip()
+    if not note:
+        raise ServiceRefusal("refused.note_empty")
+    async with unit_of_work(ctx) as unit:
+        case = await _visible_case(unit.session, viewer, number)
+        unit.session.add(
+            CaseEvent(
+                case_number=number,
+                at=unit.now,
+                kind=EventKind.NOTE,
+                actor_id=viewer.person_id,
+                channel=CHANNEL,
+                note=note,
+                data={"status": case.status, "internal": True},
+            )
+        )
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    """The first line of a message, cut to ``limit`` characters (an album has no text)."""
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,252 @@
+"""The one-message questions, for every channel: why not satisfied, why rejected or closed, to
+whom to reassign, which community a report is from, which case a rating means — and what their
+answer does. The question waits in a draft like the guided report; on a plain-text channel its
+choices are numbered and a reply "2" picks the second.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import col, select
+
+from bot.services.cases.announce import both, state_of
+from bot.services.cases.lifecycle import Request, act_in
+from bot.services.cases.parties import load_parties
+from bot.services.cases.report import NewReport, category_for, open_case
+from bot.services.cases.routing import managers_for
+from bot.services.talk import drafts
+from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
+from bot.services.unit.inbound import Inbound
+from bot.services.unit.work import unit_of_work
+from core.buttons import Button
+from core.cases import Action, Rating, Refusal, Status, apply
+from db import queries
+from db.directory_cache import directory
+from db.models import Case, Draft, Person
+
+_ASKING = {Action.RATE: "rate_reason", Action.REJECT: "reject_reason", Action.CLOSE: "close_reason"}
+_TEMPLATES = {
+    "rate_reason": "flow.ask_rate_reason",
+    "reject_reason": "flow.ask_reject_reason",
+    "close_reason": "flow.ask_close_reason",
+    "reassign": "flow.ask_reassign",
+    "community": "flow.ask_community",
+    "which_case": "flow.ask_which_case",
+}
+_DUPLICATE = re.compile(r"#?\s*(\d{1,12})")
+
+
+def _abandon(flow: str) -> list[Button]:
+    return [Button("button.flow.abandon", f"{drafts.PREFIX}{flow}:x")]
+
+
+async def ask(
+    unit: Unit,
+    person: Person,
+    flow: str,
+    data: dict[str, Any],
+    *,
+    labels: Sequence[str] = (),
+    extra: Sequence[Button] = (),
+    reask: bool = False,
+) -> None:
+    """Ask ``flow``'s question: its choices as buttons, or numbered on a plain-text channel."""
+    assert unit.inbound is not None
+    channel = unit.inbound.channel
+    buttons = [*drafts.choices(flow, list(labels)), [*extra, *_abandon(flow)]]
+    await drafts.keep(
+        unit, channel=channel, person_id=person.id, flow=flow, step=flow, data=data, buttons=buttons
+    )
+    template, params = _TEMPLATES[flow], dict(data)
+    if labels and unit.channels.plain_text(channel):
+        template = f"{template}_numbered"
+        params["choices"] = "\n".join(f"{i} {label}" for i, label in enumerate(labels, 1))
+    await unit.outbox.tell(
+        person, template, key=unit.key("flow"), params=params, buttons=buttons, reask=reask
+    )
+
+
+async def ask_before(ctx: ServiceContext, inbound: Inbound, *, number: int, action: Action) -> None:
+    """A button whose action needs more: check it is allowed now, then ask for what is missing
+    (the reason for "not satisfied", reject or close; the new manager for reassign)."""
+    async with unit_of_work(ctx, inbound) as unit:
+        await ask_before_in(unit, number=number, action=action)
+
+
+async def ask_before_in(unit: Unit, *, number: int, action: Action) -> None:
+    """``ask_before`` within the inbound's unit of work."""
+    person = unit.active_sender()
+    case, refusal = await _trial(unit, person, number, action)
+    if refusal is not None:
+        raise refusal
+    assert case is not None
+    flow = _ASKING.get(action, "reassign")
+    data: dict[str, Any] = {"number": number}
+    if action is Action.REASSIGN:
+        managers = await managers_for(unit, community=case.community_id, exclude=case.manager_id)
+        data["managers"] = [m.id for m in managers]
+        await ask(unit, person, flow, data, labels=[m.name for m in managers])
+        return
+    extra = [Button("button.flow.no_reason", f"{drafts.PREFIX}{flow}:skip")]
+    await ask(unit, person, flow, data, extra=extra if action is Action.RATE else [])
+
+
+async def ask_community(unit: Unit, person: Person, text: str, *, reask: bool = False) -> None:
+    """Which community a report written as free text is from (the number texted named none)."""
+    communities = (await directory(unit.session)).active_communities()
+    english = person.language == "en"
+    labels = [c.name_en if english else c.name_zh for c in communities]
+    data = {"text": text, "communities": [c.id for c in communities]}
+    await ask(unit, person, "community", data, labels=labels, reask=reask)
+
+
+async def rate(unit: Unit, *, rating: Rating, number: int | None, reason: str) -> None:
+    """A rating written as text: for case ``number``, else the one case waiting for it (asking
+    which when several are); "not satisfied" without a reason asks why first."""
+    person = unit.active_sender()
+    if number is None:
+        waiting = await _waiting(unit, person)
+        if not waiting:
+            raise ServiceRefusal("sms.nothing_to_rate")
+        if len(waiting) > 1:
+            data = {"cases": waiting, "rating": rating.code, "reason": reason}
+            await ask(unit, person, "which_case", data, labels=[f"#{n}" for n in waiting])
+            return
+        number = waiting[0]
+    else:
+        # A case named in the text: someone else's is answered as one that does not exist, so a
+        # guessed number tells nothing.
+        named = await queries.get_case(session=unit.session, number=number)
+        if named is None or named.resident_id != person.id:
+            raise ServiceRefusal("refused.no_case_of_yours", {"number": number})
+    if rating is Rating.DISSATISFIED and not reason:
+        await ask_before_in(unit, number=number, action=Action.RATE)
+        return
+    request = Request(Action.RATE, rating=rating, note=reason)
+    await act_in(unit, number=number, actor=unit.actor(), request=request)
+
+
+async def _waiting(unit: Unit, person: Person) -> list[int]:
+    """The person's cases waiting for their rating, newest first."""
+    query = (
+        select(Case.number)
+        .where(Case.resident_id == person.id, Case.status == Status.RESOLVED.value)
+        .order_by(col(Case.number).desc())
+        .limit(9)
+    )
+    return [n for n in (await unit.session.exec(query)).all() if n is not None]
+
+
+async def answered(
+    unit: Unit, person: Person, row: Draft, *, text: str | None, choice: str | None
+) -> None:
+    """The answer to the question ``row`` holds: a reason, a choice, or a new question."""
+    parsed = drafts.parse_choice(choice) if choice else None
+    if parsed is not None and (parsed[0] != row.flow or parsed[1] == "x"):
+        await unit.session.delete(row)
+        if parsed[1] == "x":
+            await unit.outbox.tell(person, "tg.done", key=unit.key("flow"))
+        return
+    index = int(parsed[1]) if parsed and parsed[1].isdigit() else -1
+    note = (text or "").strip()
+    if row.flow == "community":
+        await _community_answered(unit, person, row, index, note)
+        return
+    if row.flow == "which_case":
+        cases: list[int] = row.data["cases"]
+        if not 0 <= index < len(cases):
+            raise ServiceRefusal("flow.ask_which_case_again")
+        await unit.session.delete(row)
+        rating = Rating.from_code(str(row.data["rating"]))
+        assert rating is not None
+        await rate(unit, rating=rating, number=cases[index], reason=str(row.data["reason"]))
+        return
+    number = int(row.data["number"])
+    match row.flow:
+        case "rate_reason":
+            request = Request(Action.RATE, rating=Rating.DISSATISFIED, note=note)
+        case "reject_reason":
+            duplicate = _DUPLICATE.fullmatch(note)
+            request = (
+                Request(Action.REJECT, duplicate_of=int(duplicate.group(1)))
+                if duplicate
+                else Request(Action.REJECT, note=note)
+            )
+        case "close_reason":
+            request = Request(Action.CLOSE, note=note)
+        case _:
+            managers = row.data.get("managers", [])
+            if not 0 <= index < len(managers):
+                # free text where a manager must be chosen: the same buttons again, gently
+                offered = [await unit.session.get(Person, m) for m in managers]
+                labels = [m.name if m else "-" for m in offered]
+                await ask(unit, person, "reassign", dict(row.data), labels=labels, reask=True)
+                return
+            request = Request(Action.REASSIGN, manager_id=managers[index])
+    await unit.session.delete(row)
+    overtaken = await _overtaken(unit, person, number, request.action)
+    if overtaken is not None:
+        # The case moved on since the question was asked: it no longer stands; say why.
+        await unit.outbox.tell(
+            person, overtaken.reason, key=unit.key("flow"), params=overtaken.params
+        )
+        return
+    await act_in(unit, number=number, actor=unit.actor(), request=request)
+
+
+async def _community_answered(
+    unit: Unit, person: Person, row: Draft, index: int, text: str
+) -> None:
+    """A community picked for the report waiting in ``row``; anything else is a new report."""
+    await unit.session.delete(row)
+    communities: list[str] = row.data.get("communities", [])
+    if not 0 <= index < len(communities):
+        # Not one from the list: taken as a new report (and asked again where it is).
+        await ask_community(unit, person, text or row.data["text"])
+        return
+    described = str(row.data["text"])
+    new = NewReport(
+        community_id=communities[index],
+        category_id=await category_for(unit, described),
+        description=described,
+    )
+    await open_case(unit, resident_id=person.id, channel=unit.actor().channel, new=new)
+
+
+_OVERTAKEN = frozenset({"refused.closed", "refused.wrong_status", "refused.not_entitled"})
+
+
+async def _overtaken(
+    unit: Unit, person: Person, number: int, action: Action
+) -> ServiceRefusal | None:
+    """Why a question asked earlier no longer stands (the case's status or holder changed),
+    or None while its answer can still be acted on."""
+    case, refusal = await _trial(unit, person, number, action)
+    if case is None or (refusal is not None and refusal.reason in _OVERTAKEN):
+        return refusal
+    return None
+
+
+async def _trial(
+    unit: Unit, person: Person, number: int, action: Action
+) -> tuple[Case | None, ServiceRefusal | None]:
+    """The case (locked) and why ``person`` may not take ``action`` on it now, if they may not
+    (whatever the rating or the new manager will be)."""
+    case = await queries.get_case(session=unit.session, number=number, lock=True)
+    if case is None:
+        return None, ServiceRefusal("refused.no_such_case", {"number": number})
+    parties = await load_parties(session=unit.session, case=case)
+    trial = apply(
+        state_of(case),
+        action,
+        parties.relations(person.id),
+        rating=Rating.DISSATISFIED,
+        new_manager_id="-",
+    )
+    if isinstance(trial, Refusal):
+        status = both(f"status.{case.status}")
+        return case, ServiceRefusal(trial.reason, {"number": number, "status": status})
+    return case, None

@@ -1,0 +1,95 @@
+"""The cases' tables: a case, its events (the audit trail) and its photos."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Case(SQLModel, table=True):
+    """One resident's problem, from report to rating; ``number`` is what people see as #n."""
+
+    __tablename__ = "cases"
+
+    # The sweep asks for open cases by due time: (status, next_due_at) answers it from the index
+    # alone (SQLite's planner would otherwise take the status index and sort).
+    __table_args__ = (
+        Index("ix_cases_next_due_at", "next_due_at"),
+        Index("ix_cases_status_next_due_at", "status", "next_due_at"),
+    )
+
+    number: int | None = Field(default=None, primary_key=True)
+    status: str = Field(index=True, max_length=16)
+    community_id: str = Field(index=True, max_length=64)
+    category_id: str = Field(max_length=64)
+    location: str = ""
+    description: str = ""
+    channel: str = Field(max_length=16)
+    resident_id: str = Field(index=True, max_length=64)
+    manager_id: str | None = Field(default=None, index=True, max_length=64)
+    escalation_level: int = 0
+    reopen_count: int = 0
+    reminders_sent: int = 0
+    rating: str | None = Field(default=None, max_length=24)
+    duplicate_of: int | None = None
+    ack_due_at: datetime
+    resolve_due_at: datetime
+    # The one timer the scheduler sweeps: when this case next needs the clock's attention.
+    next_due_at: datetime | None = None
+    created_at: datetime = Field(index=True)
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    updated_at: datetime
+
+
+class CaseEvent(SQLModel, table=True):
+    """The audit trail: every change of a case, who made it and through which channel."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: int = Field(index=True, foreign_key="cases.number")
+    at: datetime
+    kind: str = Field(index=True, max_length=24)  # /metrics counts by kind
+    actor_id: str | None = Field(default=None, max_length=64)
+    channel: str = Field(max_length=16)
+    note: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class CasePhoto(SQLModel, table=True):
+    """A photo of a case: a channel's own reference to it (a Telegram file id) or its bytes."""
+
+    __tablename__ = "case_photo"
+    __table_args__ = (UniqueConstraint("case_number", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: int = Field(index=True, foreign_key="cases.number")
+    position: int  # the order the resident sent them in, from 0
+    source: str = Field(max_length=16)  # the channel it came by (whose reference file_id is)
+    # A Telegram file id is re-sendable by the same bot to any chat, with no download.
+    file_id: str | None = Field(default=None, max_length=256)
+    # Fetched images (MMS media, an Open311 media_url) are kept here, checked to be images.
+    content: bytes | None = Field(default=None, sa_type=LargeBinary)
+    content_type: str = Field(default="image/jpeg", max_length=32)
+    size: int | None = None  # bytes, where known
+    created_at: datetime
+
+
+# The console's list of a community's cases by status, and of the cases a manager acted on: from
+# an index (declared after the tables, so the tables stay as they were).
+Index(
+    "ix_cases_community_status_number",
+    Case.__table__.c.community_id,  # type: ignore[attr-defined]
+    Case.__table__.c.status,  # type: ignore[attr-defined]
+    Case.__table__.c.number,  # type: ignore[attr-defined]
+)
+Index(
+    "ix_case_event_actor_case",
+    CaseEvent.__table__.c.actor_id,  # type: ignore[attr-defined]
+    CaseEvent.__table__.c.case_number,  # type: ignore[attr-defined]
+)
