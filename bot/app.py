@@ -72,6 +72,8 @@ async def run(settings: Settings) -> None:
             settings.telegram_bot_token,
             settings.telegram_webhook_secret,
             settings.twilio_auth_token,
+            settings.console_secret,
+            settings.metrics_token,
         )
         if value is not None
     ]

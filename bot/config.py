@@ -57,6 +57,22 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Signs staff-console sessions; unset: the console is off (its routes answer 404).
     console_secret: SecretStr | None = None
+    # A console session ends this many hours after sign-in, however active (besides 8 h idle).
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    # Request bodies, counted as they stream in (413 past the cap): the Telegram and Twilio
+    # webhooks, the console's forms, Open311 (whose POST may carry a photo); a body that has not
+    # arrived after HTTP_BODY_SECONDS is cut off (408).
+    webhook_max_bytes: int = Field(default=65_536, ge=1_024, le=10_000_000)
+    console_max_bytes: int = Field(default=65_536, ge=1_024, le=10_000_000)
+    open311_max_bytes: int = Field(default=6_000_000, ge=1_024, le=60_000_000)
+    http_body_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Open311 GETs a minute per API key, and per client address without a key (429 past it).
+    open311_reads_per_minute: int = Field(default=120, gt=0, le=100_000)
+    # The countries SMS may go to, as calling codes ("86,852"); empty: the country of
+    # TWILIO_FROM_NUMBER. A number elsewhere is never texted (no SMS pumping through a form).
+    sms_countries: str = ""
+    # /metrics answers loopback clients; with a token, anyone who sends "Authorization: Bearer …".
+    metrics_token: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -81,6 +97,14 @@ class Settings(BaseSettings):
             raise ValueError("must be zh or en")
         return value
 
+    @field_validator("sms_countries")
+    @classmethod
+    def _calling_codes(cls, value: str) -> str:
+        codes = [c.strip().lstrip("+") for c in value.split(",") if c.strip()]
+        if any(not c.isdigit() or not 1 <= len(c) <= 3 for c in codes):
+            raise ValueError('must be calling codes separated by commas, e.g. "86,852"')
+        return ",".join(codes)
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -93,6 +117,7 @@ class Settings(BaseSettings):
         "telegram_webhook_secret",
         "twilio_auth_token",
         "console_secret",
+        "metrics_token",
         mode="after",
     )
     @classmethod

@@ -12,9 +12,12 @@ from zoneinfo import ZoneInfo
 import uvicorn
 from starlette.routing import BaseRoute
 
+from bot import openapi
 from bot.adapter import Adapter, Wired, Wiring
+from bot.bounds import HEAD_MAX_BYTES
 from bot.channels import REGISTRY
 from bot.config import Settings
+from bot.connections import bounded_h11
 from bot.console.routes import console_routes
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.dispatcher import Settings as DeliverySettings
@@ -80,15 +83,25 @@ class Stack:
             digests=scheduled_digests,
         )
         routes += console_routes(settings, ctx, self.kick)
+        routes += openapi.routes()  # GET /openapi.json: what an integrator may call
         self._console_links()
-        self.web = create_web_app(ctx, routes)
+        self.web = create_web_app(ctx, routes, settings=settings)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.web,
                 host=settings.http_host,
                 port=settings.http_port,
                 log_level="warning",
+                # uvicorn's own logging set-up would give its loggers handlers of their own that
+                # bypass ours (bot/logs.py), and a traceback's phones and tokens with them.
+                log_config=None,
                 lifespan="off",
+                # h11 whether or not httptools is installed, with a deadline on the headers and a
+                # lingering close (bot/connections.py), and its limit on a head arriving in
+                # pieces; no WebSocket is served.
+                http=bounded_h11(settings.http_body_seconds),
+                h11_max_incomplete_event_size=HEAD_MAX_BYTES,
+                ws="none",
             )
         )
         self._tasks: list[asyncio.Task[None]] = []

@@ -1,19 +1,28 @@
-"""The HTTP server: health, readiness and metrics; the Telegram and Twilio webhooks plug in here."""
+"""The HTTP server: health, readiness and metrics; the Telegram and Twilio webhooks plug in here.
+Every request is bounded (``bot/bounds.py``); ``/metrics`` answers only who may see it."""
 
 from __future__ import annotations
 
 import dataclasses
+import hmac
+import ipaddress
 from collections.abc import Iterable, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.bounds import Bounded, Bounds
+from bot.config import Settings
 from bot.services.health import Snapshot, metrics_snapshot, readiness
 from bot.services.unit.context import ServiceContext
+
+# Headers a reverse proxy adds: such a request came from elsewhere, whatever its socket says.
+FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 class _Families:
@@ -65,8 +74,50 @@ def metric_families(snapshot: Snapshot) -> list[Metric]:
     return [cases, waiting, oldest, reminders, escalations, failed, suppressed]
 
 
-def create_web_app(ctx: ServiceContext, routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The Starlette app: ``/healthz``, ``/readyz``, ``/metrics`` and the channels' ``routes``."""
+def loopback(request: Request) -> bool:
+    """Whether the client is on this host and no proxy forwarded the request (a proxy on this
+    host would make every client look local)."""
+    if request.client is None or any(h in request.headers for h in FORWARDING):
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 (not loopback to Python before 3.13)
+    return address.is_loopback
+
+
+def bearer_matches(request: Request, token: str) -> bool:
+    """Whether ``Authorization: Bearer <token>`` carries ``token`` (compared in constant time)."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
+def metrics_refusal(request: Request, token: str | None) -> Response | None:
+    """Why ``request`` may not read the metrics (401 without the token when one is set, else 403
+    off the loopback), or None when it may."""
+    if token is not None:
+        if bearer_matches(request, token):
+            return None
+        return PlainTextResponse(
+            "metrics need a bearer token", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    if loopback(request):
+        return None
+    return PlainTextResponse("metrics are served to this host only", status_code=403)
+
+
+def create_web_app(
+    ctx: ServiceContext, routes: Sequence[BaseRoute] = (), *, settings: Settings | None = None
+) -> Starlette:
+    """The Starlette app: ``/healthz``, ``/readyz``, ``/metrics`` and the channels' ``routes``,
+    bodies bounded as ``settings`` say (their defaults without them)."""
+    bounds = Bounds.of(settings) if settings is not None else Bounds.defaults()
+    secret = settings.metrics_token if settings is not None else None
+    token = secret.get_secret_value() if secret is not None else None
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -75,7 +126,10 @@ def create_web_app(ctx: ServiceContext, routes: Sequence[BaseRoute] = ()) -> Sta
         state = await readiness(ctx)
         return JSONResponse(dataclasses.asdict(state), status_code=200 if state.ready else 503)
 
-    async def metrics(_request: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        refusal = metrics_refusal(request, token)
+        if refusal is not None:
+            return refusal
         try:
             snapshot = await metrics_snapshot(ctx)
         except Exception:  # the database is down: say so rather than show wrong numbers
@@ -90,5 +144,6 @@ def create_web_app(ctx: ServiceContext, routes: Sequence[BaseRoute] = ()) -> Sta
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             *routes,
-        ]
+        ],
+        middleware=[Middleware(Bounded, bounds=bounds)],
     )

@@ -1,10 +1,13 @@
-"""Who may act on a case: an actor's relations to it, worked out from plain facts."""
+"""Who may act on a case, and to whom it may be handed: an actor's relations to it and a holder's
+eligibility for its community, worked out from plain facts."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from typing import Protocol
 
 from core.cases import Relation
+from core.routing import ANY, Route
 
 
 def relations_of(
@@ -34,6 +37,55 @@ def relations_of(
 
 
 CONSOLE_ROLES = frozenset({"staff", "manager", "supervisor"})
+MANAGING_ROLES = frozenset({"manager", "supervisor"})
+
+
+class Candidate(Protocol):
+    """A person a case might be handed to, as far as the rule needs to know them."""
+
+    @property
+    def id(self) -> str: ...  # the person's id
+
+    @property
+    def role(self) -> str: ...  # resident, manager, supervisor or staff
+
+    @property
+    def active(self) -> bool: ...  # still in the directory
+
+    @property
+    def community_id(self) -> str | None: ...  # the community the file puts them in
+
+
+def routed_to(routes: Iterable[Route], community: str) -> frozenset[str]:
+    """Who the routing rules for ``community`` name (a ``*`` rule names them for every one)."""
+    return frozenset(r.manager_id for r in routes if r.community in (ANY, community))
+
+
+def may_hold(candidate: Candidate, *, community: str, routes: Iterable[Route]) -> bool:
+    """Whether a case of ``community`` may be handed to ``candidate``: an active manager or
+    supervisor of that community, or one a routing rule for it names. Handing a case to anyone
+    else would let staff give it — and with it the right to read and act on it — to another
+    community's people."""
+    if not candidate.active or candidate.role not in MANAGING_ROLES:
+        return False
+    return candidate.community_id == community or candidate.id in routed_to(routes, community)
+
+
+def handover_refusal(
+    candidate: Candidate | None,
+    *,
+    community: str,
+    routes: Iterable[Route],
+    system: bool = False,
+) -> str | None:
+    """Why a case of ``community`` may not be handed to ``candidate`` (a text-catalog key), or
+    None when it may. The system (a directory load handing on a leaver's cases) follows the
+    directory's own routes and chains, so only the first condition holds it."""
+    if candidate is None or not candidate.active or candidate.role not in MANAGING_ROLES:
+        return "refused.unknown_manager"
+    if system or may_hold(candidate, community=community, routes=routes):
+        return None
+    return "refused.not_eligible_manager"
 
 
 def may_use_console(role: str, *, active: bool = True) -> bool:

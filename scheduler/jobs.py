@@ -1,12 +1,14 @@
 """APScheduler in the ``run`` process: the sweep of due cases every few seconds (and, on SQLite,
-the lease that keeps a second process from sweeping too). No business rule lives here."""
+the lease that keeps a second process from sweeping too), the daily digest, and the purge of
+sign-in links, sessions and invites that have ended. No business rule lives here."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import datetime, tzinfo
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, tzinfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -14,9 +16,14 @@ from bot import processes
 from bot.services.cases.routing import digest_time
 from bot.services.cases.timers import hold_lease, run_due
 from bot.services.digest.daily import send_digest, staff_members
+from bot.services.staff.signin import purge
+from bot.services.talk.invites import purge_invites
 from bot.services.unit.context import ServiceContext
 
 log = logging.getLogger("wolaiban.scheduler")
+# How often what has ended is deleted: nothing can use it any more, so this only bounds how long
+# a dead token's hash lingers.
+PURGE_EVERY = timedelta(minutes=15)
 
 
 class Clockwork:
@@ -48,11 +55,20 @@ class Clockwork:
             id="sweep",
             next_run_time=datetime.now(tz),
         )
+        # The first purge a minute after start: what ended while we were down goes early.
+        self.scheduler.add_job(
+            self.purge,
+            "interval",
+            seconds=PURGE_EVERY.total_seconds(),
+            id="purge",
+            next_run_time=datetime.now(tz) + timedelta(minutes=1),
+        )
         self._language = language
         self._tz = tz
         self._digests = digests
         self._quiet = asyncio.Event()  # set while no job is running
         self._quiet.set()
+        self._running = 0  # jobs may overlap (a purge during a sweep): quiet when none runs
 
     async def start(self) -> None:
         """Start the jobs: the sweep, and the digest at the directory's ``digest_at`` (sent at
@@ -70,11 +86,8 @@ class Clockwork:
 
     async def digests(self) -> None:
         """Today's digest for every staff member (each once a day, whichever instance sends)."""
-        self._quiet.clear()
-        try:
+        async with self._busy():
             await self._send_digests()
-        finally:
-            self._quiet.set()
 
     async def _send_digests(self) -> None:
         sent = 0
@@ -84,6 +97,31 @@ class Clockwork:
             log.info("digests queued: %d", sent)
             self._on_work()
 
+    async def purge(self) -> None:
+        """Delete the sign-in links, console sessions and invites that can no longer be used."""
+        async with self._busy():
+            ended = await purge(self._ctx)
+            invites = await purge_invites(self._ctx)
+        if ended.links or ended.sessions or invites:
+            log.info(
+                "purged: %d sign-in links, %d sessions, %d invites",
+                ended.links,
+                ended.sessions,
+                invites,
+            )
+
+    @asynccontextmanager
+    async def _busy(self) -> AsyncIterator[None]:
+        """While a job runs: ``stop`` waits until the last running job is done."""
+        self._running += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._quiet.set()
+
     async def stop(self) -> None:
         """Stop the jobs, letting one that runs finish its transaction."""
         if self.scheduler.running:
@@ -92,11 +130,8 @@ class Clockwork:
 
     async def sweep(self) -> None:
         """Step every due case (on SQLite only while this process holds the lease)."""
-        self._quiet.clear()
-        try:
+        async with self._busy():
             await self._sweep()
-        finally:
-            self._quiet.set()
 
     async def _sweep(self) -> None:
         if self._ctx.db.is_sqlite:

@@ -182,7 +182,9 @@ class Pages:
         offered = await listing.choices(ctx, reader.viewer)
         english = reader.language == "en"
         names = {i: (en if english else zh) for i, zh, en in offered["communities"]}
-        names.update({i: name for i, name, _ in offered["holders"]})
+        # The holders these rates show by id, named — not the filter's list, which is narrower.
+        shown = {key for _, rates in periods for key in rates.by_holder}
+        names.update(await listing.names_of(ctx, shown))
         return page(
             "rates.html",
             language=reader.language,

@@ -1,9 +1,11 @@
-"""The staff console's routes under ``/console``: sign-in by one-time link, sign-out, the
-language switch, the pages, the static files — with the security headers on every answer."""
+"""The staff console's routes under ``/console``: sign-in by one-time link (its form bound to the
+browser), sign-out, the language switch, the pages, the static files — with the security headers
+on every answer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -21,8 +23,8 @@ from .downloads import Downloads
 from .pages import Pages
 from .photos import TelegramFiles
 from .render import message, page
-from .security import CookieJar, SecurityHeaders
-from .session import Sessions, back_to
+from .security import CSRF_FIELD, LOGIN_COOKIE, LOGIN_PATH, CookieJar, SecurityHeaders
+from .session import MAX_FIELDS, Sessions, back_to
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -35,24 +37,45 @@ class Console:
 
     async def login_page(self, request: Request) -> Response:
         """GET of a sign-in link: a button to press. Spending the token on a GET would let a
-        link preview (Telegram fetches links it shows) use it up."""
+        link preview (Telegram fetches links it shows) use it up. The form carries a token bound
+        to this browser's sign-in cookie and to the link (login CSRF)."""
         token = request.path_params["token"]
         language = self.sessions.language(request)
-        return page("login.html", language=language, token=token)
+        jar = self.sessions.jar
+        nonce = jar.login_nonce(request.cookies.get(LOGIN_COOKIE))
+        shown = page(
+            "login.html", language=language, token=token, proof=jar.login_proof(nonce, token)
+        )
+        shown.set_cookie(LOGIN_COOKIE, nonce, **jar.login_options())  # type: ignore[arg-type]
+        return shown
 
     async def login(self, request: Request) -> Response:
         """POST of a sign-in link: the token spent on a new session (a new id, whatever cookie
-        the browser brought: a planted session id never becomes a signed-in one)."""
+        the browser brought: a planted session id never becomes a signed-in one) — only with the
+        form's token of this browser's sign-in page, and not from another site."""
+        token: str = request.path_params["token"]
         previous = self.sessions.session_id(request)
-        signed = await signin.sign_in(
-            self.sessions.ctx, token=request.path_params["token"], previous=previous
+        language = self.sessions.language(request)
+        if not await signin.link_open(self.sessions.ctx, token=token):
+            refused = message("web.link_invalid", language=language, status_code=410)
+            return self.sessions.forget(refused) if previous else refused
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+        given = form.get(CSRF_FIELD)
+        proven = self.sessions.jar.login_ok(
+            request.cookies.get(LOGIN_COOKIE), token, given if isinstance(given, str) else None
         )
-        if signed is None:
-            refused = message(
-                "web.link_invalid", language=self.sessions.language(request), status_code=410
-            )
+        if not proven or request.headers.get("sec-fetch-site") == "cross-site":
+            return message("web.login_refused", language=language, status_code=403)
+        signed = await signin.sign_in(
+            self.sessions.ctx, token=token, previous=previous, lifetime=self.sessions.lifetime
+        )
+        if signed is None:  # spent meanwhile, by another request with the same link
+            refused = message("web.link_invalid", language=language, status_code=410)
             return self.sessions.forget(refused) if previous else refused
         home = RedirectResponse("/console/cases", status_code=303)
+        home.delete_cookie(
+            LOGIN_COOKIE, path=LOGIN_PATH, secure=self.sessions.jar.secure, httponly=True
+        )
         return self.sessions.sign_in(home, signed.session_id)
 
     async def logout(self, request: Request) -> Response:
@@ -94,7 +117,8 @@ def console_routes(
         settings.console_secret.get_secret_value(),
         secure=settings.public_url.lower().startswith("https://"),
     )
-    sessions = Sessions(ctx, jar, kick)
+    lifetime = timedelta(hours=settings.console_session_hours)
+    sessions = Sessions(ctx, jar, kick, lifetime)
     console, pages = Console(sessions), Pages(sessions)
     files = Downloads(sessions, TelegramFiles.of(settings))
     app = Starlette(

@@ -1,9 +1,12 @@
-"""The console's guards: the signed session cookie, the CSRF check on every POST, and the
-headers every console response carries (CSP without inline script, no framing, no referrer)."""
+"""The console's guards: the signed session cookie, the CSRF check on every POST (the sign-in's
+too), and the headers every console response carries (CSP without inline script, no framing, no
+referrer)."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -14,6 +17,16 @@ COOKIE = "wolaiban_console"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 MAX_COOKIE = 512
+# The sign-in page's own cookie: a random value of this browser, to which the form's token is
+# bound (a link's token alone is no secret from whoever holds the link: an attacker could open
+# their own link, read its form and make a victim's browser post it, signing the victim in as
+# the attacker).
+LOGIN_COOKIE = "wolaiban_login"
+LOGIN_PATH = "/console/login"
+LOGIN_SECONDS = 600  # as long as a sign-in link lives
+# Sent by the list's own refresh (htmx polling, see _list.html): a request the user did not make,
+# which does not keep the session alive.
+BACKGROUND_HEADER = "x-wolaiban-background"
 
 HEADERS = {
     "content-security-policy": (
@@ -54,6 +67,35 @@ class CookieJar:
     def options(self) -> dict[str, object]:
         """How the cookie is set: HttpOnly, SameSite=Lax, Secure over https, console paths."""
         return {"httponly": True, "samesite": "lax", "secure": self.secure, "path": "/console"}
+
+    def login_nonce(self, value: str | None) -> str:
+        """This browser's sign-in cookie value when it has a sound one, else a new one."""
+        if value and len(value) <= MAX_COOKIE and value.isascii() and value.isprintable():
+            return value
+        return secrets.token_urlsafe(24)
+
+    def login_proof(self, nonce: str, token: str) -> str:
+        """The sign-in form's token: bound to this browser's sign-in cookie and to the link, and
+        made with ``CONSOLE_SECRET`` (no one without it can make one)."""
+        message = f"login\n{nonce}\n{token}".encode()
+        return hmac.new(self.secret.encode(), message, hashlib.sha256).hexdigest()
+
+    def login_ok(self, nonce: str | None, token: str, given: str | None) -> bool:
+        """True when the sign-in form's token fits this browser's cookie and the link."""
+        if not nonce or not given or len(nonce) > MAX_COOKIE:
+            return False
+        return hmac.compare_digest(self.login_proof(nonce, token).encode(), given.encode())
+
+    def login_options(self) -> dict[str, object]:
+        """How the sign-in cookie is set: only to the sign-in path, for a link's lifetime, and
+        SameSite=Strict (a POST from another site never carries it)."""
+        return {
+            "httponly": True,
+            "samesite": "strict",
+            "secure": self.secure,
+            "path": LOGIN_PATH,
+            "max_age": LOGIN_SECONDS,
+        }
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:

@@ -1,10 +1,12 @@
 """The console's view of one request: who is signed in (from the signed cookie and the session
-row), in which language, and the CSRF check of a form — with the answers every page shares."""
+row; the list's own refresh does not count as the user's activity), in which language, and the
+CSRF check of a form — with the answers every page shares."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -15,7 +17,7 @@ from bot.services.staff.listing import Viewer, viewer_of
 from bot.services.unit.context import ServiceContext
 
 from .render import message
-from .security import COOKIE, CSRF_FIELD, CSRF_HEADER, CookieJar, csrf_ok
+from .security import BACKGROUND_HEADER, COOKIE, CSRF_FIELD, CSRF_HEADER, CookieJar, csrf_ok
 
 MAX_FIELDS = 20
 
@@ -37,6 +39,8 @@ class Sessions:
     ctx: ServiceContext
     jar: CookieJar
     kick: Callable[[], None]
+    # A session's absolute lifetime (CONSOLE_SESSION_HOURS), given to each one at sign-in.
+    lifetime: timedelta = signin.SESSION_LIFETIME
 
     def session_id(self, request: Request) -> str | None:
         """The session id this browser's cookie names, when its signature holds."""
@@ -47,7 +51,9 @@ class Sessions:
         session_id = self.session_id(request)
         if session_id is None:
             return None
-        found = await signin.current(self.ctx, session_id=session_id)
+        found = await signin.current(
+            self.ctx, session_id=session_id, background=background(request)
+        )
         if found is None:
             return None
         async with self.ctx.db.reading() as session:
@@ -74,8 +80,13 @@ class Sessions:
         return "en" if accept.startswith("en") else self.ctx.default_language
 
     def signed_out(self, request: Request) -> Response:
-        """The answer to a request that needs a session and has none."""
-        return message("web.sign_in_first", language=self.language(request), status_code=401)
+        """The answer to a request that needs a session and has none. htmx swaps nothing on a
+        401, so a list refreshing itself would go on showing what it last had: it is told to
+        reload the page, which then says the session has ended."""
+        answer = message("web.sign_in_first", language=self.language(request), status_code=401)
+        if request.headers.get("hx-request") == "true":
+            answer.headers["HX-Refresh"] = "true"
+        return answer
 
     def sign_in(self, response: Response, session_id: str) -> Response:
         """``response`` carrying the cookie of a new session."""
@@ -89,6 +100,11 @@ class Sessions:
             COOKIE, path="/console", secure=bool(options["secure"]), httponly=True, samesite="lax"
         )
         return response
+
+
+def background(request: Request) -> bool:
+    """True for a request the page made by itself (the list's refresh), not the user."""
+    return request.headers.get(BACKGROUND_HEADER) == "1"
 
 
 async def checked_form(request: Request, reader: Reader) -> FormData | None:

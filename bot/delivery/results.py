@@ -1,9 +1,10 @@
-"""What became of a claimed message: sent (the provider's id kept), to be retried, or given up
-(the address marked unreachable and the text queued on the person's next channel); a lease
-renewed while a send is still under way."""
+"""What became of a claimed message: sent (the provider's id kept, a sign-in link's token wiped
+from the stored copy), to be retried, or given up (the address marked unreachable and the text
+queued on the person's next channel); a lease renewed while a send is still under way."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -20,6 +21,12 @@ from bot.services.unit.outbox import Outbox
 from db import queries
 from db.models import OutboxMessage, OutboxStatus
 from db.statements import execute_many
+
+# The messages carrying a one-time console sign-in link (bot/services/staff/signin.py): once the
+# provider has one, the stored copy keeps the link without its token (only the person has it).
+SIGN_IN_TEMPLATES = ("web.link", "web.link_sms")
+_TOKEN = re.compile(r"(/console/login/)[A-Za-z0-9_-]+")
+SCRUBBED = r"\1…"
 
 
 async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timedelta) -> None:
@@ -55,11 +62,39 @@ def _write_sent(conn: Connection, *, sent: dict[int, str], now: datetime) -> Non
             "last_error": None,
             "provider_message_id": sent[row_id],
         }
-        for row_id, _, _ in found
+        for row_id, _, _, _ in found
     ]
     execute_many(conn, _SET_SENT, rows)
-    done = {sent[i]: Sent(i, delivery, None, address) for i, delivery, address in found}
+    links = [row_id for row_id, _, _, template in found if template in SIGN_IN_TEMPLATES]
+    if links:  # rare (a sign-in): the statements of the common batch stay as they are
+        _scrub(conn, links)
+    done = {sent[i]: Sent(i, delivery, None, address) for i, delivery, address, _ in found}
     reconcile_sent(conn, done, now)
+
+
+async def scrub_answered(ctx: ServiceContext, rows: Sequence[OutboxMessage]) -> None:
+    """Wipe the sign-in links' tokens from answers a channel sent in its reply (TwiML), once
+    that reply is built; nothing at all (no write) when none of ``rows`` carries one."""
+    ids = sorted(r.id for r in rows if r.id is not None and r.template in SIGN_IN_TEMPLATES)
+    if ids:
+        await ctx.db.write(partial(_scrub, ids=ids))
+
+
+def _scrub(conn: Connection, ids: list[int]) -> None:
+    """The sign-in links of these sent rows lose their token, in the text and in the params."""
+    changed = [
+        {
+            "row_id": row_id,
+            "text": _TOKEN.sub(SCRUBBED, text),
+            "params": {
+                k: _TOKEN.sub(SCRUBBED, v) if isinstance(v, str) else v
+                for k, v in (params or {}).items()
+            },
+        }
+        for row_id, text, params in conn.execute(_LINK_ROWS, {"ids": ids}).all()
+    ]
+    if changed:  # an empty list would be an UPDATE without parameters: of every row
+        conn.execute(_SET_SCRUBBED, changed)
 
 
 async def record_retry(
@@ -124,9 +159,13 @@ async def record_dead(
 # The statements, built once (the writer compiles each once per dialect).
 _BY_ID = OUTBOX.c.id == bindparam("row_id")
 _SET_SENT = update(OUTBOX).where(_BY_ID)
-_SENT_ROWS = core_select(OUTBOX.c.id, OUTBOX.c.delivery_status, OUTBOX.c.address).where(
+_SENT_ROWS = core_select(
+    OUTBOX.c.id, OUTBOX.c.delivery_status, OUTBOX.c.address, OUTBOX.c.template
+).where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+_LINK_ROWS = core_select(OUTBOX.c.id, OUTBOX.c.text, OUTBOX.c.params).where(
     OUTBOX.c.id.in_(bindparam("ids", expanding=True))
 )
+_SET_SCRUBBED = update(OUTBOX).where(_BY_ID)
 _RENEW = (
     update(OUTBOX)
     .where(

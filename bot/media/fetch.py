@@ -1,33 +1,41 @@
 """Fetch an image someone pointed us at (an MMS's media, an Open311 ``media_url``), within bounds.
 
-Refusals (``guard.Refused.reason``): ``scheme`` (not http/https, or credentials in the URL),
-``address`` (not public and not allowed), ``unreachable``, ``status`` (not 200), ``redirects``,
-``too_large``, ``not_image``, ``timeout``.
+Refusals (``Refused.reason``): ``malformed`` (no well-formed URL: a bad port, an unclosed bracket,
+no host, a zone id; ``MalformedURL``), ``scheme`` (not http/https, or credentials in the URL),
+``address`` (not global unicast and not allowed), ``unreachable``, ``status`` (not 200),
+``redirects``, ``encoding`` (a compressed body although we asked for none), ``too_large``,
+``not_image``, ``timeout``. Every hop of a redirect is read and checked as the first URL was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import ssl
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .guard import Allowance, Refused, checked_address
+from .guard import Allowance, checked_address
 from .images import image_type
+from .ranges import Address
+from .refusal import MalformedURL, Refused
+from .resolver import Resolver, shared_resolver
+from .urls import Target, joined, target_of
 
-__all__ = ["FetchPolicy", "Image", "Refused", "fetch_image"]
+__all__ = ["FetchPolicy", "Image", "MalformedURL", "Refused", "fetch_image"]
 
 
 @dataclass(frozen=True, slots=True)
 class FetchPolicy:
-    """How far a fetch may go: bytes, time, redirects, and the operator's allowed hosts."""
+    """How far a fetch may go: bytes, time, redirects, the operator's allowed hosts, lookups."""
 
     max_bytes: int = 5_000_000
     timeout: float = 10.0
     max_redirects: int = 3
     allowance: Allowance = field(default_factory=Allowance)
+    resolver: Resolver = field(default_factory=shared_resolver)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,100 +55,103 @@ async def fetch_image(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Image:
     """GET ``url`` as an image or raise ``Refused``; ``auth`` goes to the URL's own origin only."""
+    # The transport itself, not a client: a client reads a redirect's Location with its own
+    # parser (and fails on what ours refuses), and would take a proxy from the environment.
+    transport = transport or httpx.AsyncHTTPTransport(verify=_tls())
     try:
-        async with asyncio.timeout(policy.timeout):
-            async with httpx.AsyncClient(
-                transport=transport, follow_redirects=False, timeout=policy.timeout
-            ) as client:
-                return await _follow(client, url, policy, auth)
+        async with asyncio.timeout(policy.timeout), transport:
+            return await _follow(transport, url, policy, auth)
     except TimeoutError as error:
-        raise Refused("timeout", url) from error
+        raise Refused("timeout", url[:200]) from error
 
 
 async def _follow(
-    client: httpx.AsyncClient, url: str, policy: FetchPolicy, auth: tuple[str, str] | None
+    transport: httpx.AsyncBaseTransport,
+    url: str,
+    policy: FetchPolicy,
+    auth: tuple[str, str] | None,
 ) -> Image:
-    """Each hop checked anew; credentials dropped when a redirect leaves the first origin."""
-    origin = _origin(url)
+    """Each hop read and checked anew; credentials dropped when a redirect leaves the origin."""
+    target = target_of(url)
+    origin = target.origin
     for _ in range(policy.max_redirects + 1):
-        hop_auth = auth if _origin(url) == origin else None
-        async with _Pinned(client, url, policy, hop_auth) as response:
+        address = await checked_address(target, policy.allowance, policy.resolver)
+        request = _request(target, address, auth if target.origin == origin else None, policy)
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.HTTPError as error:
+            raise Refused("unreachable", type(error).__name__) from error
+        response.request = request
+        try:
             if response.is_redirect and "location" in response.headers:
-                url = urljoin(url, response.headers["location"])
+                target = joined(target.url, response.headers["location"])
                 continue
             if response.status_code != 200:
                 raise Refused("status", str(response.status_code))
             content = await _body(response, policy.max_bytes)
-            declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            kind = image_type(content)
-            if kind is None or (declared and declared != kind):
-                raise Refused("not_image", declared or "unknown")
-            return Image(content, kind, url)
+        finally:
+            await response.aclose()
+        declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        kind = image_type(content)
+        if kind is None or (declared and declared != kind):
+            raise Refused("not_image", declared or "unknown")
+        return Image(content, kind, target.url)
     raise Refused("redirects", str(policy.max_redirects))
 
 
-class _Pinned:
-    """A streamed GET: resolve, check, connect to that address (Host and SNI keep the name)."""
-
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        policy: FetchPolicy,
-        auth: tuple[str, str] | None,
-    ) -> None:
-        self._client, self._url, self._policy, self._auth = client, url, policy, auth
-        self._response: httpx.Response | None = None
-
-    async def __aenter__(self) -> httpx.Response:
-        parts = urlsplit(self._url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Refused("scheme", parts.scheme or "none")
-        if parts.username or parts.password:
-            raise Refused("scheme", "credentials in the URL")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = await checked_address(parts.hostname, port, self._policy.allowance)
-        literal = f"[{address}]" if address.version == 6 else str(address)
-        pinned = httpx.URL(self._url).copy_with(host=literal.strip("[]"))
-        request = self._client.build_request(
-            "GET",
-            pinned,
-            headers={"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*"},
-            extensions={"sni_hostname": parts.hostname},
-        )
-        if self._auth is not None:
-            token = base64.b64encode(":".join(self._auth).encode()).decode()
-            request.headers["Authorization"] = f"Basic {token}"
-        try:
-            self._response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as error:
-            raise Refused("unreachable", type(error).__name__) from error
-        return self._response
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._response is not None:
-            await self._response.aclose()
+def _request(
+    target: Target, address: Address, auth: tuple[str, str] | None, policy: FetchPolicy
+) -> httpx.Request:
+    """A GET to the checked ``address``; ``Host`` and TLS's SNI keep the name."""
+    host = f"[{address}]" if address.version == 6 else str(address)
+    headers = {
+        "Host": target.authority,
+        "Accept": "image/*",
+        # Nothing compressed: a small gzip body can unpack to any size (see ``_body``).
+        "Accept-Encoding": "identity",
+        "User-Agent": "wolaiban-media",
+    }
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    extensions: dict[str, object] = {"timeout": httpx.Timeout(policy.timeout).as_dict()}
+    if target.literal is None:  # a name's certificate is checked against the name
+        extensions["sni_hostname"] = target.host
+    try:
+        url = httpx.URL(f"{target.scheme}://{host}:{target.port}{target.path}")
+        request = httpx.Request("GET", url, headers=headers, extensions=extensions)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as error:
+        raise MalformedURL(str(error)[:200]) from None
+    if url.host != str(address):  # what we connect to is exactly what was checked
+        raise MalformedURL("the path changed the host")
+    return request
 
 
 async def _body(response: httpx.Response, limit: int) -> bytes:
-    """The body, refused as soon as it (or its declared length) passes ``limit``."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise Refused("too_large", declared)
-    chunks: list[bytes] = []
-    size = 0
+    """The body as sent, refused as soon as it (or its declared length) passes ``limit``.
+
+    Never decompressed: a compressed body is refused before a byte of it is read, so a 200 KB
+    gzip body that unpacks to 200 MB costs nothing (we asked for ``identity``; an image is
+    compressed already, a server that compresses it again gains nothing).
+    """
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Refused("encoding", encoding[:40])
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise Refused("too_large", declared[:40])
+    body = bytearray()
     try:
+        # With no Content-Encoding (checked above) httpx's decoder is the identity.
         async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
+            if len(body) + len(chunk) > limit:
                 raise Refused("too_large", f"> {limit}")
-            chunks.append(chunk)
+            body += chunk
     except httpx.HTTPError as error:
         raise Refused("unreachable", type(error).__name__) from error
-    return b"".join(chunks)
+    return bytes(body)
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port: where credentials may go."""
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or ""), parts.port
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every fetch: loading the CA bundle costs more than the fetch's setup."""
+    return httpx.create_ssl_context()

@@ -1,31 +1,29 @@
-"""Where a fetch of a URL given to us may go: public addresses, and what the operator allows.
+"""Where a fetch of a URL given to us may go: global unicast, and what the operator allows.
 
 A URL a resident, Twilio or an Open311 client gave us must never make the server call itself, its
-network or a cloud metadata service (server-side request forgery). So a host is resolved first and
-every address it resolves to must be public; the connection then goes to the address that was
-checked (no second lookup that a rebinding name could answer differently).
+network or a cloud metadata service (server-side request forgery). So the URL is read once
+(``urls``: every written form of a host), its host resolved once on a bounded pool
+(``resolver``), and every address it has must be global unicast (``ranges``) or listed by the
+operator; the connection then goes to the address that was checked (no second lookup that a
+rebinding name could answer differently).
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from dataclasses import dataclass
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+from .ranges import Address, public, special
+from .refusal import MalformedURL, Refused
+from .resolver import Resolver, shared_resolver
+from .urls import Target, normal_host
+
+__all__ = ["PUBLIC_PORTS", "Allowance", "MalformedURL", "Refused", "checked_address", "public"]
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Ports a public media server answers on; an allowed (operator-listed) host may use any.
 PUBLIC_PORTS = frozenset({80, 443})
-
-
-class Refused(Exception):
-    """A fetch that must not happen or did not give an image; ``reason`` is a short code."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +44,7 @@ class Allowance:
             try:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                hosts.add(item.rstrip("."))
+                hosts.add(_host_as_read(item))
         return cls(frozenset(hosts), tuple(networks))
 
     def admits(self, host: str, address: Address) -> bool:
@@ -54,37 +52,28 @@ class Allowance:
         return host in self.hosts or any(address in network for network in self.networks)
 
 
-def public(address: Address) -> bool:
-    """A globally routable unicast address (not loopback, private, link-local, reserved …)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
-
-
-async def checked_address(host: str, port: int, allowance: Allowance) -> Address:
-    """The address to connect to for ``host``, refusing when any address it has is off limits."""
-    host = host.lower().rstrip(".")
-    try:
-        literal: Address | None = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses = [literal]
+async def checked_address(
+    target: Target, allowance: Allowance, resolver: Resolver | None = None
+) -> Address:
+    """The address to connect to for ``target``, refusing when any address it has is off limits."""
+    if target.literal is not None:
+        addresses = [target.literal]
     else:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except (OSError, UnicodeError) as error:
-            raise Refused("unreachable", host) from error
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-        if not addresses:
-            raise Refused("unreachable", host)
+        found = await (resolver or shared_resolver()).addresses(target.host, target.port)
+        addresses = list(found)
     # Every address must pass: a name with one public and one private address could be steered.
     for address in addresses:
-        allowed = allowance.admits(host, address)
+        allowed = allowance.admits(target.host, address)
         if not allowed and not public(address):
-            raise Refused("address", f"{host} is not a public address")
-        if not allowed and port not in PUBLIC_PORTS:
-            raise Refused("address", f"port {port}")
+            raise Refused("address", f"{target.host}: {special(address)}")
+        if not allowed and target.port not in PUBLIC_PORTS:
+            raise Refused("address", f"port {target.port}")
     return addresses[0]
+
+
+def _host_as_read(item: str) -> str:
+    """A listed host as ``urls`` reads a URL's host (IDNA, no trailing dot), so the two match."""
+    try:
+        return normal_host(item)[0]
+    except MalformedURL:
+        return item.rstrip(".")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from core.texts import CATALOGS, normalize_language
 
@@ -13,6 +13,11 @@ from .errors import Problem
 
 SPAN = timedelta(days=90)
 MAX_IDS = 1000
+MAX_CASE_NUMBER = 2**31 - 1  # the case number's column is a 32-bit INTEGER
+# The dates a search may name: before any case, or far enough from the calendar's end that the
+# 90 days around them and the conversion to UTC stay within what a datetime holds.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def language_of(locale: str, accept: str, default: str) -> str:
@@ -52,7 +57,9 @@ def request_ids(params: Mapping[str, str]) -> tuple[int, ...] | None:
             "open311.err.bad_value",
             {"field": "service_request_id", "value": params["service_request_id"][:80]},
         )
-    return tuple(int(v) for v in values)
+    # A number past the case column's range names no case: it finds nothing (PostgreSQL would
+    # refuse to compare an INTEGER with it).
+    return tuple(n for n in (int(v) for v in values) if n <= MAX_CASE_NUMBER)
 
 
 def state_of(params: Mapping[str, str]) -> str | None:
@@ -77,7 +84,14 @@ def _datetime(params: Mapping[str, str], name: str, tz: tzinfo) -> datetime | No
     except ValueError:
         raise Problem(400, "open311.err.bad_value", {"field": name, "value": text[:80]}) from None
     # A time without its offset is read in the directory's zone.
-    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    try:
+        in_range = EARLIEST <= value.astimezone(UTC) <= LATEST
+    except OverflowError:  # year 1 or 9999 with an offset: past what a datetime holds in UTC
+        in_range = False
+    if not in_range:  # and the 90 days around it must stay within what a datetime holds
+        raise Problem(400, "open311.err.bad_value", {"field": name, "value": text[:80]})
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """The GeoReport v2 endpoints under ``/open311/v2/``, each in ``.json`` and ``.xml``: discovery,
 services, a service's definition, POST and GET requests, GET one request. Every refusal is a
-``Problem`` answered in the format asked for; nothing is written before the form is checked."""
+``Problem`` answered in the format asked for; the key is checked before a form is read, every
+GET is counted against a sliding minute, and nothing is written before the form is checked."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from urllib.parse import parse_qsl
+from contextlib import aclosing
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +25,7 @@ from core.texts import render as say
 from db.directory_cache import DirectorySnapshot, directory
 from db.models import Community
 
-from . import keys, reading, service_list
+from . import body, keys, reading, service_list
 from .describe import notice
 from .directory_view import describing_context
 from .errors import Problem, problem_response
@@ -32,14 +33,17 @@ from .filing import CHANNEL, file_request
 from .form import read_filing
 from .formats import FORMATS, render
 from .params import comma_list, language_of, request_ids, span_of, state_of
+from .throttle import ReadLimits
 
 BASE = "/open311/v2"
-MAX_BODY = 256 * 1024  # a 4,000-character description, percent-encoded, fits many times over
 MAX_KEY = 200
 CHANGESET = "2026-12-03T00:00:00Z"  # when the served documents last changed shape
-FORM = "application/x-www-form-urlencoded"
+# The key may come in this header on every route: a query string ends up in proxies' logs.
+KEY_HEADER = "x-api-key"
 
-Handler = Callable[[Request, str, str], Awaitable[Response]]
+# An endpoint: the request, its format and language, and the reader's key (None for a POST,
+# which reads its own, and for a GET without one).
+Handler = Callable[[Request, str, str, keys.Key | None], Awaitable[Response]]
 
 
 class Open311Api:
@@ -47,6 +51,7 @@ class Open311Api:
 
     def __init__(self, ctx: ServiceContext, settings: Settings, kick: Callable[[], None]) -> None:
         self._ctx, self._settings, self._kick = ctx, settings, kick
+        self._reads = ReadLimits(settings.open311_reads_per_minute)
         self._media = FetchPolicy(
             max_bytes=settings.media_max_bytes,
             allowance=Allowance.parse(settings.media_fetch_allow),
@@ -82,9 +87,11 @@ class Open311Api:
                 self._settings.default_language,
             )
             try:
+                # Every read is counted: a HEAD does a GET's work, only its body is dropped.
+                key = await self._gate(request) if request.method != "POST" else None
                 if fmt not in FORMATS:
                     raise Problem(404, "open311.err.format", {"fmt": fmt[:20]})
-                return await handler(request, fmt, language)
+                return await handler(request, fmt, language, key)
             except Problem as problem:
                 return problem_response(fmt, language, problem)
 
@@ -92,24 +99,28 @@ class Open311Api:
 
     # ---- the endpoints -------------------------------------------------------------------------
 
-    async def discovery(self, request: Request, fmt: str, language: str) -> Response:
+    async def discovery(
+        self, request: Request, fmt: str, language: str, key: keys.Key | None
+    ) -> Response:
         """GET discovery: this endpoint and its formats."""
         url = self._settings.public_url.rstrip("/") + BASE
         return render(fmt, "discovery", service_list.discovery(url, language, CHANGESET))
 
-    async def services(self, request: Request, fmt: str, language: str) -> Response:
+    async def services(
+        self, request: Request, fmt: str, language: str, key: keys.Key | None
+    ) -> Response:
         """GET services (no key needed; one given must be valid)."""
         params = request.query_params
-        key = await self._key(params["api_key"]) if params.get("api_key") else None
         snapshot = await self._snapshot()
         self._scope(params, key, snapshot)
         listed = service_list.services(snapshot.active_categories(), language)
         return render(fmt, "services", listed)
 
-    async def definition(self, request: Request, fmt: str, language: str) -> Response:
+    async def definition(
+        self, request: Request, fmt: str, language: str, key: keys.Key | None
+    ) -> Response:
         """GET services/{service_code}: the attributes a request of it may carry."""
         params = request.query_params
-        key = await self._key(params["api_key"]) if params.get("api_key") else None
         snapshot = await self._snapshot()
         code = str(request.path_params["code"])
         category = snapshot.categories.get(code)
@@ -119,12 +130,14 @@ class Open311Api:
         document = service_list.definition(category, communities, language, chosen=chosen)
         return render(fmt, "service_definition", document)
 
-    async def requests(self, request: Request, fmt: str, language: str) -> Response:
+    async def requests(
+        self, request: Request, fmt: str, language: str, key: keys.Key | None
+    ) -> Response:
         """GET or POST requests."""
         if request.method == "POST":
             return await self._post(request, fmt, language)
         params = request.query_params
-        key = await self._reader(params)
+        self._reader(key)
         snapshot = await self._snapshot()
         communities, chosen = self._scope(params, key, snapshot)
         async with self._ctx.db.reading() as session:
@@ -143,10 +156,13 @@ class Open311Api:
         found = await reading.find_requests(self._ctx, wanted, language)
         return render(fmt, "service_requests", found)
 
-    async def request(self, request: Request, fmt: str, language: str) -> Response:
-        """GET requests/{service_request_id}."""
+    async def request(
+        self, request: Request, fmt: str, language: str, key: keys.Key | None
+    ) -> Response:
+        """GET requests/{service_request_id}. A request the reader may not see answers exactly
+        as one that does not exist: nobody can tell open numbers from missing ones."""
         params = request.query_params
-        key = await self._reader(params)
+        self._reader(key)
         text = str(request.path_params["number"])
         unknown = Problem(404, "open311.err.request_unknown", {"id": text[:20]})
         if not (text.isdigit() and len(text) <= 10):
@@ -161,21 +177,22 @@ class Open311Api:
         if limited and community_id not in {c.id for c in communities}:
             raise unknown  # another community's case: as if there were none
         if key is None and is_open:
-            raise Problem(403, "open311.err.open_needs_key", {"id": text})
+            raise unknown  # an open case, read without a key: as if there were none
         wanted = reading.Wanted(numbers=(int(text),))
         return render(
             fmt, "service_requests", await reading.find_requests(self._ctx, wanted, language)
         )
 
-    async def unknown(self, request: Request, fmt: str, language: str) -> Response:
+    async def unknown(
+        self, request: Request, fmt: str, language: str, key: keys.Key | None
+    ) -> Response:
         """Anything else under the endpoint."""
         raise Problem(404, "open311.err.not_found", {"path": request.url.path[:200]})
 
     # ---- POST requests ---------------------------------------------------------------------------
 
     async def _post(self, request: Request, fmt: str, language: str) -> Response:
-        form = await _form(request)
-        key = await self._key(form.get("api_key", ""))
+        form, key = await self._form(request)
         per_minute = self._settings.open311_posts_per_minute
         wait = await keys.take_post(self._ctx, key, per_minute=per_minute)
         if wait is not None:
@@ -199,6 +216,28 @@ class Open311Api:
             "account_id": filing.account_id,
         }
         return render(fmt, "service_requests", [answer])
+
+    async def _form(self, request: Request) -> tuple[dict[str, str], keys.Key]:
+        """The form and its valid key. A key in the header or query is checked before a byte of
+        the body is read; else the form is read only as far as its ``api_key``, which is checked
+        the moment it arrives. Whatever stops the reading before a valid key is known is 403:
+        a request without one costs a bounded read and no more."""
+        given = _given_key(request)
+        key = await self._key(given) if given else None
+        form: dict[str, str] = {}
+        try:
+            async with aclosing(body.fields(request)) as fields:
+                async for name, value in fields:
+                    form.setdefault(name, value)  # the first of a repeated field
+                    if key is None and name == "api_key":
+                        key = await self._key(value)  # a wrong key: 403 now, the rest unread
+        except body.FormRefused as refused:
+            if key is None:
+                raise Problem(403, "open311.err.key_missing") from None
+            raise Problem(400, f"open311.err.{refused.reason}") from None
+        if key is None:
+            raise Problem(403, "open311.err.key_missing")
+        return form, key
 
     async def _photos(self, url: str | None, language: str) -> tuple[NewPhoto, ...]:
         """The image at ``url`` as the case's photo; a 400 saying why when it may not be had."""
@@ -226,13 +265,28 @@ class Open311Api:
             raise Problem(403, "open311.err.key_revoked")
         return found
 
-    async def _reader(self, params: Mapping[str, str]) -> keys.Key | None:
-        """Who reads requests: a valid key, or nobody when the operator allows public reads."""
-        if params.get("api_key", "").strip():
-            return await self._key(params["api_key"])
-        if self._settings.open311_public_read:
-            return None
-        raise Problem(403, "open311.err.needs_key")
+    async def _gate(self, request: Request) -> keys.Key | None:
+        """The valid key a GET gives (None: none given; 403 a wrong one), once the GET is
+        counted: against the key's minute, or without a valid key the client address's. 429
+        with ``Retry-After`` past ``OPEN311_READS_PER_MINUTE``."""
+        given = _given_key(request)
+        key: keys.Key | None = None
+        refusal: Problem | None = None
+        if given:
+            try:
+                key = await self._key(given)
+            except Problem as problem:
+                refusal = problem  # a wrong key counts against the address: no free guesses
+        host = request.client.host if request.client else None
+        self._reads.count(key.id if key else None, host, self._ctx.clock().timestamp())
+        if refusal is not None:
+            raise refusal
+        return key
+
+    def _reader(self, key: keys.Key | None) -> None:
+        """Requests are read with a valid key, or without one when the operator allows it."""
+        if key is None and not self._settings.open311_public_read:
+            raise Problem(403, "open311.err.needs_key")
 
     async def _snapshot(self) -> DirectorySnapshot:
         async with self._ctx.db.reading() as session:
@@ -255,32 +309,6 @@ class Open311Api:
         return [community], True
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The POSTed form (form-encoded, or multipart without files), bounded; 400 otherwise."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise Problem(400, "open311.err.too_large")
-    if kind == "multipart/form-data":
-        try:
-            parsed = await request.form(max_files=0, max_fields=200)
-        except Exception:  # Starlette's parser errors: a broken or oversized form
-            raise Problem(400, "open311.err.form") from None
-        return {k: v for k, v in parsed.multi_items() if isinstance(v, str)}
-    if kind != FORM:
-        raise Problem(400, "open311.err.form")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise Problem(400, "open311.err.too_large")
-    try:
-        pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, max_num_fields=200, errors="strict"
-        )
-    except (UnicodeDecodeError, ValueError):
-        raise Problem(400, "open311.err.form") from None
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        form.setdefault(name, value)  # the first of a repeated field
-    return form
+def _given_key(request: Request) -> str:
+    """The key in the ``X-Api-Key`` header, else in the ``api_key`` query argument ("": none)."""
+    return (request.headers.get(KEY_HEADER) or request.query_params.get("api_key") or "").strip()

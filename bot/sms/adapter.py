@@ -3,6 +3,8 @@ number; plain text (choices by number), answers in its reply (TwiML); held in qu
 
 from __future__ import annotations
 
+import logging
+
 from starlette.routing import Route
 
 from bot.adapter import Wired, Wiring
@@ -10,6 +12,9 @@ from bot.config import Settings
 from bot.delivery.pacing import Limits
 from bot.services.unit.traits import ChannelTraits
 
+from .countries import allowed_codes
+
+log = logging.getLogger(__name__)
 TRAITS = ChannelTraits("sms", plain_text=True, answers_in_reply=True, id_prefix="sms")
 
 
@@ -35,12 +40,19 @@ class SmsAdapter:
         assert settings.twilio_auth_token is not None
         token = settings.twilio_auth_token.get_secret_value()
         public = settings.public_url.rstrip("/")
+        countries = allowed_codes(settings.sms_countries, settings.twilio_from_number)
+        if not countries:
+            # A messaging service names no country of its own: say so at start, not per message.
+            log.warning(
+                "no SMS will be sent: set SMS_COUNTRIES (TWILIO_FROM_NUMBER names no country)"
+            )
         sender = SmsSender(
             account_sid=settings.twilio_account_sid,
             auth_token=token,
             api_url=settings.twilio_api_url,
             sender=settings.sms_sender,
             status_callback=f"{public}{STATUS_PATH}",
+            countries=countries,
         )
         fetch = MediaFetcher(
             api_url=settings.twilio_api_url,
@@ -50,7 +62,12 @@ class SmsAdapter:
             allow=settings.media_fetch_allow,
         )
         hooks = TwilioWebhooks(
-            setup.ctx, auth_token=token, public_url=public, kick=setup.kick, fetch=fetch
+            setup.ctx,
+            auth_token=token,
+            public_url=public,
+            kick=setup.kick,
+            fetch=fetch,
+            countries=countries,
         )
         rate = settings.sms_per_second
         return Wired(

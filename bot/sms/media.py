@@ -16,13 +16,13 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 from bot.media.fetch import FetchPolicy, Refused, fetch_image
 from bot.media.guard import Allowance
 from bot.media.images import IMAGE_TYPES
+from bot.media.urls import target_of
 from bot.services.cases.photos import MAX_FETCHED, NewPhoto
 
 CHANNEL = "sms"
@@ -72,7 +72,7 @@ class MediaFetcher:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._origin = _origin(api_url)
-        allowance = Allowance.parse(f"{allow},{self._origin[1]}")
+        allowance = Allowance.parse(f"{allow},{self._origin[1] if self._origin else ''}")
         self._policy = FetchPolicy(max_bytes=max_bytes, allowance=allowance)
         self._auth = (account_sid, auth_token)
         self._transport = transport
@@ -86,7 +86,8 @@ class MediaFetcher:
 
     async def _one(self, medium: Medium) -> NewPhoto | None:
         declared = medium.content_type.split(";")[0].strip().lower()
-        if _origin(medium.url) != self._origin:
+        origin = _origin(medium.url)
+        if origin is None or origin != self._origin:
             log.warning("an MMS medium not on Twilio's origin was refused unfetched")
             return None
         if declared not in IMAGE_TYPES:
@@ -107,13 +108,9 @@ class MediaFetcher:
         )
 
 
-def _origin(url: str) -> tuple[str, str, int]:
-    """Scheme, host and port (the scheme's default when none is written)."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and port, read as the fetch reads them; None for what is no http(s) URL."""
     try:
-        port = parts.port
-    except ValueError:
-        return scheme, "", -1  # an invalid port matches no origin
-    default = 443 if scheme == "https" else 80
-    return scheme, (parts.hostname or "").lower(), port or default
+        return target_of(url).origin
+    except Refused:  # a malformed URL (an invalid port, an unclosed bracket) matches no origin
+        return None

@@ -11,6 +11,8 @@ from bot.delivery.claims import Claimed
 from bot.delivery.outcomes import Delivered, Flooded, Outcome, Permanent, Transient
 from core.sms_text import as_sms
 
+from .countries import allowed_codes, calling_code, may_text
+
 OPTED_OUT = 21610
 TIMEOUT_SECONDS = 30.0
 
@@ -26,10 +28,15 @@ class SmsSender:
         api_url: str,
         sender: str,
         status_callback: str,
+        countries: frozenset[str] | None = None,
     ) -> None:
         self._sid, self._token, self._api_url = account_sid, auth_token, api_url.rstrip("/")
         # A "MG…" sid is a messaging service; anything else is the number we send from.
         self._sender, self._callback = sender, status_callback
+        # The calling codes we may text (None: the sending number's own country). Anything else
+        # is refused before Twilio hears of it: a form that takes a phone must not become a way
+        # to text premium numbers abroad on our account (SMS pumping).
+        self.countries = allowed_codes("", sender) if countries is None else countries
         self._client: Client | None = None
 
     def _twilio(self) -> Client:
@@ -45,7 +52,11 @@ class SmsSender:
         return f"sms:{self._sender}", False
 
     async def send(self, message: Claimed, *, silent: bool) -> Outcome:
-        """Send one SMS; Twilio's refusals become outcomes, never exceptions."""
+        """Send one SMS; Twilio's refusals become outcomes, never exceptions. A number outside
+        the allowed countries is refused here, unsent: a permanent failure of this message that
+        says why, the person's address left as it is (nothing about them is unreachable)."""
+        if not may_text(message.address, self.countries):
+            return Permanent(abroad(message.address, self.countries))
         body = as_sms(message.text, message.buttons, message.language)
         sender = (
             {"messaging_service_sid": self._sender}
@@ -67,6 +78,15 @@ class SmsSender:
         if self._client is not None and isinstance(self._client.http_client, AsyncTwilioHttpClient):
             await self._client.http_client.close()
             self._client = None
+
+
+def abroad(address: str, countries: frozenset[str]) -> str:
+    """Why an SMS to ``address`` was not sent (the outbox row's error; no digits beyond the
+    country's code, the row has the address)."""
+    code = calling_code(address)
+    where = f"+{code}" if code else "a number of no known country"
+    allowed = ", ".join(f"+{c}" for c in sorted(countries)) or "none"
+    return f"not sent: {where} is not among the countries SMS may go to (SMS_COUNTRIES: {allowed})"
 
 
 def _refusal(error: TwilioRestException) -> Outcome:

@@ -2,7 +2,10 @@
 
 Each request's ``X-Twilio-Signature`` is checked against ``PUBLIC_URL + path`` — the address Twilio
 was told, not the one this server sees behind a proxy — and a request that fails gets 403 with
-nothing written. The TwiML answer goes back only once the message's work is committed.
+nothing written. Twilio signs the URL and the form's fields, so the form is read first, in this
+order: no signature header, 403 unread; not form-encoded (Twilio posts nothing else), 415 unread;
+the body, within the webhooks' cap (``bot/bounds.py``, 413 past it), parsed with a bound on its
+fields; then the signature. The TwiML answer goes back only once the message's work is committed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from bot.delivery.reports import record_delivery
 from bot.services.unit.context import ServiceContext
 
+from .countries import may_text
 from .handler import Fetch, InboundSms, handle_sms
 from .media import media_of
 from .twiml import messaging_twiml
@@ -28,8 +32,8 @@ SMS_PATH, STATUS_PATH = "/twilio/sms", "/twilio/status"
 UNDELIVERED_CODES = frozenset({"30003", "30005", "30006", "30007"})
 OPTED_OUT_CODE = "21610"  # the number replied STOP to Twilio
 URLENCODED = "application/x-www-form-urlencoded"
-# Starlette's form limits: a field of at most 1 MB (here the whole body), 1,000 fields.
-MAX_FORM_BYTES, MAX_FIELDS = 1024 * 1024, 1000
+# Twilio posts a few dozen fields (with ten pictures, their URLs and types): more is no Twilio's.
+MAX_FIELDS = 200
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +53,18 @@ def report_of(status: str, error_code: str | None) -> Report:
     return Report(state, error_code or None, error_code == OPTED_OUT_CODE)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The posted form's text fields. Twilio's urlencoded body is parsed in one call, decoded as
-    Starlette's form parser decodes it (the last of a repeated name kept): python-multipart's
-    parser cost 7 % of the server's CPU under load. Anything else goes to Starlette's parser."""
+def form_encoded(request: Request) -> bool:
+    """Whether the body is declared ``application/x-www-form-urlencoded`` (multipart never is)."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind == URLENCODED:
-        body = await request.body()
-        if len(body) <= MAX_FORM_BYTES:
-            text = body.decode("latin-1")
-            return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS))
-    form = await request.form(max_fields=MAX_FIELDS)
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    return kind == URLENCODED
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted form's fields, parsed in one call and decoded as Starlette's form parser
+    decodes them (the last of a repeated name kept): python-multipart's parser cost 7 % of the
+    server's CPU under load. ValueError past ``MAX_FIELDS``."""
+    text = (await request.body()).decode("latin-1")
+    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS))
 
 
 class TwilioWebhooks:
@@ -74,30 +78,40 @@ class TwilioWebhooks:
         public_url: str,
         kick: Callable[[], None],
         fetch: Fetch | None = None,
+        countries: frozenset[str] | None = None,
     ) -> None:
         self._ctx, self._kick, self._fetch = ctx, kick, fetch
+        # The countries SMS may go to (None: any); a text from elsewhere is not taken in, since
+        # its answer would be an SMS there (TwiML is sent at our cost).
+        self._countries = countries
         self._validator = RequestValidator(auth_token)
         self._public = public_url.rstrip("/")
 
-    async def _signed_form(self, request: Request, path: str) -> dict[str, str] | None:
+    async def _signed_form(self, request: Request, path: str) -> dict[str, str] | Response:
+        """The form, when Twilio signed it; else the refusal (403, or 415 for another type)."""
         signature = request.headers.get("X-Twilio-Signature", "")
         if not signature:
-            return None
+            return Response(status_code=403)
+        if not form_encoded(request):
+            return Response(status_code=415)
         try:
             params = await _form(request)
-        except ValueError:  # more fields than any form Twilio posts
-            return None
+        except ValueError:  # more fields than any form Twilio posts: not signed by Twilio
+            return Response(status_code=403)
         if not self._validator.validate(f"{self._public}{path}", params, signature):
-            return None
+            return Response(status_code=403)
         return params
 
     async def inbound(self, request: Request) -> Response:
         """A text from a phone: handled, then answered with TwiML."""
         params = await self._signed_form(request, SMS_PATH)
-        if params is None:
-            return Response(status_code=403)
+        if isinstance(params, Response):
+            return params
         if not params.get("MessageSid") or not params.get("From"):
             return Response(status_code=400)
+        if self._countries is not None and not may_text(params["From"], self._countries):
+            log.warning("a text from a country SMS may not go to was not taken in")
+            return Response(messaging_twiml([]), media_type="application/xml")
         replies = await handle_sms(
             self._ctx,
             InboundSms(
@@ -115,8 +129,8 @@ class TwilioWebhooks:
     async def status(self, request: Request) -> Response:
         """A delivery report for a message we sent."""
         params = await self._signed_form(request, STATUS_PATH)
-        if params is None:
-            return Response(status_code=403)
+        if isinstance(params, Response):
+            return params
         sid = params.get("MessageSid") or params.get("SmsSid")
         status = params.get("MessageStatus") or params.get("SmsStatus") or ""
         if not sid:

@@ -1,6 +1,7 @@
-"""``POST /telegram/webhook``: the secret checked before the body is read, the answer only after
-the update's work is committed (a failure answers 500, so Telegram delivers it again). A 200 may
-carry the answer to the button press as the one Bot API method Telegram runs from a response."""
+"""``POST /telegram/webhook``: the secret checked before the body is read, JSON only (its size
+bounded by ``bot/bounds.py``), the answer only after the update's work is committed (a failure
+answers 500, so Telegram delivers it again). A 200 may carry the answer to the button press as the
+one Bot API method Telegram runs from a response."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ from .handlers import TelegramGateway
 from .wiring import TelegramApp
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
+JSON = "application/json"
+# What a body that is not an update raises on its way through json and PTB (a nesting deeper
+# than the parser's recursion, a list or a string where an object belongs).
+NOT_AN_UPDATE = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+def declares_json(request: Request) -> bool:
+    """Whether the body is declared JSON: ``application/json`` (Telegram's), or no type at all
+    (read as JSON all the same; anything else is never parsed)."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return kind in ("", JSON)
 
 
 class TelegramWebhook:
@@ -35,13 +47,18 @@ class TelegramWebhook:
         given = request.headers.get(HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret):
             return Response(status_code=403)
+        if not declares_json(request):
+            return Response(status_code=415)
         if not self._app.running:
             # Listening, but PTB is not started yet (or is stopping): Telegram posts the update
             # again later; taking it now would fail half-way.
             return Response(status_code=503, headers={"Retry-After": "1"})
         try:
-            update = Update.de_json(json.loads(await request.body()), self._app.bot)
-        except (ValueError, TypeError, KeyError):
+            data = json.loads(await request.body())
+            update = Update.de_json(data, self._app.bot) if isinstance(data, dict) else None
+        except NOT_AN_UPDATE:
+            update = None
+        if update is None:
             return Response(status_code=400)
         with replying() as reply:
             await self._app.process_update(update)

@@ -1,8 +1,9 @@
 """Conversations and sign-ins in progress: invites, drafts (a question waiting), the console's
-one-time links and sessions."""
+one-time links and sessions. A one-time code or session id is kept only as its hash."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -10,12 +11,18 @@ from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
 
+def hashed(secret: str) -> str:
+    """The stored form of a one-time code, token or session id: its sha256, in hex. A copy of
+    the database (a backup, a dump) then opens no chat, console or session."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 class Invite(SQLModel, table=True):
-    """A one-time Telegram deep-link code binding a chat to a person."""
+    """A one-time Telegram deep-link code binding a chat to a person; only its hash is kept."""
 
     __tablename__ = "invite"
 
-    code: str = Field(primary_key=True, max_length=64)
+    code_hash: str = Field(primary_key=True, max_length=64)  # sha256 hex of the code
     person_id: str = Field(index=True, max_length=64)
     created_at: datetime
     expires_at: datetime
@@ -57,4 +64,5 @@ class ConsoleSession(SQLModel, table=True):
     csrf: str = Field(max_length=64)
     language: str = Field(default="zh", max_length=2)
     created_at: datetime
-    seen_at: datetime
+    seen_at: datetime  # the user's own last request (background refreshes do not count)
+    expires_at: datetime  # the absolute end (CONSOLE_SESSION_HOURS after sign-in)

@@ -3,6 +3,7 @@ loopback."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import threading
@@ -64,12 +65,17 @@ def bot_api(loaded_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBo
         yield api
 
 
+def _hashed(code: str) -> str:
+    """A code as the invite table keeps it: its sha256, in hex."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
 def _invites(cli: Cli) -> dict[str, tuple[str, datetime, datetime, object]]:
-    """The invite table: code -> (person, created, expires, used)."""
-    rows = cli.tables()["invite"]
+    """The invite table: the code's hash -> (person, created, expires, used)."""
+    rows = cli.tables()["invite"]  # the hash came last, in migration 0014
     return {
-        code: (person, _aware(created), _aware(expires), used)
-        for code, person, created, expires, used in rows
+        code_hash: (person, _aware(created), _aware(expires), used)
+        for person, created, expires, used, code_hash in rows
     }
 
 
@@ -94,8 +100,8 @@ def test_invite_prints_a_deep_link_stored_for_seven_days(
     assert bot_api.paths == [f"/bot{TOKEN}/getMe"]
 
     invites = _invites(loaded_cli)
-    assert list(invites) == [code]
-    person, created, expires, used = invites[code]
+    assert list(invites) == [_hashed(code)]  # only the code's hash is kept
+    person, created, expires, used = invites[_hashed(code)]
     assert (person, used) == ("mgr-jzsj-south", None)
     assert started - timedelta(seconds=1) <= created <= datetime.now(UTC)
     assert expires - created == timedelta(days=7)
@@ -112,7 +118,7 @@ def test_each_invite_is_a_new_code(loaded_cli: Cli, bot_api: FakeBotApi) -> None
         assert found
         codes.append(found.group(1))
     assert codes[0] != codes[1]
-    assert sorted(_invites(loaded_cli)) == sorted(codes)
+    assert sorted(_invites(loaded_cli)) == sorted(_hashed(c) for c in codes)
 
 
 def test_an_unknown_person_gets_no_invite(loaded_cli: Cli, bot_api: FakeBotApi) -> None:

@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
-from alembic import command
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.channels import BOOK
 from bot.services.unit.context import ServiceContext
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.work import unit_of_work
 from db import queries
-from db.engine import Database, open_database
-from db.migrate import alembic_config, head_revision, upgrade
+from db.engine import Database
+from db.migrate import head_revision, upgrade
 from db.models import OptOut, Person
-from sandbox.harness import postgres_schema
 from tests.cli.conftest import Cli
 from tests.conftest import POSTGRES_URL
+from tests.db.previous_release import at_revision, opened, previous_release
 
 PREVIOUS = "0007"
 OPTED_OUT = "+8613900000009"
@@ -43,28 +43,28 @@ PEOPLE = [
         "sms",
     ),
 ]
-OPTED_OUT = "+8613900000009"
+
+
+async def _rows_of_0007(conn: AsyncConnection) -> None:
+    """The rows as the previous release left them."""
+    for row in PEOPLE:
+        await conn.execute(
+            text(
+                "INSERT INTO person (id, name, role, phone, telegram_id, telegram_unreachable,"
+                " language, source, active) VALUES (:id, :name, :role, :phone, :tg, :gone,"
+                " :language, :source, true)"
+            ),
+            dict(zip(COLUMNS, row, strict=True)),
+        )
+    await conn.execute(
+        text("INSERT INTO opt_out (phone, at, source) VALUES (:p, '2026-11-30 08:00:00', 'sms')"),
+        {"p": OPTED_OUT},
+    )
 
 
 async def _previous_release(db: Database) -> None:
     """The schema and rows as the previous release left them."""
-    async with db.engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), PREVIOUS))
-        for row in PEOPLE:
-            await conn.execute(
-                text(
-                    "INSERT INTO person (id, name, role, phone, telegram_id, telegram_unreachable,"
-                    " language, source, active) VALUES (:id, :name, :role, :phone, :tg, :gone,"
-                    " :language, :source, true)"
-                ),
-                dict(zip(COLUMNS, row, strict=True)),
-            )
-        await conn.execute(
-            text(
-                "INSERT INTO opt_out (phone, at, source) VALUES (:p, '2026-11-30 08:00:00', 'sms')"
-            ),
-            {"p": OPTED_OUT},
-        )
+    await at_revision(db, PREVIOUS, _rows_of_0007)
 
 
 async def _kept_everything(db: Database) -> None:
@@ -100,23 +100,13 @@ def test_sqlite_upgrades_with_the_command(cli: Cli) -> None:
 
 
 async def _on(url: str, work: Callable[[Database], Awaitable[None]]) -> None:
-    db = open_database(url)
-    try:
+    async with opened(url) as db:
         await work(db)
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def previous_postgres() -> AsyncIterator[Database]:
-    assert POSTGRES_URL
-    async with postgres_schema(POSTGRES_URL) as db:
-        await _previous_release(db)
-        yield db
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="set WOLAIBAN_TEST_POSTGRES_URL")
-async def test_postgres_upgrades_and_keeps_them(previous_postgres: Database) -> None:
-    # What `wolaiban db upgrade` runs (its schema here is chosen by connection settings).
-    await upgrade(previous_postgres)
-    await _kept_everything(previous_postgres)
+async def test_postgres_upgrades_and_keeps_them() -> None:
+    async with previous_release(PREVIOUS, _rows_of_0007) as db:
+        # What `wolaiban db upgrade` runs (its schema here is chosen by connection settings).
+        await upgrade(db)
+        await _kept_everything(db)

@@ -48,9 +48,13 @@ class Browser:
     kicks: list[int] = field(default_factory=list)
 
     async def sign_in(self, person_id: str) -> httpx.Response:
-        """Follow a fresh one-time link for ``person_id``: the answer to pressing sign in."""
+        """Open a fresh one-time link for ``person_id`` and press sign in (with the token of the
+        form the page showed): the answer to the press."""
         token, _ = await signin.issue_token(self.ctx, person_id=person_id)
-        return await self.client.post(f"/console/login/{token}")
+        shown = await self.client.get(f"/console/login/{token}")
+        found = CSRF.search(shown.text)
+        assert found, shown.text[:300]
+        return await self.client.post(f"/console/login/{token}", data={"csrf": found.group(1)})
 
     async def csrf(self, path: str = "/console/cases") -> str:
         """The CSRF token the page at ``path`` carries in its forms."""
@@ -76,8 +80,9 @@ def plant(browser: Browser, value: str) -> None:
 
 
 @pytest.fixture
-def browser_for(loaded: ServiceContext) -> Callable[..., Browser]:
-    """``browser_for(**settings)``: a new browser on the console with those settings."""
+async def browser_for(loaded: ServiceContext) -> AsyncIterator[Callable[..., Browser]]:
+    """``browser_for(**settings)``: a new browser on the console with those settings; every one
+    made is closed after the test."""
     clients: list[httpx.AsyncClient] = []
 
     def make(**values: object) -> Browser:
@@ -90,15 +95,15 @@ def browser_for(loaded: ServiceContext) -> Callable[..., Browser]:
         clients.append(client)
         return Browser(client, loaded, kicks)
 
-    return make
+    yield make
+    for client in clients:
+        await client.aclose()
 
 
 @pytest.fixture
-async def browser(browser_for: Callable[..., Browser]) -> AsyncIterator[Browser]:
+def browser(browser_for: Callable[..., Browser]) -> Browser:
     """A browser on the console, not signed in."""
-    found = browser_for()
-    yield found
-    await found.client.aclose()
+    return browser_for()
 
 
 async def events_of(ctx: ServiceContext, number: int) -> list[tuple[str, str, str | None]]:

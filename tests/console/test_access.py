@@ -87,13 +87,13 @@ async def test_others_cannot_act_or_note_on_a_case_they_do_not_see(browser: Brow
 async def test_a_manager_still_sees_a_case_they_held(browser: Browser) -> None:
     number = await case_in(browser.ctx, "unassigned")  # the manager declined it (acted on it)
     staff = Actor(STAFF, Channel.TELEGRAM)
-    request = Request(Action.REASSIGN, manager_id="mgr-jzsj-north")
+    request = Request(Action.REASSIGN, manager_id=SUPERVISOR)
     await act(browser.ctx, number=number, actor=staff, request=request)
     await browser.sign_in(MANAGER)
     page = await browser.client.get(f"/console/cases/{number}")
     assert page.status_code == 200
     assert "您目前不能对此诉求进行操作" in page.text  # sees it, holds it no more
-    await browser.sign_in("mgr-jzsj-north")
+    await browser.sign_in(SUPERVISOR)
     assert (await browser.client.get(f"/console/cases/{number}")).status_code == 200
 
 

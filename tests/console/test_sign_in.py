@@ -13,7 +13,7 @@ from bot.services.staff import signin
 from bot.services.unit.context import ServiceContext, ServiceRefusal
 from tests.conftest import Clock
 
-from .conftest import RESIDENT, SECRET, STAFF, Browser, plant
+from .conftest import CSRF, RESIDENT, SECRET, STAFF, Browser, plant
 
 
 async def test_a_link_shows_a_button_and_signs_in_once(browser: Browser) -> None:
@@ -22,7 +22,9 @@ async def test_a_link_shows_a_button_and_signs_in_once(browser: Browser) -> None
     assert shown.status_code == 200
     assert 'id="sign-in"' in shown.text  # a GET (a link preview) does not spend the link
     assert COOKIE not in browser.client.cookies
-    signed = await browser.client.post(f"/console/login/{token}")
+    form = CSRF.search(shown.text)
+    assert form, shown.text[:300]
+    signed = await browser.client.post(f"/console/login/{token}", data={"csrf": form.group(1)})
     assert signed.status_code == 303
     assert signed.headers["location"] == "/console/cases"
     cookie = signed.headers["set-cookie"]
@@ -85,7 +87,10 @@ async def test_a_forged_cookie_is_nobody(browser: Browser) -> None:
     assert (await browser.client.get("/console/cases")).status_code == 401
 
 
-async def test_eight_idle_hours_end_a_session(browser: Browser, clock: Clock) -> None:
+async def test_eight_idle_hours_end_a_session(
+    browser_for: Callable[..., Browser], clock: Clock
+) -> None:
+    browser = browser_for(console_session_hours=24)  # only the idle limit ends it here
     await browser.sign_in(STAFF)
     clock.advance(hours=7, minutes=59)
     assert (await browser.client.get("/console/cases")).status_code == 200  # and touched it

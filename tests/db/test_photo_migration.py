@@ -3,18 +3,19 @@ in order, after the upgrade; and a downgrade puts them back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import queries
-from db.engine import Database, open_database
-from db.migrate import alembic_config, upgrade
-from sandbox.harness import postgres_schema
+from db.engine import Database
+from db.migrate import upgrade
+from sandbox.harness import sqlite_url
 from tests.conftest import POSTGRES_URL
+from tests.db.previous_release import migrate, previous_release
 
 PREVIOUS = "0008"
 CASE = (
@@ -26,11 +27,9 @@ CASE = (
 AT = datetime(2026, 12, 1, 8, 0)  # naive, as the column stores it
 
 
-async def _previous_release(db: Database) -> None:
-    async with db.engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), PREVIOUS))
-        for number, photos in ((1, '["f-1", "f-2", "f-3"]'), (2, "[]")):
-            await conn.execute(text(CASE), {"n": number, "photos": photos, "t": AT})
+async def _rows_of_0008(conn: AsyncConnection) -> None:
+    for number, photos in ((1, '["f-1", "f-2", "f-3"]'), (2, "[]")):
+        await conn.execute(text(CASE), {"n": number, "photos": photos, "t": AT})
 
 
 async def _photos_kept(db: Database) -> None:
@@ -44,28 +43,17 @@ async def _photos_kept(db: Database) -> None:
         ]
         assert await queries.case_photos(session=session, number=2) == []
     async with db.engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), PREVIOUS))
+        await migrate(conn, PREVIOUS, down=True)
         back = (await conn.execute(text("SELECT photos FROM cases WHERE number = 1"))).scalar()
     assert back in (["f-1", "f-2", "f-3"], '["f-1", "f-2", "f-3"]')
 
 
-async def test_sqlite_keeps_the_photos(tmp_path: object) -> None:
-    db = open_database(f"sqlite+aiosqlite:///{tmp_path}/old.db")
-    try:
-        await _previous_release(db)
+async def test_sqlite_keeps_the_photos(tmp_path: Path) -> None:
+    async with previous_release(PREVIOUS, _rows_of_0008, sqlite_url(tmp_path / "old.db")) as db:
         await _photos_kept(db)
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def previous_postgres() -> AsyncIterator[Database]:
-    assert POSTGRES_URL
-    async with postgres_schema(POSTGRES_URL) as db:
-        await _previous_release(db)
-        yield db
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="set WOLAIBAN_TEST_POSTGRES_URL")
-async def test_postgres_keeps_the_photos(previous_postgres: Database) -> None:
-    await _photos_kept(previous_postgres)
+async def test_postgres_keeps_the_photos() -> None:
+    async with previous_release(PREVIOUS, _rows_of_0008) as db:
+        await _photos_kept(db)

@@ -6,25 +6,21 @@ nothing more."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, func, select
 
 from core.texts import render
 from db.engine import Database, open_database
-from db.migrate import upgrade
 from db.models import CaseEvent, InboundReceipt, OutboxMessage
 from sandbox.child import Process, clean_env
 from sandbox.serve import free_port, serving
 from sandbox.telegram import Limits, TelegramEmulator
 from tests.conftest import EXAMPLE, POSTGRES_URL
+from tests.e2e.process import role_schema_url
 from tests.e2e.test_process import buttons, report, until, until_db
 
 pytestmark = pytest.mark.skipif(
@@ -36,31 +32,10 @@ SECRET = "redelivery-webhook-secret-5b1e"
 
 @pytest.fixture
 async def schema_url() -> AsyncIterator[str]:
-    """A database URL whose connections use a schema of their own, dropped afterwards.
-
-    A child process takes no ``connect_args``: the URL names a role made for the test, whose
-    ``search_path`` is its schema. The schema is migrated here (``run`` on PostgreSQL does not).
-    """
+    """A migrated database URL whose connections use a schema of their own, dropped afterwards."""
     assert POSTGRES_URL
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin_url = make_url(POSTGRES_URL)
-    password = f" PASSWORD '{admin_url.password}'" if admin_url.password else ""
-    admin = create_async_engine(POSTGRES_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE ROLE "{name}" LOGIN{password}'))
-        await conn.execute(text(f'CREATE SCHEMA "{name}" AUTHORIZATION "{name}"'))
-        await conn.execute(text(f'ALTER ROLE "{name}" SET search_path = "{name}"'))
-    url = admin_url.set(username=name).render_as_string(hide_password=False)
-    db = open_database(url)
-    await upgrade(db)
-    await db.dispose()
-    try:
+    async with role_schema_url(POSTGRES_URL) as url:
         yield url
-    finally:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-            await conn.execute(text(f'DROP ROLE "{name}"'))
-        await admin.dispose()
 
 
 def instance(

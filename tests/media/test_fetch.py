@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.media.fetch import FetchPolicy, Refused, fetch_image
 from bot.media.guard import Allowance, public
 from sandbox.serve import serving
+from tests.media.unsized_image import unsized_jpeg
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\1" * 64
@@ -34,12 +35,7 @@ async def _lying(request: Request) -> Response:
 
 
 async def _huge(request: Request) -> Response:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield JPEG
-        for _ in range(200):
-            yield b"\0" * 65_536
-
-    return StreamingResponse(chunks(), media_type="image/jpeg")  # no Content-Length
+    return unsized_jpeg(JPEG, blocks=200)  # no Content-Length
 
 
 async def _redirect(request: Request) -> Response:
@@ -143,3 +139,27 @@ def test_public_means_globally_routable() -> None:
     assert public(ipaddress.ip_address("8.8.8.8"))
     assert not public(ipaddress.ip_address("::ffff:10.1.2.3"))
     assert not public(ipaddress.ip_address("224.0.0.1"))
+
+
+@pytest.mark.parametrize("form", ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "127.0.0.1."])
+async def test_every_form_of_an_allowed_address_reaches_that_address(base: str, form: str) -> None:
+    port = base.rsplit(":", 1)[1]
+    image = await fetch_image(f"http://{form}:{port}/a.png", LOOPBACK)
+    assert image.content == PNG  # served by the server on 127.0.0.1, the address allowed
+
+
+@pytest.mark.parametrize("form", ["2130706434", "0x7f000002", "0177.0.0.2", "127.2", "[::1]"])
+async def test_every_form_of_another_loopback_address_is_refused(base: str, form: str) -> None:
+    port = base.rsplit(":", 1)[1]
+    assert await refusal(f"http://{form}:{port}/a.png") == "address"
+    assert await refusal(f"{base}/go?to=http://{form}:{port}/a.png") == "address"
+    assert seen_auth == []  # nothing but the redirect was served
+
+
+@pytest.mark.parametrize(
+    "location", ["http://127.0.0.1:99999/a.png", "http://127.0.0.1:abc/", "http://[::1"]
+)
+async def test_a_malformed_redirect_from_a_real_server_is_malformed(
+    base: str, location: str
+) -> None:
+    assert await refusal(f"{base}/go?to={location}") == "malformed"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.media.unsized_image import unsized_jpeg
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
@@ -25,12 +25,7 @@ async def _lie(request: Request) -> Response:
 
 
 async def _huge(request: Request) -> Response:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b"\xff\xd8\xff\xe0"
-        for _ in range(100):
-            yield b"\0" * 65_536
-
-    return StreamingResponse(chunks(), media_type="image/jpeg")
+    return unsized_jpeg(b"\xff\xd8\xff\xe0", blocks=100)
 
 
 app = Starlette(

@@ -1,10 +1,14 @@
-"""The example directory's people around one case, and how to bring a case into each status.
+"""The example directory's people around one case, how to bring a case into each status, where
+each action lands (docs/reference.md §4, written out here), and what an allowed action must leave
+behind in the tables.
 
 Shared by the service tests; every step goes through the real services.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import col, select
@@ -26,7 +30,7 @@ ACTORS: dict[str, Actor] = {
     "stranger": Actor("r-bgy-72", Channel.SMS),  # a resident of another community
     "system": Actor.system(),
 }
-NEW_MANAGER = "mgr-jzsj-north"
+NEW_MANAGER = "sup-jzsj-south"
 REQUESTS: dict[str, Request] = {
     "acknowledge": Request(Action.ACKNOWLEDGE),
     "resolve": Request(Action.RESOLVE, note="已清理"),
@@ -53,6 +57,29 @@ PATHS: dict[str, list[tuple[str, str]]] = {
     "closed": [("manager", "acknowledge"), ("manager", "resolve"), ("resident", "rate_satisfied")],
     "cancelled": [("resident", "cancel")],
     "rejected": [("staff", "reject")],
+}
+
+# Where an allowed action lands: (status or None for "stays", event kinds, changed fields).
+Outcome = tuple[str | None, list[str], dict[str, Any]]
+OUTCOMES: dict[str, Outcome] = {
+    "acknowledge": ("acknowledged", ["acknowledged"], {}),
+    "resolve": ("resolved", ["resolved"], {}),
+    "decline": ("unassigned", ["declined"], {"manager_id": None}),
+    "rate_satisfied": ("closed", ["rated"], {"rating": "satisfied"}),
+    "rate_basically": ("closed", ["rated"], {"rating": "basically_satisfied"}),
+    "rate_dissatisfied": (
+        "assigned",
+        ["rated", "reopened"],
+        {"rating": "dissatisfied", "reopen_count": 1, "escalation_level": 1},
+    ),
+    "reassign": ("assigned", ["reassigned"], {"manager_id": NEW_MANAGER, "escalation_level": 0}),
+    "reject": ("rejected", ["rejected"], {}),
+    "close": ("closed", ["closed"], {}),
+    "cancel": ("cancelled", ["cancelled"], {}),
+    "escalate": (None, ["escalated"], {"escalation_level": 1}),
+    "remind": (None, ["reminded"], {}),
+    "nudge": (None, ["nudged"], {}),
+    "close_unrated": ("closed", ["closed_unrated"], {}),
 }
 
 Snapshot = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
@@ -85,3 +112,59 @@ async def case_in(ctx: ServiceContext, status: str) -> int:
     assert case.status == status
     assert case.number is not None
     return case.number
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What an allowed action left behind on its case."""
+
+    number: int
+    row: dict[str, Any]  # the case's row after it
+    events: list[dict[str, Any]]  # the events it added
+    messages: list[dict[str, Any]]  # the outbox rows it added
+    superseded: list[dict[str, Any]]  # earlier outbox rows it superseded, as they were before
+
+
+async def lands(
+    ctx: ServiceContext,
+    status: str,
+    actor: Actor,
+    request: Request,
+    outcome: Outcome,
+    label: object,
+    *,
+    read: Callable[[ServiceContext], Awaitable[Snapshot]] = snapshot,
+) -> Landed:
+    """``actor`` takes ``request`` on a fresh case in ``status``, which lands as ``outcome``
+    says: its status and fields, and events of exactly those kinds by ``actor``. Other cases and
+    earlier events are untouched; earlier messages stay as they were, but for this case's card
+    edits not sent yet, which the newer edit supersedes; the action told someone. ``read`` takes
+    the tables' snapshots (``label`` names the combination in a failure)."""
+    number = await case_in(ctx, status)
+    before_cases, before_events, before_outbox = await read(ctx)
+    start = next(c for c in before_cases if c["number"] == number)
+    returned = await act(ctx, number=number, actor=actor, request=request)
+    cases, events, outbox = await read(ctx)
+    row = next(c for c in cases if c["number"] == number)
+    target, kinds, changes = outcome
+    assert returned.status == row["status"] == (target or status), label
+    for name in ("manager_id", "escalation_level", "reopen_count", "rating"):
+        assert row[name] == changes.get(name, start[name]), (label, name)
+    assert [c for c in cases if c["number"] != number] == [
+        c for c in before_cases if c["number"] != number
+    ], label
+    assert events[: len(before_events)] == before_events, label
+    added = events[len(before_events) :]
+    assert [(e["kind"], e["actor_id"], e["channel"]) for e in added] == [
+        (kind, actor.person_id, actor.channel) for kind in kinds
+    ], label
+    superseded = []
+    for now_row, then in zip(outbox, before_outbox, strict=False):
+        if now_row["status"] == "superseded" != then["status"]:
+            assert (then["status"], then["case_number"]) == ("pending", number), label
+            superseded.append(then)
+            now_row = {**now_row, "status": then["status"], "last_error": then["last_error"]}
+        assert now_row == then, label
+    messages = outbox[len(before_outbox) :]
+    assert messages, label
+    return Landed(number, row, added, messages, superseded)

@@ -90,7 +90,7 @@ USE_CASES: dict[str, tuple[str, Step]] = {
     ),
     "reassign": (
         "assigned",
-        lambda c, n: lifecycle.reassign(c, number=n, actor=STAFF, manager_id="mgr-jzsj-north"),
+        lambda c, n: lifecycle.reassign(c, number=n, actor=STAFF, manager_id="sup-jzsj-south"),
     ),
     "reject": ("assigned", lambda c, n: lifecycle.reject(c, number=n, actor=STAFF, note="无效")),
     "close": ("acknowledged", lambda c, n: lifecycle.close(c, number=n, actor=STAFF, note="已办")),

@@ -168,9 +168,9 @@ async def test_a_declined_case_goes_to_staff_with_reassign_reject_close(
     assert f"#{n}" in declined.text
     assert "这是市政道路" in declined.text
     assert data(declined) == [[f"reassign:{n}", f"reject:{n}", f"close:{n}"]]
-    await lifecycle.reassign(ctx, number=n, actor=STAFF, manager_id="mgr-jzsj-north")
+    await lifecycle.reassign(ctx, number=n, actor=STAFF, manager_id="sup-jzsj-south")
     messages = await outbox(ctx, n)
-    (card,) = to(messages, "mgr-jzsj-north")
+    (card,) = to(messages, "sup-jzsj-south")
     assert card.template == "case.card"
     assert data(card) == [[f"ack:{n}", f"done:{n}", f"decline:{n}"]]
     assert to(messages, "r-jzsj-172")[-1].template == "case.reassigned_resident"

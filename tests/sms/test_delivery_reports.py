@@ -20,6 +20,7 @@ from core.cases import Channel
 from db.models import DeliveryReport, OptOut, OutboxMessage
 from sandbox.serve import serving
 from sandbox.twilio import TwilioEmulator
+from tests.sms.claimed import claimed_sms
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:(BasicAuth is|The 'auth' parameter is) deprecated:DeprecationWarning"
@@ -139,17 +140,7 @@ async def test_21610_in_a_report_or_a_refusal_opts_the_number_out(ctx: ServiceCo
 
 
 def _claimed(address: str) -> Claimed:
-    return Claimed(
-        id=1,
-        channel="sms",
-        person_id=None,
-        address=address,
-        text="诉求 #1 已办好",
-        buttons=[],
-        urgent=False,
-        attempts=0,
-        edit_message_id=None,
-    )
+    return claimed_sms(address, "诉求 #1 已办好")
 
 
 async def test_twilios_answers_become_outcomes() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -71,6 +72,26 @@ class FakeBotApi(BaseRequest):
         return [params for name, params in self.asked if name == "answerCallbackQuery"]
 
 
+async def handled(
+    ctx: ServiceContext,
+    *updates: dict[str, Any],
+    kick: Callable[[], None] = lambda: None,
+    answered: Outcome = (200, {"ok": True, "result": True}),
+) -> FakeBotApi:
+    """Hand ``updates`` to the Telegram handlers as PTB would, Telegram answering each press's
+    answer with ``answered``; the Bot API they spoke to. None of them failed (the webhook would
+    answer 200 to each)."""
+    api = FakeBotApi(answered)
+    gateway = TelegramGateway(ctx, kick=kick, default_language="zh")
+    app = Application.builder().token(TOKEN).request(api).updater(None).build()
+    gateway.register(app)
+    async with app:
+        for body in updates:
+            await app.process_update(Update.de_json(body, app.bot))
+    assert not gateway.failed
+    return api
+
+
 def refused(code: int, description: str) -> Outcome:
     return code, {"ok": False, "error_code": code, "description": description}
 
@@ -122,18 +143,13 @@ async def test_an_answer_taken_logs_nothing(caplog: pytest.LogCaptureFixture) ->
 async def test_a_press_whose_answer_telegram_refuses_is_still_handled(
     loaded: ServiceContext,
 ) -> None:
-    api = FakeBotApi(refused(400, TOO_OLD))
-    app = Application.builder().token(TOKEN).request(api).updater(None).build()
-    gateway = TelegramGateway(loaded, kick=lambda: None, default_language="zh")
-    gateway.register(app)
-    async with app:
-        for data in (
-            press(1, "l:en"),  # the normal path: the language set, then the answer refused
-            press(1, "l:en"),  # the same update again: already handled
-            press(2, "no-such-button"),  # refused: the alert refused too
-        ):
-            await app.process_update(Update.de_json(data, app.bot))
-    assert gateway.failed == set()  # the webhook would answer 200 to each
+    api = await handled(
+        loaded,
+        press(1, "l:en"),  # the normal path: the language set, then the answer refused
+        press(1, "l:en"),  # the same update again: already handled
+        press(2, "no-such-button"),  # refused: the alert refused too
+        answered=refused(400, TOO_OLD),
+    )
     assert [a["callback_query_id"] for a in api.answers()] == ["q1", "q1", "q2"]
     async with loaded.db.reading() as session:
         rows = (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()

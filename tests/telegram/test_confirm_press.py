@@ -7,15 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlmodel import col, func, select
-from telegram import Update
-from telegram.ext import Application
 
 from bot.services.talk.drafts import CONFIRM
 from bot.services.unit.context import ServiceContext
-from bot.telegram.handlers import TelegramGateway
 from db.models import Case, CasePhoto, Draft
 from tests.services.guided import at_confirm
-from tests.telegram.test_answers import TOKEN, FakeBotApi
+from tests.telegram.test_answers import FakeBotApi, handled
 
 USER_ID = 880000301
 
@@ -29,15 +26,8 @@ def _press(update_id: int, user_id: int) -> dict[str, Any]:
 async def _pressed(ctx: ServiceContext, *updates: dict[str, Any]) -> tuple[FakeBotApi, int]:
     """Hand ``updates`` to the handlers; the Bot API they spoke to, and how often they kicked
     the outbox."""
-    api = FakeBotApi((200, {"ok": True, "result": True}))
     kicks: list[None] = []
-    gateway = TelegramGateway(ctx, kick=lambda: kicks.append(None), default_language="zh")
-    app = Application.builder().token(TOKEN).request(api).updater(None).build()
-    gateway.register(app)
-    async with app:
-        for body in updates:
-            await app.process_update(Update.de_json(body, app.bot))
-    assert not gateway.failed
+    api = await handled(ctx, *updates, kick=lambda: kicks.append(None))
     return api, len(kicks)
 
 

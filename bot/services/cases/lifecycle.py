@@ -1,8 +1,10 @@
 """Every step after the report — acknowledge, resolve, decline, rate, reassign, reject, close,
 cancel, escalate, remind, close unrated — as one transaction each.
 
-Each step locks the case, checks the actor's right through ``core.cases.apply``, writes the new
-state, its events and the outbox rows together, or raises ``ServiceRefusal`` and changes nothing.
+Each step locks the case, checks the actor's right through ``core.cases.apply`` and, for a
+reassignment, the new holder's through ``core.access`` — here, so every channel (console,
+Telegram, SMS, command line) is held to the same rule — then writes the new state, its events and
+the outbox rows together, or raises ``ServiceRefusal`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from bot.services.cases.routing import Policy, policy_for
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.work import unit_of_work
+from core.access import handover_refusal
 from core.cases import Action, CaseState, EventKind, Rating, Refusal, apply
 from core.clean import clean
 from core.due import next_due_at
 from db import queries
 from db.models import Case, CaseEvent
-
-_MANAGING_ROLES = frozenset({"manager", "supervisor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,6 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
         raise ServiceRefusal("refused.no_such_case", {"number": number})
     before = await load_parties(session=session, case=case)
     policy = await policy_for(session=session, category_id=case.category_id)
-    await _check_arguments(session, request, number)
     result = apply(
         state_of(case),
         request.action,
@@ -82,6 +82,8 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
         raise ServiceRefusal(
             result.reason, {"number": number, "status": both(f"status.{case.status}")}
         )
+    # After the actor's right: someone who may not act learns nothing of who may hold the case.
+    await _check_arguments(session, request, case, actor)
     _write_state(case, result.state, request, policy, now)
     events = [
         CaseEvent(
@@ -103,12 +105,23 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
     return case
 
 
-async def _check_arguments(session: AsyncSession, request: Request, number: int) -> None:
-    """Refuse arguments that name nobody or nothing: an unknown manager, a missing original."""
+async def _check_arguments(
+    session: AsyncSession, request: Request, case: Case, actor: Actor
+) -> None:
+    """Refuse arguments that name nobody or nothing — an unknown manager, a missing original —
+    and a new holder the case's community may not be handed to."""
+    number = case.number
     if request.action is Action.REASSIGN and request.manager_id:
         person = await queries.get_person(session=session, person_id=request.manager_id)
-        if person is None or not person.active or person.role not in _MANAGING_ROLES:
-            raise ServiceRefusal("refused.unknown_manager", {"manager": request.manager_id})
+        reason = handover_refusal(
+            person,
+            community=case.community_id,
+            routes=await queries.routes(session=session),
+            system=actor.is_system,
+        )
+        if reason is not None:
+            # The id as the actor gave it: a name would tell them who stands behind any id.
+            raise ServiceRefusal(reason, {"number": number, "manager": request.manager_id})
     if request.action is Action.REJECT and request.duplicate_of is not None:
         original = await queries.get_case(session=session, number=request.duplicate_of)
         if original is None or request.duplicate_of == number:

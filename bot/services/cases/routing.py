@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.unit.context import ServiceContext, Unit
+from core.access import MANAGING_ROLES, may_hold
 from core.directory import LevelOverrides
 from core.policy import DEFAULT_LEVELS, QuietHours, ServiceLevels, defer_for_quiet_hours
 from db import queries
@@ -92,16 +93,17 @@ async def digest_time(ctx: ServiceContext) -> tuple[int, int]:
 
 
 async def managers_for(unit: Unit, *, community: str, exclude: str | None) -> list[Person]:
-    """Who a case may go to: the managers and supervisors of its community (by the directory or
-    by a routing rule for it); everyone who manages, when the directory names none there."""
+    """Who a case of ``community`` may be handed to (``core.access.may_hold``, the rule the
+    reassignment itself is checked against): its active managers and supervisors, and those a
+    routing rule for it names; managers before supervisors, then by id."""
     query = (
         select(Person)
-        .where(col(Person.active), col(Person.role).in_(("manager", "supervisor")))
+        .where(col(Person.active), col(Person.role).in_(MANAGING_ROLES))
         .order_by(col(Person.role), col(Person.id))
     )
-    everyone = [p for p in (await unit.session.exec(query)).all() if p.id != exclude]
-    routed = {
-        r.manager_id for r in await queries.routes(session=unit.session) if r.community == community
-    }
-    local = [p for p in everyone if p.community_id == community or p.id in routed]
-    return local or everyone
+    routes = await queries.routes(session=unit.session)
+    return [
+        p
+        for p in (await unit.session.exec(query)).all()
+        if p.id != exclude and may_hold(p, community=community, routes=routes)
+    ]

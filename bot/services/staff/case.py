@@ -54,7 +54,7 @@ class CaseView:
 
     case: dict[str, Any]
     actions: tuple[str, ...]  # Action values this reader may take now
-    managers: tuple[tuple[str, str], ...]  # whom a reassignment may go to: (id, name)
+    managers: tuple[tuple[str, str], ...]  # whom it may go to (core.access.may_hold): (id, name)
     deliveries: tuple[Delivery, ...]
     photos: tuple[int, ...]  # the positions of the case's photos, in the order sent
 

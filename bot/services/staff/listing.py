@@ -4,7 +4,7 @@ export of the same filtered cases. Read only; paged and indexed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.services.cases.routing import zone
 from bot.services.staff.views import JSON_COLUMNS, case_json
 from bot.services.unit.context import ServiceContext
+from core.access import may_hold
 from core.cases import OPEN_STATUSES, Status
 from core.clean import clean
 from db.directory_cache import directory
@@ -255,11 +256,43 @@ async def choices(ctx: ServiceContext, viewer: Viewer) -> dict[str, list[tuple[s
             if viewer.role != "staff" or c.id in viewer.communities
         ]
         categories = [(c.id, c.name_zh, c.name_en) for c in known.categories.values() if c.active]
-        query = select(Person).where(
-            col(Person.active), col(Person.role).in_(("manager", "supervisor", "staff"))
-        )
-        holders = [(p.id, p.name, p.name) for p in (await session.exec(query)).all()]
+        holders = [(p.id, p.name, p.name) for p in await _holders(session, viewer)]
     return {"communities": communities, "categories": categories, "holders": holders}
+
+
+async def _holders(session: AsyncSession, viewer: Viewer) -> list[Person]:
+    """Whom the holder filter offers — people of the reader's communities only, never everyone
+    who manages anywhere: staff their communities' managers and supervisors (whom a case there
+    may go to, ``core.access.may_hold``) and staff; managers and supervisors themselves, the
+    managers below them, and whoever holds a case they see."""
+    query = (
+        select(Person)
+        .where(col(Person.active), col(Person.role).in_(("manager", "supervisor", "staff")))
+        .order_by(col(Person.role), col(Person.id))
+    )
+    people = (await session.exec(query)).all()
+    if viewer.role == "staff":
+        known = await directory(session)
+        mine = set(viewer.communities)
+        ids = {i for c in mine for i in known.staff.get(c, ())} | {
+            p.id for p in people if any(may_hold(p, community=c, routes=known.routes) for c in mine)
+        }
+        return [p for p in people if p.id in ids]
+    if viewer.role in ("manager", "supervisor"):
+        held = select(Case.manager_id).where(visible(viewer), col(Case.manager_id).is_not(None))
+        ids = {viewer.person_id, *viewer.below, *(await session.exec(held.distinct())).all()}
+        return [p for p in people if p.id in ids]
+    return []
+
+
+async def names_of(ctx: ServiceContext, ids: Collection[str]) -> dict[str, str]:
+    """The names of the staff, managers and supervisors among ``ids`` (what a page already shows
+    by id, e.g. the rates' holders), by id."""
+    async with ctx.db.reading() as session:
+        query = select(Person.id, Person.name).where(
+            col(Person.id).in_(sorted(ids)), col(Person.role) != "resident"
+        )
+        return dict((await session.exec(query)).all())
 
 
 async def _names(session: AsyncSession, language: str) -> dict[str, tuple[str, str]]:

@@ -1,14 +1,14 @@
 """Signing in to the staff console: one-time links (kept hashed, 10 minutes, once) and the
-server-side sessions they start (a new id at each sign-in, 8 hours idle, deleted at sign-out)."""
+server-side sessions they start (a new id at each sign-in; they end 8 hours after the user's own
+last request, at their absolute end, or at sign-out), and the purge of what has ended."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import delete
+from sqlmodel import col, delete, or_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.unit.context import ServiceContext, ServiceRefusal
@@ -18,9 +18,12 @@ from core.access import may_use_console
 from core.texts import normalize_language
 from db import queries
 from db.models import ConsoleLogin, ConsoleSession, Person
+from db.models.sessions import hashed
 
 LINK_LIFETIME = timedelta(minutes=10)
 IDLE_LIMIT = timedelta(hours=8)
+# However active, a session ends this long after sign-in (the console sets CONSOLE_SESSION_HOURS).
+SESSION_LIFETIME = timedelta(hours=12)
 # A session's last-seen time is written at most this often (the list polls every few seconds).
 TOUCH_EVERY = timedelta(minutes=1)
 MAX_TOKEN = 128
@@ -28,7 +31,7 @@ MAX_TOKEN = 128
 
 def digest(secret: str) -> str:
     """The stored form of a token or session id: only its hash is kept."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashed(secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,14 @@ class Current:
 
     row: ConsoleSession
     person: Person
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What a purge deleted: sign-in links used or expired, sessions that ended."""
+
+    links: int
+    sessions: int
 
 
 async def new_link_token(*, session: AsyncSession, person: Person, now: datetime) -> str:
@@ -74,10 +85,25 @@ async def issue_token(ctx: ServiceContext, *, person_id: str) -> tuple[str, Pers
         return await new_link_token(session=session, person=person, now=ctx.clock()), person
 
 
-async def sign_in(ctx: ServiceContext, *, token: str, previous: str | None) -> SignedIn | None:
-    """Spend ``token`` (once, before it expires) on a new session; the ``previous`` session of
-    this browser, if any, ends (its id never becomes a signed-in one). None: the link is unknown,
-    used or expired."""
+async def link_open(ctx: ServiceContext, *, token: str) -> bool:
+    """True while ``token`` may still be spent (known, unused, not expired); nothing changes."""
+    if not token or len(token) > MAX_TOKEN:
+        return False
+    async with ctx.db.reading() as session:
+        login = await session.get(ConsoleLogin, digest(token))
+    return login is not None and login.used_at is None and ctx.clock() < login.expires_at
+
+
+async def sign_in(
+    ctx: ServiceContext,
+    *,
+    token: str,
+    previous: str | None,
+    lifetime: timedelta = SESSION_LIFETIME,
+) -> SignedIn | None:
+    """Spend ``token`` (once, before it expires) on a new session that ends ``lifetime`` later
+    at the latest; the ``previous`` session of this browser, if any, ends (its id never becomes a
+    signed-in one). None: the link is unknown, used or expired."""
     if not token or len(token) > MAX_TOKEN:
         return None
     now = ctx.clock()
@@ -100,28 +126,29 @@ async def sign_in(ctx: ServiceContext, *, token: str, previous: str | None) -> S
             language=normalize_language(person.language) or ctx.default_language,
             created_at=now,
             seen_at=now,
+            expires_at=now + lifetime,
         )
         session.add(row)
         return SignedIn(session_id, row, person)
 
 
-async def current(ctx: ServiceContext, *, session_id: str) -> Current | None:
-    """The live session ``session_id`` names and its person; None when there is none, it idled
-    out (then it is deleted) or its person may no longer sign in."""
+async def current(
+    ctx: ServiceContext, *, session_id: str, background: bool = False
+) -> Current | None:
+    """The live session ``session_id`` names and its person; None when there is none, it ended
+    (idle, or past its absolute end: then it is deleted) or its person may no longer sign in.
+    A ``background`` request (the list refreshing itself) is answered but is not activity: an
+    open tab alone does not keep a session alive."""
     now = ctx.clock()
     async with ctx.db.reading() as session:
         row = await session.get(ConsoleSession, digest(session_id))
         person = await queries.get_person(session=session, person_id=row.person_id) if row else None
     if row is None:
         return None
-    if (
-        row.seen_at + IDLE_LIMIT <= now
-        or person is None
-        or not may_use_console(person.role, active=person.active)
-    ):
+    if _ended(row, now) or person is None or not may_use_console(person.role, active=person.active):
         await sign_out(ctx, session_id=session_id)
         return None
-    if row.seen_at + TOUCH_EVERY <= now:
+    if not background and row.seen_at + TOUCH_EVERY <= now:
         async with ctx.db.transaction() as session:
             fresh = await session.get(ConsoleSession, row.id_hash)
             if fresh is not None:
@@ -146,6 +173,30 @@ async def set_language(ctx: ServiceContext, *, session_id: str, language: str) -
         if row is not None:
             row.language = chosen
             session.add(row)
+
+
+def _ended(row: ConsoleSession, now: datetime) -> bool:
+    """True once a session has idled out or reached its absolute end."""
+    return row.seen_at + IDLE_LIMIT <= now or row.expires_at <= now
+
+
+async def purge(ctx: ServiceContext) -> Purged:
+    """Delete the sign-in links used or expired and the sessions that ended (the scheduler's
+    job): what no request can use any more is not kept."""
+    now = ctx.clock()
+    links = delete(ConsoleLogin).where(
+        or_(col(ConsoleLogin.used_at).is_not(None), col(ConsoleLogin.expires_at) <= now)
+    )
+    sessions = delete(ConsoleSession).where(
+        or_(
+            col(ConsoleSession.expires_at) <= now,
+            col(ConsoleSession.seen_at) <= now - IDLE_LIMIT,
+        )
+    )
+    async with ctx.db.transaction() as session:
+        gone_links = (await session.exec(links)).rowcount
+        gone_sessions = (await session.exec(sessions)).rowcount
+    return Purged(links=gone_links, sessions=gone_sessions)
 
 
 async def _drop(session: AsyncSession, session_id: str) -> None:

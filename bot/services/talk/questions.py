@@ -86,7 +86,10 @@ async def ask_before_in(unit: Unit, *, number: int, action: Action) -> None:
     flow = _ASKING.get(action, "reassign")
     data: dict[str, Any] = {"number": number}
     if action is Action.REASSIGN:
+        # The same rule the reassignment is checked against: only whom it may go to is offered.
         managers = await managers_for(unit, community=case.community_id, exclude=case.manager_id)
+        if not managers:
+            raise ServiceRefusal("refused.nobody_to_reassign", {"number": number})
         data["managers"] = [m.id for m in managers]
         await ask(unit, person, flow, data, labels=[m.name for m in managers])
         return
@@ -180,10 +183,9 @@ async def answered(
         case _:
             managers = row.data.get("managers", [])
             if not 0 <= index < len(managers):
-                # free text where a manager must be chosen: the same buttons again, gently
-                offered = [await unit.session.get(Person, m) for m in managers]
-                labels = [m.name if m else "-" for m in offered]
-                await ask(unit, person, "reassign", dict(row.data), labels=labels, reask=True)
+                # free text (or no such choice) where a manager must be chosen: asked again,
+                # gently, offering whom the case may go to now (the directory may have changed)
+                await _reask_reassign(unit, person, row, number)
                 return
             request = Request(Action.REASSIGN, manager_id=managers[index])
     await unit.session.delete(row)
@@ -195,6 +197,26 @@ async def answered(
         )
         return
     await act_in(unit, number=number, actor=unit.actor(), request=request)
+
+
+async def _reask_reassign(unit: Unit, person: Person, row: Draft, number: int) -> None:
+    """The reassign question again, with the choices the rule gives now; with nobody left to
+    choose, the question ends and the person is told why."""
+    case = await queries.get_case(session=unit.session, number=number)
+    managers = (
+        await managers_for(unit, community=case.community_id, exclude=case.manager_id)
+        if case is not None
+        else []
+    )
+    if not managers:
+        await unit.session.delete(row)
+        params = {"number": number}
+        await unit.outbox.tell(
+            person, "refused.nobody_to_reassign", key=unit.key("flow"), params=params
+        )
+        return
+    data = {**row.data, "managers": [m.id for m in managers]}
+    await ask(unit, person, "reassign", data, labels=[m.name for m in managers], reask=True)
 
 
 async def _community_answered(

@@ -21,6 +21,7 @@ from core.cases import OPEN_STATUSES
 from core.texts import normalize_language, render
 from db import queries
 from db.models import Case, CommunityStaff, Invite, Person
+from db.models.sessions import hashed
 
 MAX_LISTED = 20
 _HELP = {"resident": "tg.help_resident", "staff": "tg.help_staff"}
@@ -177,7 +178,8 @@ async def bind_invite(ctx: ServiceContext, inbound: Inbound, *, code: str) -> Pe
     """Link the sender's address to the invited person (once, before expiry); None when the code
     is unknown, used or expired. A resident record made for the chat earlier hands over."""
     async with unit_of_work(ctx, inbound) as unit:
-        invite = await unit.session.get(Invite, code, with_for_update=True)
+        # Only the code's hash is stored: the code itself is looked up by its hash.
+        invite = await unit.session.get(Invite, hashed(code), with_for_update=True)
         if invite is None or invite.used_at is not None or invite.expires_at <= unit.now:
             await unit.outbox.tell(unit.active_sender(), "tg.invite_invalid", key=unit.key())
             return None
