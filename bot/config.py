@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     sms_countries: str = ""
     # /metrics answers loopback clients; with a token, anyone who sends "Authorization: Bearer …".
     metrics_token: SecretStr | None = None
+    # Daily backups by the scheduler into BACKUP_DIR (unset: none), the newest BACKUP_KEEP kept.
+    backup_dir: str | None = None
+    backup_keep: int = Field(default=7, ge=1, le=1000)
+    # Retention, run daily in small batches (days; 0 keeps for ever): the text of sent messages,
+    # inbound receipts, drafts left unfinished, the photos of ended cases, and the reporters of
+    # ended cases (anonymised; off by default).
+    retain_message_text_days: int = Field(default=180, ge=0, le=36_500)
+    retain_receipts_days: int = Field(default=30, ge=0, le=36_500)
+    retain_drafts_days: int = Field(default=7, ge=0, le=36_500)
+    retain_photos_days: int = Field(default=730, ge=0, le=36_500)
+    anonymise_reporters_days: int = Field(default=0, ge=0, le=36_500)
 
     @field_validator("database_url")
     @classmethod

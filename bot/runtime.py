@@ -25,7 +25,7 @@ from bot.delivery.pacing import Limits, Pacer
 from bot.services.cases.routing import quiet_now, quiet_until
 from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
-from scheduler.jobs import Clockwork
+from scheduler.jobs import Clockwork, DataJobs
 
 log = logging.getLogger("wolaiban")
 
@@ -57,6 +57,7 @@ class Stack:
         pacing: Mapping[str, Limits] | None = None,
         delivery: DeliverySettings | None = None,
         scheduled_digests: bool = True,
+        scheduled_data: bool = True,
     ) -> None:
         """``adapters``: the channels to run (the registry's; a test may add its own);
         ``pacing``: per channel name, limits instead of the channel's own."""
@@ -81,6 +82,8 @@ class Stack:
             on_work=self.kick,
             language=settings.default_language,
             digests=scheduled_digests,
+            # the daily retention and backup (off for the harness: no catch-up run mid-test)
+            data=DataJobs.of(settings) if scheduled_data else None,
         )
         routes += console_routes(settings, ctx, self.kick)
         routes += openapi.routes()  # GET /openapi.json: what an integrator may call

@@ -154,7 +154,7 @@ def new_stack(settings: Settings, ctx: ServiceContext) -> Stack:
     """The stack ``wolaiban run`` runs, on ``settings`` (its pacing theirs), without the digests
     at 08:30 on the real clock (they would land in the middle of a test's conversation or a
     benchmark's figures; digests are tested on their own)."""
-    return Stack(settings, ctx, scheduled_digests=False)
+    return Stack(settings, ctx, scheduled_digests=False, scheduled_data=False)
 
 
 @asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bot import app
-from bot.cli import apikeys
+from bot.cli import apikeys, backups, people
 from bot.cli.env import NOT_FOUND, Env, Result
 from bot.config import SettingsError
 from bot.delivery import store
@@ -261,3 +261,5 @@ HANDLERS = {
     "stats": stats_show,
 }
 HANDLERS.update(apikeys.HANDLERS)
+HANDLERS.update(people.HANDLERS)
+HANDLERS.update(backups.HANDLERS)

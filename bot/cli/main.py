@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from bot.cli import backups  # light, as people: they import the services when they run
+from bot.cli import people as people_cli
 from core.cases import Status
 from core.clean import printable
 
@@ -51,8 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--console", action="store_true", help="then keep the staff console up (Ctrl+C stops)"
     )
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
+    db = sub.add_parser("db", help="database schema, backup and restore").add_subparsers(
+        dest="db", required=True
+    )
     db.add_parser("upgrade", help="apply migrations up to the newest schema")
+    backups.add_db_parsers(db)
 
     directory = sub.add_parser("directory", help="the directory file")
     dsub = directory.add_subparsers(dest="directory", required=True)
@@ -104,13 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true"
     )
     asub.add_parser("revoke", help="a key stops working").add_argument("name", metavar="NAME")
+    people_cli.add_parser(sub)
     return parser
 
 
 def _command(args: argparse.Namespace) -> str:
     """The handler's name: ``stats``, ``cases list``, …"""
     name: str = args.command
-    sub = getattr(args, name, None) if name in ("db", "directory", "cases", "apikey") else None
+    sub = (
+        getattr(args, name, None)
+        if name in ("db", "directory", "cases", "apikey", "people")
+        else None
+    )
     return f"{name} {sub}" if sub else name
 
 

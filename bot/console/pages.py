@@ -1,5 +1,6 @@
-"""The console's pages: the case list (and its live fragment), one case with its actions and
-notes, the rates, the CSV export. Each asks the services; none decides who may see what."""
+"""The console's pages: the case list (and its live fragment), one case with its actions, notes
+and reporter (a link to their page, or that they were erased), the rates. Each asks the
+services; none decides who may see what."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.services.cases import lifecycle
+from bot.services.data.erase import is_erased
 from bot.services.staff import case as workplace_case
 from bot.services.staff import listing
 from bot.services.staff import rates as workplace_rates
@@ -24,6 +26,7 @@ from core.cases import Action
 from core.texts import render
 
 from .chart import chart
+from .person_view import reporter_url
 from .render import message, page
 from .session import Reader, Sessions
 
@@ -97,6 +100,10 @@ class Pages:
             view=view,
             c=view.case,
             refusal=refusal,
+            reporter_erased=is_erased(view.case["resident"]),
+            # Staff see the reporters of their communities' cases (person_view.reporter_view).
+            reporter_url=reporter_url(number) if reader.viewer.role == "staff" else "",
+            erased=is_erased,  # an erased actor of the timeline is named as such
             form_id=secrets.token_urlsafe(12),  # the same form sent twice acts once
             **self._common(reader, f"/console/cases/{number}"),
         )
@@ -125,7 +132,7 @@ class Pages:
             pass  # the same form sent again: done once already
         except ServiceRefusal as refused:
             return await self._case_page(
-                reader, number, refusal=_said(refused, reader.language), status_code=409
+                reader, number, refusal=said(refused, reader.language), status_code=409
             )
         self.sessions.kick()  # the cards and messages of the change go out now
         return RedirectResponse(f"/console/cases/{number}", status_code=303)
@@ -149,7 +156,7 @@ class Pages:
             return message("web.not_found", language=reader.language, status_code=404)
         except ServiceRefusal as refused:
             return await self._case_page(
-                reader, number, refusal=_said(refused, reader.language), status_code=409
+                reader, number, refusal=said(refused, reader.language), status_code=409
             )
         return RedirectResponse(f"/console/cases/{number}", status_code=303)
 
@@ -196,7 +203,7 @@ class Pages:
         )
 
 
-def _said(refused: ServiceRefusal, language: str) -> str:
+def said(refused: ServiceRefusal, language: str) -> str:
     """A refusal in the reader's words."""
     params = {k: localize(v, language) for k, v in refused.params.items()}
     return render(language, refused.reason, **params)

@@ -1,6 +1,6 @@
 """The staff console's routes under ``/console``: sign-in by one-time link (its form bound to the
-browser), sign-out, the language switch, the pages, the static files — with the security headers
-on every answer."""
+browser), sign-out, the language switch, the pages (a case reporter's page with its export and
+erase among them), the static files — with the security headers on every answer."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bot.services.unit.context import ServiceContext
 
 from .downloads import Downloads
 from .pages import Pages
+from .people import People
 from .photos import TelegramFiles
 from .render import message, page
 from .security import CSRF_FIELD, LOGIN_COOKIE, LOGIN_PATH, CookieJar, SecurityHeaders
@@ -119,7 +120,7 @@ def console_routes(
     )
     lifetime = timedelta(hours=settings.console_session_hours)
     sessions = Sessions(ctx, jar, kick, lifetime)
-    console, pages = Console(sessions), Pages(sessions)
+    console, pages, people = Console(sessions), Pages(sessions), People(sessions)
     files = Downloads(sessions, TelegramFiles.of(settings))
     app = Starlette(
         routes=[
@@ -135,6 +136,10 @@ def console_routes(
             Route("/cases/{number:int}/note", pages.note, methods=["POST"]),
             Route("/cases/{number:int}/photos/{position:int}", files.photo),
             Route("/rates", pages.rates),
+            Route("/cases/{number:int}/reporter", people.show),
+            Route("/cases/{number:int}/reporter/export", people.export, methods=["POST"]),
+            Route("/cases/{number:int}/reporter/erase", people.confirm, methods=["GET"]),
+            Route("/cases/{number:int}/reporter/erase", people.erase, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC)),
         ],
         middleware=[Middleware(SecurityHeaders)],

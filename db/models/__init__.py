@@ -5,6 +5,7 @@ as their string values so the database stays readable without the code. Importin
 registers every table with SQLModel's metadata (migrations and ``create_all`` need them all).
 """
 
+from db.models.audit import DataAudit
 from db.models.cases import Case, CaseEvent, CasePhoto
 from db.models.directory import (
     Category,
@@ -40,6 +41,7 @@ __all__ = [
     "CommunityStaff",
     "ConsoleLogin",
     "ConsoleSession",
+    "DataAudit",
     "DeliveryReport",
     "Draft",
     "Identity",
