@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import col, func, select
 
 from bot.services.cases.routing import zone
-from bot.services.data.held import DIRECTORY, ERASED, embedded, held_about
+from bot.services.data.held import ERASED, embedded, erase_refusal, held_about
 from bot.services.data.phones import E164, pattern
 from bot.services.staff.listing import Viewer
 from bot.services.unit.context import ServiceContext, ServiceRefusal
@@ -63,12 +63,10 @@ class PersonView:
 
     def refusal(self) -> ServiceRefusal | None:
         """Why an erase would be refused, so the page says it instead of offering the button.
-        The rule is ``erase.wipe``'s; the service still decides when the form is sent."""
-        if self.source == ERASED:
-            return ServiceRefusal("people.erased_before", {"person": self.id})
-        if self.source == DIRECTORY and self.active:
-            return ServiceRefusal("people.listed", {"person": self.id, "name": self.name})
-        return None
+        The same rule as the erase's; the service still decides when the form is sent."""
+        return erase_refusal(
+            person_id=self.id, name=self.name, source=self.source, active=self.active
+        )
 
 
 def reporter_url(number: int) -> str:

@@ -11,7 +11,7 @@ from sqlmodel import col, delete, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.data import audit
-from bot.services.data.held import DIRECTORY, ERASED, Held, held_about
+from bot.services.data.held import DIRECTORY, ERASED, Held, erase_refusal, held_about
 from bot.services.data.records import Seen, contact_phones, rewrite_records, seen_messages
 from bot.services.data.scrub import scrubber
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal, Unit
@@ -99,10 +99,11 @@ async def wipe(unit: Unit, person_id: str, *, seen: Seen | None = None) -> Erase
     if held is None:
         raise ServiceRefusal("refused.unknown_person", {"person": person_id})
     person = held.person
-    if person.source == ERASED_SOURCE:
-        raise ServiceRefusal("people.erased_before", {"person": person_id})
-    if person.source == DIRECTORY and person.active:
-        raise ServiceRefusal("people.listed", {"person": person_id, "name": person.name})
+    refused = erase_refusal(
+        person_id=person_id, name=person.name, source=person.source, active=person.active
+    )
+    if refused is not None:
+        raise refused
     new_id = ERASED_PREFIX + secrets.token_hex(8)
     ids, addresses = list(held.ids), list(held.addresses)
     # The phones a client gave as their contact are taken out of their records' texts too (they

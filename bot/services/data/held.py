@@ -11,6 +11,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.data import phones
+from bot.services.unit.context import ServiceRefusal
 from db.models import Identity, Person
 
 DIRECTORY = "directory"
@@ -94,3 +95,13 @@ async def held_about(session: AsyncSession, person_id: str, *, lock: bool = Fals
     identities = tuple(rows.all())
     own = [i.address for i in identities]
     return Held(person, identities, tuple(await aliases_of(session, person.id, own)))
+
+
+def erase_refusal(*, person_id: str, name: str, source: str, active: bool) -> ServiceRefusal | None:
+    """Why a person may not be erased, or None: erased before, or listed by the directory (it
+    owns them: remove them from the file first). The erase and the console's page ask this."""
+    if source == ERASED:
+        return ServiceRefusal("people.erased_before", {"person": person_id})
+    if source == DIRECTORY and active:
+        return ServiceRefusal("people.listed", {"person": person_id, "name": name})
+    return None
