@@ -17,6 +17,7 @@ from db.migrate import upgrade
 from sandbox import child
 from sandbox.harness import Emulators, run_settings, sqlite_url
 from sandbox.serve import free_port
+from tests.conftest import POSTGRES_URL
 
 
 def run_env(database: Path, emulators: Emulators, **values: object) -> dict[str, str]:
@@ -54,3 +55,19 @@ async def role_schema_url(server_url: str) -> AsyncIterator[str]:
             await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
             await conn.execute(text(f'DROP ROLE "{name}"'))
         await admin.dispose()
+
+
+@asynccontextmanager
+async def child_database(backend: str, folder: Path) -> AsyncIterator[str]:
+    """A migrated database a child process can open by URL alone: a SQLite file in ``folder``,
+    or a PostgreSQL role whose search path is a schema of its own (dropped afterwards)."""
+    if backend == "sqlite":
+        url = sqlite_url(folder / "wolaiban.db")
+        migrated = open_database(url)
+        await upgrade(migrated)
+        await migrated.dispose()
+        yield url
+        return
+    assert POSTGRES_URL
+    async with role_schema_url(POSTGRES_URL) as url:
+        yield url

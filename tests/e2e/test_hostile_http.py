@@ -26,21 +26,19 @@ from sqlmodel import SQLModel
 import db.models  # noqa: F401 - every table on the metadata, to be compared
 from core.texts import render
 from db.engine import Database, open_database
-from db.migrate import upgrade
 from sandbox.child import Process, run_env
 from sandbox.harness import (
     WEBHOOK_SECRET,
     directory_file,
     run_settings,
     serve_emulators,
-    sqlite_url,
     until,
 )
 from sandbox.serve import free_port
 from sandbox.telegram import TelegramEmulator
 from sandbox.twilio import TwilioEmulator
-from tests.conftest import BACKENDS, POSTGRES_URL
-from tests.e2e.process import role_schema_url
+from tests.conftest import BACKENDS
+from tests.e2e.process import child_database
 
 # twilio's async client still passes aiohttp a BasicAuth, which aiohttp now deprecates.
 pytestmark = pytest.mark.filterwarnings(
@@ -220,17 +218,8 @@ async def every_row(database: Database) -> dict[str, list[str]]:
 
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A migrated database a child process can open by URL alone: a SQLite file, or a
-    PostgreSQL role whose search path is a schema of its own (dropped afterwards)."""
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path / "wolaiban.db")
-        migrated = open_database(url)
-        await upgrade(migrated)
-        await migrated.dispose()
-        yield url
-        return
-    assert POSTGRES_URL
-    async with role_schema_url(POSTGRES_URL) as url:
+    """A migrated database the child process opens by URL (``child_database``)."""
+    async with child_database(request.param, tmp_path) as url:
         yield url
 
 

@@ -14,7 +14,6 @@ import asyncio
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html import unescape
@@ -24,8 +23,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
@@ -34,7 +31,6 @@ from bot.open311 import keys
 from bot.services.unit.context import ServiceContext
 from core.texts import render
 from db.engine import Database, open_database
-from db.migrate import upgrade
 from db.models import OutboxMessage
 from sandbox.child import Process, run_env
 from sandbox.harness import (
@@ -45,13 +41,13 @@ from sandbox.harness import (
     example_directory,
     run_settings,
     serve_emulators,
-    sqlite_url,
     until,
 )
 from sandbox.serve import free_port
 from sandbox.telegram import Limits, TelegramEmulator
 from sandbox.twilio import API_VERSION, TwilioEmulator, new_sid
-from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.conftest import BACKENDS
+from tests.e2e.process import child_database
 
 # twilio's async client still passes aiohttp a BasicAuth, which aiohttp now deprecates.
 pytestmark = pytest.mark.filterwarnings(
@@ -103,35 +99,9 @@ def forms(phone: str) -> list[str]:
 
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A migrated database a child process can open by URL alone: a SQLite file, or a
-    PostgreSQL role whose search path is a schema of its own (dropped afterwards)."""
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path / "wolaiban.db")
-        migrated = open_database(url)
-        await upgrade(migrated)
-        await migrated.dispose()
+    """A migrated database the child process opens by URL (``child_database``)."""
+    async with child_database(request.param, tmp_path) as url:
         yield url
-        return
-    assert POSTGRES_URL
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin_url = make_url(POSTGRES_URL)
-    password = f" PASSWORD '{admin_url.password}'" if admin_url.password else ""
-    admin = create_async_engine(POSTGRES_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE ROLE "{name}" LOGIN{password}'))
-        await conn.execute(text(f'CREATE SCHEMA "{name}" AUTHORIZATION "{name}"'))
-        await conn.execute(text(f'ALTER ROLE "{name}" SET search_path = "{name}"'))
-    url = admin_url.set(username=name).render_as_string(hide_password=False)
-    migrated = open_database(url)
-    await upgrade(migrated)
-    await migrated.dispose()
-    try:
-        yield url
-    finally:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-            await conn.execute(text(f'DROP ROLE "{name}"'))
-        await admin.dispose()
 
 
 @dataclass
