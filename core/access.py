@@ -1,12 +1,12 @@
 """Who may act on a case, and to whom it may be handed: an actor's relations to it and a holder's
-eligibility for its community, worked out from plain facts."""
+eligibility for its community, and who may merge one case into another — from plain facts."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from typing import Protocol
 
-from core.cases import Relation
+from core.cases import Relation, Status
 from core.routing import ANY, Route
 
 
@@ -18,6 +18,7 @@ def relations_of(
     manager_id: str | None,
     supervisors: Collection[str],
     staff: Collection[str],
+    followers: Collection[str] = (),
 ) -> frozenset[Relation]:
     """The relations ``actor_id`` has to a case; empty for a stranger or an inactive person."""
     if system:
@@ -33,6 +34,8 @@ def relations_of(
         found.add(Relation.CHAIN)
     if actor_id in staff:
         found.add(Relation.STAFF)
+    if actor_id in followers:
+        found.add(Relation.FOLLOWER)
     return frozenset(found)
 
 
@@ -101,3 +104,42 @@ def console_sees(role: str, relations: Collection[Relation], *, acted: bool) -> 
     if role in ("manager", "supervisor"):
         return bool({Relation.ASSIGNEE, Relation.CHAIN} & set(relations)) or acted
     return False
+
+
+def merge_refusal(
+    duplicate: Status,
+    original: Status | None,
+    relations: frozenset[Relation],
+    *,
+    same_case: bool,
+    same_community: bool,
+) -> str | None:
+    """Why staff may not merge a case in ``duplicate`` status into one in ``original`` status (None:
+    no such case), or None when they may: the reason is a text-catalog key."""
+    if Relation.STAFF not in relations:
+        return "refused.not_entitled"
+    if same_case:
+        return "refused.merge_self"
+    if original is None:
+        return "refused.unknown_original"
+    if not same_community:
+        return "refused.merge_other_community"
+    if not original.is_open:
+        return "refused.merge_into_closed"
+    if not duplicate.is_open:
+        return "refused.closed"
+    return None
+
+
+def unmerge_refusal(
+    merged_into: int | None, original: Status | None, relations: frozenset[Relation]
+) -> str | None:
+    """Why staff may not undo a merge (the case was merged into ``merged_into``, which is now in
+    ``original`` status), or None: a merge is undone only while the case it went into is open."""
+    if Relation.STAFF not in relations:
+        return "refused.not_entitled"
+    if merged_into is None:
+        return "refused.not_merged"
+    if original is None or not original.is_open:
+        return "refused.unmerge_closed"
+    return None

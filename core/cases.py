@@ -93,6 +93,13 @@ class EventKind(StrEnum):
     NUDGED = "nudged"
     CLOSED_UNRATED = "closed_unrated"
     NOTE = "note"  # staff's internal note: no transition, no announcement, no resident sees it
+    FOLLOWED = "followed"  # another resident follows the case instead of reporting it again
+    FEEDBACK = "feedback"  # a follower's rating: recorded and shown, it moves nothing
+    COMMENTED = "commented"  # a follower's note or photo, for the holder
+    MERGED = "merged"  # (on B) staff merged it into another case, which carries it on
+    MERGED_IN = "merged_in"  # (on A) another case was merged into this one
+    UNMERGED = "unmerged"  # (on B) the merge was undone: B is handled on its own again
+    MERGE_UNDONE = "merge_undone"  # (on A) a case merged into this one was taken back out
 
 
 class Channel(StrEnum):
@@ -110,6 +117,7 @@ class Relation(StrEnum):
     """How an actor stands to a case; the basis of every permission."""
 
     RESIDENT = "resident"  # the person who reported it
+    FOLLOWER = "follower"  # another resident who follows it (their rating is feedback)
     ASSIGNEE = "assignee"  # the manager it is routed to
     CHAIN = "chain"  # a supervisor above the assignee
     STAFF = "staff"  # staff of the case's community
@@ -154,11 +162,11 @@ TRANSITIONS: dict[Action, Rule] = {
     # A manager may report "fixed" without pressing acknowledge first.
     Action.RESOLVE: Rule(_ACTIVE, Status.RESOLVED, _PEOPLE_WHO_HOLD, EventKind.RESOLVED),
     Action.DECLINE: Rule(_ACTIVE, Status.UNASSIGNED, _PEOPLE_WHO_HOLD, EventKind.DECLINED),
-    # The target of RATE depends on the rating; see ``apply``.
+    # The target of RATE depends on the rating; see ``apply``. A follower's rating is feedback.
     Action.RATE: Rule(
         frozenset({Status.RESOLVED}),
         Status.CLOSED,
-        frozenset({Relation.RESIDENT}),
+        frozenset({Relation.RESIDENT, Relation.FOLLOWER}),
         EventKind.RATED,
     ),
     # The system hands on the cases of someone a directory load retired (they left).
@@ -232,6 +240,9 @@ def apply(
         case Action.RATE:
             if rating is None:
                 return Refusal("refused.rating_missing")
+            if Relation.RESIDENT not in relations:
+                # A follower's verdict is heard, but the case closes on its reporter's alone.
+                return Transition(state, (EventKind.FEEDBACK,))
             if rating is Rating.DISSATISFIED:
                 # 重办: back to the manager, one level higher, counted as a reopen.
                 reopened = replace(

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.policy import PolicyError, parse_clock, parse_duration, parse_quiet_hours
+from core.policy import PolicyError, parse_clock, parse_duration, parse_quiet_hours, parse_window
 
 ANY = "*"
 BUILTIN_CATEGORY = "other"  # the loader adds it when the file has none, so references are fine
@@ -83,6 +83,14 @@ def _duration(value: object) -> timedelta:
     if _is_number(value):
         raise PolicyError(f"bad duration {value}: a number needs a unit, s, m, h or d (e.g. 30m)")
     return parse_duration(cast(str, value))  # it refuses non-text itself, with its own message
+
+
+def _window(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if _is_number(value):
+        raise PolicyError(f"bad duration {value}: a number needs a unit, s, m, h or d (e.g. 3d)")
+    return parse_window(cast(str, value))
 
 
 def _clock(value: object) -> time:
@@ -141,6 +149,9 @@ Building = Annotated[str, BeforeValidator(_building), Strict(), StringConstraint
 Duration = Annotated[
     timedelta, PlainValidator(_duration), PlainSerializer(_duration_text, when_used="json")
 ]
+Window = Annotated[  # a duration that may be zero: 0s turns it off
+    timedelta, PlainValidator(_window), PlainSerializer(_duration_text, when_used="json")
+]
 Clock = Annotated[
     time, PlainValidator(_clock), PlainSerializer(lambda t: f"{t:%H:%M}", when_used="json")
 ]
@@ -191,6 +202,7 @@ class LevelOverrides(BaseModel):
     digest_at: Given[Clock] = None
     urgent: Given[Annotated[bool, Strict()]] = None
     working_days: Given[Annotated[bool, Strict()]] = None
+    follow_window: Given[Window] = None
 
     def as_overrides(self) -> dict[str, object]:
         """The service-level keys that were set in the file, by name."""

@@ -40,3 +40,24 @@ def location_in(text: str, buildings: Sequence[str]) -> str:
     if found := english.search(text):
         return found.group(0)[:_MAX_PLACE]
     return ""
+
+
+# A building by its number where the directory lists none of the community's ("7号楼", "12栋"):
+# a bare "3号" could be a date or a room, so the unit must say building.
+_ANY_BUILDING = re.compile(r"(?<![0-9A-Za-z])(\d{1,4})\s*(?:号楼|栋|幢|座)")
+
+
+def building_in(text: str, buildings: Sequence[str]) -> str:
+    """The building ``text`` is at — the first listed one it names, as the directory spells it,
+    else the number of any building it names ("7号楼" → "7") — or "": what makes two reports
+    "the same building" when a new one is offered the open cases like it."""
+    names = sorted((b.strip() for b in buildings if b.strip()), key=len, reverse=True)
+    said = text.strip()
+    if said in names:
+        return said  # a building chosen from the list is its name alone
+    place = location_in(said, names)
+    for name in names:
+        if re.search(rf"(?<![0-9A-Za-z]){re.escape(name)}(?![0-9A-Za-z])", place):
+            return name
+    found = _ANY_BUILDING.search(said)
+    return found.group(1) if found else ""

@@ -30,6 +30,14 @@ def parse_duration(text: str) -> timedelta:
         raise PolicyError(f"bad duration {text!r}: too long") from None
 
 
+def parse_window(text: str) -> timedelta:
+    """``parse_duration``, but zero (``0s``, ``0d``) is allowed too: a window that is off."""
+    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is not None and int(match.group(1)) == 0:
+        return timedelta(0)
+    return parse_duration(text)
+
+
 def parse_clock(text: str) -> time:
     """Parse a local wall-clock time ``HH:MM``."""
     match = _CLOCK.fullmatch(text.strip()) if isinstance(text, str) else None
@@ -91,6 +99,8 @@ class ServiceLevels:
     digest_at: time
     urgent: bool = False
     working_days: bool = False
+    # How far back a new report is offered the open cases like it, to follow instead; zero: never.
+    follow_window: timedelta = timedelta(days=3)
 
     def __post_init__(self) -> None:
         # Overrides arrive as ``object``; checking here keeps a bad value from surfacing later
@@ -99,6 +109,9 @@ class ServiceLevels:
             value = getattr(self, name)
             if not isinstance(value, timedelta) or value <= timedelta(0):
                 raise PolicyError(f"bad {name} {value!r}: expected a positive duration")
+        window = self.follow_window
+        if not isinstance(window, timedelta) or window < timedelta(0):
+            raise PolicyError(f"bad follow_window {window!r}: expected a duration, or 0s for off")
         if (
             isinstance(self.escalate_after, bool)
             or not isinstance(self.escalate_after, int)

@@ -29,6 +29,7 @@ class CaseFacts:
     resolved_at: datetime | None
     rating: Rating | None
     closed_at: datetime | None = None
+    merged: bool = False  # a duplicate merged into another case: counted there, not here
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,8 @@ def compute_rates(facts: Iterable[CaseFacts], *, now: datetime) -> Rates:
     cases = in_time = response_base = resolved = resolution_base = 0
     satisfied = basically = dissatisfied = 0
     for fact in facts:
+        if fact.merged:
+            continue
         cases += 1
         status = fact.status
         # Not the manager's to answer.

@@ -1,6 +1,7 @@
 """The guided report, as a pure state machine: category → community (when not known) → location →
-description → photos (optional) → confirm. Any step can be abandoned; a step that wants a choice
-and gets free text asks again. Channels render the steps; services keep the state in the database.
+(open cases like it, when there are: follow one, or go on) → description → photos (optional) →
+confirm. Any step can be abandoned; a step that wants a choice and gets free text asks again.
+Channels render the steps; services keep the state in the database and find the open cases.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 MAX_PHOTOS = 5
+MAX_OFFERED = 3  # open cases offered to follow: more is a list nobody reads on a phone
 
 
 class Step(StrEnum):
@@ -17,6 +19,7 @@ class Step(StrEnum):
     CATEGORY = "category"
     COMMUNITY = "community"
     LOCATION = "location"
+    SUGGEST = "suggest"  # the open cases like it: follow one instead, or report a new problem
     DESCRIPTION = "description"
     PHOTOS = "photos"
     CONFIRM = "confirm"
@@ -42,6 +45,7 @@ class Draft:
     location: str = ""
     description: str = ""
     photos: tuple[str, ...] = field(default_factory=tuple)
+    offered: tuple[int, ...] = field(default_factory=tuple)  # case numbers, at the SUGGEST step
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,7 @@ class Signal(StrEnum):
     SKIP = "skip"  # no (more) photos
     CONFIRM = "confirm"
     ABANDON = "abandon"
+    NEW = "new"  # none of the open cases offered: a new problem
 
 
 Input = Choice | Text | Photo | Signal
@@ -79,16 +84,36 @@ Input = Choice | Text | Photo | Signal
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """Where an input leaves the report: still going (``draft``), submitted, or abandoned."""
+    """Where an input leaves the report: still going (``draft``), submitted, abandoned, or to
+    follow an open case instead (``follow``: its number; the draft stays as it was)."""
 
     draft: Draft | None
     submitted: bool = False
     reask: bool = False  # the input did not fit the step: the same question again
+    follow: int | None = None
 
 
 def start(options: Options) -> Draft:
     """A new draft; the community is filled in when the resident's is known."""
     return Draft(community=options.known_community)
+
+
+def placed(before: Draft, after: Outcome) -> bool:
+    """True when an input just answered the location: category, community and place are known,
+    the moment to look for open cases like it (once per report)."""
+    return (
+        before.step is Step.LOCATION
+        and after.draft is not None
+        and after.draft.step is Step.DESCRIPTION
+    )
+
+
+def offer(draft: Draft, numbers: tuple[int, ...]) -> Draft:
+    """The draft just past its location, asked first about the open cases ``numbers`` (the
+    service found them); none: it goes on to the description as before."""
+    if draft.step is not Step.DESCRIPTION or not numbers:
+        return draft
+    return replace(draft, step=Step.SUGGEST, offered=numbers[:MAX_OFFERED])
 
 
 def advance(draft: Draft, options: Options, given: Input) -> Outcome:
@@ -105,6 +130,10 @@ def advance(draft: Draft, options: Options, given: Input) -> Outcome:
             return Outcome(replace(draft, location=options.buildings[index], step=Step.DESCRIPTION))
         case Step.LOCATION, Text(text) if text.strip():
             return Outcome(replace(draft, location=text.strip(), step=Step.DESCRIPTION))
+        case Step.SUGGEST, Choice(index) if 0 <= index < len(draft.offered):
+            return Outcome(draft, follow=draft.offered[index])
+        case Step.SUGGEST, Signal.NEW:
+            return Outcome(replace(draft, offered=(), step=Step.DESCRIPTION))
         case Step.DESCRIPTION, Text(text) if text.strip():
             return Outcome(replace(draft, description=text.strip(), step=Step.PHOTOS))
         case Step.DESCRIPTION, Photo(file_id, caption) if caption.strip():

@@ -80,6 +80,8 @@ async def rate_counts(
     key = _group_key(by) if by is not None else None
     columns = [func.count(), *_rate_columns(now)]
     query = select(*columns) if key is None else select(key, *columns).group_by(key)
+    # A merged duplicate is its original's problem, counted there: it counts in nothing.
+    query = query.where(col(Case.duplicate_of).is_(None))
     if created_from is not None:
         query = query.where(col(Case.created_at) >= created_from)
     if created_before is not None:

@@ -16,6 +16,7 @@ from db.directory_cache import DIRECTORY_SETTINGS, directory
 from db.models import (
     Case,
     CaseEvent,
+    CaseFollower,
     CasePhoto,
     Category,
     Community,
@@ -67,6 +68,18 @@ async def case_events(*, session: AsyncSession, number: int) -> Sequence[CaseEve
     """A case's events, oldest first."""
     query = select(CaseEvent).where(CaseEvent.case_number == number).order_by(col(CaseEvent.id))
     return (await session.exec(query)).all()
+
+
+async def follower_ids(*, session: AsyncSession, number: int) -> list[str]:
+    """The people following case ``number``, in the order they began to."""
+    if not 0 < number <= MAX_CASE_NUMBER:
+        return []  # no such case (and a number the database could not bind)
+    query = (
+        select(CaseFollower.person_id)
+        .where(CaseFollower.case_number == number)
+        .order_by(col(CaseFollower.id))
+    )
+    return list((await session.exec(query)).all())
 
 
 async def get_person(*, session: AsyncSession, person_id: str) -> Person | None:

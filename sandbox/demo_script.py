@@ -18,12 +18,16 @@ from sandbox.telegram import Sent, TelegramEmulator
 from sandbox.twilio import TwilioEmulator
 
 WAIT_SECONDS = 20.0
+SOUTH_NUMBER = "+8610690000001"  # 嘉州水郡南区's own SMS number
+NEIGHBOUR = "+8613900000031"  # a neighbour of building 172 the directory does not know
 
 # What the residents say, in each language (the bot's own words come from its catalogs).
 LINES = {
     "zh": {
         "parcels_where": "172号楼一层底商菜鸟驿站门口",
         "parcels_what": "驿站的快递和快递车都堆在马路上，老人孩子出行很不方便。",
+        "neighbour": "邻居张女士",
+        "parcels_sms": "172号楼门口快递堆满了，车都过不去。",
         "waste_sms": "72号楼后侧建筑垃圾存放处清理不及时，还有人乱扔垃圾。",
         "waste_reason": "只清了一半，还有人往这里扔，请把监控也调一下。",
         "bench_where": "1区西区5-6号楼之间长廊",
@@ -32,6 +36,8 @@ LINES = {
     "en": {
         "parcels_where": "Outside the parcel station, ground floor of building 172",
         "parcels_what": "Parcels and delivery carts are piled on the road; it is hard to get by.",
+        "neighbour": "Ms Zhang, a neighbour",
+        "parcels_sms": "Parcels piled up at the gate of building 172, cars cannot get through.",
         "waste_sms": "Construction waste behind building 72 is not cleared and people dump more.",
         "waste_reason": "Only half cleared and people still dump there; please aim the camera too.",
         "bench_where": "Corridor between buildings 5 and 6, west of area 1",
@@ -150,6 +156,24 @@ class Script:
             case = await session.get(Case, number)
         return case.status if case is not None else "missing"
 
+    async def case_followers(self, number: int) -> int:
+        """How many residents follow case ``number`` (its reporter not counted)."""
+        async with self.ctx.db.reading() as session:
+            case = await session.get(Case, number)
+        return case.followers if case is not None else 0
+
+    async def until_followed(self, what: str, number: int, followers: int) -> None:
+        """Wait until ``followers`` residents follow case ``number``."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while await self.case_followers(number) != followers:
+            if time.monotonic() > deadline:
+                raise StoryFailed(what)
+            await asyncio.sleep(0.05)
+
+    def texted(self, phone: str, text: str) -> bool:
+        """Whether ``phone`` was sent an SMS containing ``text``."""
+        return any(text in m.body for m in self.twilio.inbox(phone))
+
     async def until_case(self, what: str, number: int, status: str) -> None:
         """Wait until case ``number`` is in ``status``."""
         deadline = time.monotonic() + WAIT_SECONDS
@@ -201,10 +225,18 @@ class Script:
         await self.presses(user, confirm, "r:confirm:ok")
 
     async def story_parcels(self, lines: dict[str, str]) -> None:
-        """1. 嘉州水郡南区: parcels piled on the road at building 172, reported on Telegram."""
+        """1. 嘉州水郡南区: parcels piled on the road at building 172, reported on Telegram; a
+        neighbour texts the same, is offered the open case and follows it instead (issue 23)."""
         resident, manager = 4001, 2001
         name = await self.category_name("parcels")
         await self._guided_report(resident, name, lines["parcels_where"], lines["parcels_what"])
+        await self.until_case("story 1: reported", 1, "assigned")
+        self.names[f"sms:{NEIGHBOUR}"] = lines["neighbour"]
+        await self.texts(NEIGHBOUR, SOUTH_NUMBER, lines["parcels_sms"])
+        if not self.texted(NEIGHBOUR, "#1"):
+            raise StoryFailed("story 1: the neighbour is offered #1")
+        await self.texts(NEIGHBOUR, SOUTH_NUMBER, "1")  # "reply 1 to follow #1"
+        await self.until_followed("story 1: the neighbour follows #1", 1, 1)
         card = await self.message_with(manager, "story 1: the manager's case card", "ack:1")
         await self.presses(manager, card, "ack:1")
         await self.until_case("story 1: acknowledged", 1, "acknowledged")
@@ -212,6 +244,10 @@ class Script:
         rating = await self.message_with(resident, "story 1: the rating buttons", "rate:1:1")
         await self.presses(resident, rating, "rate:1:1")
         await self.until_case("story 1: closed satisfied", 1, "closed")
+        closed = render(self.language, "case.f_closed", number=1)
+        await self.until(
+            "story 1: the neighbour hears #1 closed", lambda: self.texted(NEIGHBOUR, closed)
+        )
 
     async def story_waste(self, lines: dict[str, str]) -> None:
         """2. 碧桂园北区: construction waste behind building 72, by SMS; reopened once."""
@@ -275,6 +311,16 @@ class Script:
 
     # ---- the transcript ---------------------------------------------------------------------
 
+    def _status_of(self, text: str) -> str:
+        """What an edit changed: a card's status line, with how many residents it concerns
+        when others follow it; else its last line."""
+        marks = tuple(
+            render(self.language, key, **{name: "\0"}).split("\0")[0]
+            for key, name in (("card.concerns", "concerns"), ("card.status", "status"))
+        )
+        shown = [line for line in text.splitlines() if line.startswith(marks)]
+        return " · ".join(shown[-2:]) if shown else text.splitlines()[-1]
+
     def print_transcript(self) -> None:
         """Everything, in order: who, which channel, the text, the buttons."""
         lines = list(self.said)
@@ -285,7 +331,7 @@ class Script:
                 shown = m.history or [(m.at, m.text, m.buttons)]
                 for index, (at, text, rows) in enumerate(shown):
                     # An edit changes the status line and the buttons: show just those.
-                    said = f"{edited} {text.splitlines()[-1]}" if index else text
+                    said = f"{edited} {self._status_of(text)}" if index else text
                     labels = [b["text"] for row in rows for b in row]
                     mark = "📈 " if m.photo else ""
                     lines.append(Line(at, who, "Telegram", f"{mark}{said}", labels))

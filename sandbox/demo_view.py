@@ -8,7 +8,7 @@ import itertools
 
 from sqlmodel import col, select
 
-from bot.services.cases.announce import state_of
+from bot.services.cases.scene import state_of
 from bot.services.unit.context import ServiceContext
 from core.buttons import buttons_for
 from core.cases import Relation, Status
@@ -67,16 +67,17 @@ def _idle_edits(card: OutboxMessage, shown: Sent) -> list[str]:
     names = {render(language, f"status.{s}") for s in Status}
     lines = {render(language, "card.status", status=name): name for name in names}
     written = card.params.get("status")
-    states: list[tuple[str | None, list[str]]] = []
+    states: list[tuple[str | None, list[str], str]] = []
     for i, (_, text, buttons) in enumerate(shown.history or [(0.0, shown.text, shown.buttons)]):
         if i == 0:
             status = written.get(language) if isinstance(written, dict) else None
         else:
             status = lines.get(text.splitlines()[-1])
-        states.append((status, [b.get("callback_data", "") for row in buttons for b in row]))
+        pressable = [b.get("callback_data", "") for row in buttons for b in row]
+        states.append((status, pressable, text))  # the text too: a count of followers may move
     if not any(a == b and a[0] is not None for a, b in itertools.pairwise(states)):
         return []
-    shows = [status or "-" for status, _ in states]
+    shows = [status or "-" for status, _, _ in states]
     return [f"card {card.id} of case #{card.case_number} edited without a change: {shows}"]
 
 

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from bot.cli.main import main
 from db.engine import open_database
-from db.models import Case, CaseEvent
+from db.models import Case, CaseEvent, CaseFollower, Identity
 
 RATE = r"(\d{1,3}\.\d%|-)"
 ROW = re.compile(rf"^(\S+)\s+(\d+)\s+{RATE}\s+{RATE}\s+{RATE}$", re.M)
@@ -21,7 +21,7 @@ def _rates(out: str) -> dict[str, tuple[str, ...]]:
     return {m.group(1): m.groups()[1:] for m in ROW.finditer(out)}
 
 
-async def _trail(database: Path) -> dict[int, tuple[str, str | None, list[str]]]:
+async def _trail(database: Path) -> dict[int, tuple[str, str | None, list[str], int]]:
     db = open_database(f"sqlite+aiosqlite:///{database}")
     try:
         async with db.reading() as session:
@@ -31,10 +31,26 @@ async def _trail(database: Path) -> dict[int, tuple[str, str | None, list[str]]]
                 assert case.number is not None
                 query = select(CaseEvent.kind).where(CaseEvent.case_number == case.number)
                 kinds = (await session.exec(query.order_by(col(CaseEvent.id)))).all()
-                trail[case.number] = (case.status, case.rating, list(kinds))
+                trail[case.number] = (case.status, case.rating, list(kinds), case.followers)
             return trail
     finally:
         await db.dispose()
+
+
+async def _neighbour(database: Path) -> tuple[list[int], list[int]]:
+    """The cases the demo's neighbour (who texts from +8613900000031) reported, and follows."""
+    db = open_database(f"sqlite+aiosqlite:///{database}")
+    try:
+        async with db.reading() as session:
+            phone = Identity.address == "+8613900000031"
+            person = (await session.exec(select(Identity.person_id).where(phone))).one()
+            own = select(Case.number).where(Case.resident_id == person)
+            follows = select(CaseFollower.case_number).where(CaseFollower.person_id == person)
+            reported = [n for n in (await session.exec(own)).all() if n is not None]
+            followed = list((await session.exec(follows)).all())
+    finally:
+        await db.dispose()
+    return reported, followed
 
 
 def test_the_demo_in_chinese(
@@ -55,11 +71,20 @@ def test_the_demo_in_chinese(
         "yuanxiang": ("1", "0.0%", "100.0%", "90.0%"),
     }
     trail = asyncio.run(_trail(tmp_path / "kept" / "wolaiban.db"))
-    assert trail[1] == (
-        "closed",
-        "satisfied",
-        ["reported", "routed", "acknowledged", "resolved", "rated"],
-    )
+    assert trail[1][:2] == ("closed", "satisfied")
+    kinds = [k for k in trail[1][2] if k not in ("followed", "commented")]
+    assert kinds == ["reported", "routed", "acknowledged", "resolved", "rated"]
+    # A neighbour texted the same parcels, answered "1" and followed #1: no case of her own,
+    # and she heard it through to the end.
+    assert trail[1][2].count("followed") == 1
+    assert [trail[number][3] for number in (1, 2, 3)] == [1, 0, 0]
+    assert asyncio.run(_neighbour(tmp_path / "kept" / "wolaiban.db")) == ([], [1])
+    assert "邻居张女士 → 我来办 (SMS)\n          1\n" in out
+    assert "\n          回复 1 关注 #1 · 172号楼一层底商菜鸟驿站门口 · 已派单 · " in out
+    assert "我来办 → 邻居张女士 (SMS)\n          您已关注诉求 #1（快递堆放占道" in out
+    assert "我来办 → 邻居张女士 (SMS)\n          您关注的诉求 #1 已办结。" in out
+    assert out.count("您关注的诉求 #1 已办结。") == 1
+    assert "✎（消息已更新） 涉及居民：2 人 · —— 当前状态：已办结" in out  # the card counts her
     assert trail[2][:2] == ("closed", "satisfied")
     assert trail[2][2].count("reopened") == 1
     assert trail[3][:2] == ("closed", "basically_satisfied")
@@ -78,3 +103,7 @@ def test_the_demo_in_english(
     assert "[✅ Acknowledge]" in out
     assert "Daily digest" in out
     assert set(_rates(out)) == {"bgy-north", "jzsj-south", "yuanxiang"}
+    assert "Ms Zhang, a neighbour → Wolaiban (SMS)\n          1\n" in out
+    assert (
+        "Wolaiban → Ms Zhang, a neighbour (SMS)\n          #1, which you follow, is closed." in out
+    )

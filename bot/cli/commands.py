@@ -203,6 +203,7 @@ async def cases_show(args: argparse.Namespace, env: Env) -> Result:
                 ("manager", case["manager_name"]),
                 ("created", case["created_at"]),
                 ("photos", len(case["photos"])),
+                ("followers", case["followers"]),
             ]
         ],
         max_cell=60,
@@ -215,7 +216,25 @@ async def cases_show(args: argparse.Namespace, env: Env) -> Result:
         ],
     )
     body = f"{case['description']}\n\n{env.say('cli.events')}\n{events}"
+    if case["following"]:
+        body += f"\n\n{env.say('cli.following')}\n{_following(case['following'], env)}"
     return Result(text=f"{head}\n\n{body}")
+
+
+def _following(following: list[dict[str, object]], env: Env) -> str:
+    """The ``Following`` table of ``cases show``: the same as its JSON, by person id."""
+    columns = ("person", "channel", "since", "via", "rating")
+    rows = [
+        [
+            f["person"],
+            f["channel"],
+            f["since"],
+            f"#{f['via_case']}" if f["via_case"] is not None else "",
+            env.say(f"rating.{f['rating']}") if f["rating"] else "",
+        ]
+        for f in following
+    ]
+    return table([env.say(f"col.{c}") for c in columns], rows)
 
 
 async def stats_show(args: argparse.Namespace, env: Env) -> Result:

@@ -34,6 +34,7 @@ CSV_FIELDS = (
     "reopen_count",
     "rating",
     "duplicate_of",
+    "followers",
     "created_at",
     "ack_due_at",
     "resolve_due_at",

@@ -1,6 +1,7 @@
-"""The console's pages: the case list (and its live fragment), one case with its actions, notes
-and reporter (a link to their page, or that they were erased), the rates. Each asks the
-services; none decides who may see what."""
+"""The console's pages: the case list (and its live fragment), one case with its actions, notes,
+reporter (a link to their page, or that they were erased), followers (masked as people are on
+the reporter's page) and likely duplicates, the rates. Each asks the services; none decides who
+may see what."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bot.services.data.erase import is_erased
 from bot.services.staff import case as workplace_case
 from bot.services.staff import listing
 from bot.services.staff import rates as workplace_rates
+from bot.services.staff.crowd import Follower
 from bot.services.staff.stats import Period
 from bot.services.unit.context import ServiceRefusal
 from bot.services.unit.inbound import AlreadyHandled
@@ -26,7 +28,7 @@ from core.cases import Action
 from core.texts import render
 
 from .chart import chart
-from .person_view import reporter_url
+from .person_view import hidden_in, reporter_url
 from .render import message, page
 from .session import Reader, Sessions
 
@@ -84,11 +86,13 @@ class Pages:
         reader = await self.sessions.needed(request)
         if isinstance(reader, Response):
             return reader
-        return await self._case_page(reader, request.path_params["number"])
+        return await self.show_case(reader, request.path_params["number"])
 
-    async def _case_page(
+    async def show_case(
         self, reader: Reader, number: int, *, refusal: str = "", status_code: int = 200
     ) -> Response:
+        """Case ``number`` as ``reader`` may see it (with why their last form changed nothing),
+        or 404."""
         try:
             view = await workplace_case.case_view(self.sessions.ctx, reader.viewer, number)
         except workplace_case.NotVisible:
@@ -104,6 +108,8 @@ class Pages:
             # Staff see the reporters of their communities' cases (person_view.reporter_view).
             reporter_url=reporter_url(number) if reader.viewer.role == "staff" else "",
             erased=is_erased,  # an erased actor of the timeline is named as such
+            who=_who,
+            now=self.sessions.ctx.clock(),  # how long ago each likely duplicate was reported
             form_id=secrets.token_urlsafe(12),  # the same form sent twice acts once
             **self._common(reader, f"/console/cases/{number}"),
         )
@@ -118,7 +124,7 @@ class Pages:
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         request_ = _request_of(fields)
         if request_ is None:
-            return await self._case_page(
+            return await self.show_case(
                 reader, number, refusal=render(reader.language, "web.bad_form"), status_code=400
             )
         ctx = self.sessions.ctx
@@ -131,7 +137,7 @@ class Pages:
         except AlreadyHandled:
             pass  # the same form sent again: done once already
         except ServiceRefusal as refused:
-            return await self._case_page(
+            return await self.show_case(
                 reader, number, refusal=said(refused, reader.language), status_code=409
             )
         self.sessions.kick()  # the cards and messages of the change go out now
@@ -155,7 +161,7 @@ class Pages:
         except workplace_case.NotVisible:
             return message("web.not_found", language=reader.language, status_code=404)
         except ServiceRefusal as refused:
-            return await self._case_page(
+            return await self.show_case(
                 reader, number, refusal=said(refused, reader.language), status_code=409
             )
         return RedirectResponse(f"/console/cases/{number}", status_code=303)
@@ -203,6 +209,19 @@ class Pages:
         )
 
 
+def _who(follower: Follower) -> str:
+    """A follower's name as the console shows people: their addresses in it masked."""
+    return hidden_in(follower.name, follower.addresses)
+
+
+def case_number(text: str) -> int | None:
+    """A case number a form gives ("12" or "#12"); None for anything else."""
+    digits = text.strip().lstrip("#")
+    if digits.isascii() and digits.isdigit() and 0 < len(digits) < 10:
+        return int(digits)
+    return None
+
+
 def said(refused: ServiceRefusal, language: str) -> str:
     """A refusal in the reader's words."""
     params = {k: localize(v, language) for k, v in refused.params.items()}
@@ -224,10 +243,10 @@ def _request_of(fields: dict[str, str]) -> lifecycle.Request | None:
         case Action.REASSIGN:
             manager = fields.get("manager", "")
             return lifecycle.Request(action, manager_id=manager, note=reason) if manager else None
-        case Action.REJECT:
-            original = fields.get("duplicate_of", "").strip().lstrip("#")
-            if original and not (original.isascii() and original.isdigit() and len(original) < 10):
+        case Action.REJECT:  # with the number of its original, a merge (as in the bot)
+            original = fields.get("duplicate_of", "")
+            duplicate = case_number(original) if original.strip() else None
+            if original.strip() and duplicate is None:
                 return None
-            duplicate = int(original) if original else None
             return lifecycle.Request(action, note=reason, duplicate_of=duplicate)
     return None

@@ -131,7 +131,7 @@ async def reporter_view(ctx: ServiceContext, viewer: Viewer, number: int) -> Per
     return PersonView(
         id=person.id,
         shown_id=_shown(person.id, embedded(person)),
-        name=_hidden_in(person.name, held.addresses),
+        name=hidden_in(person.name, held.addresses),
         role=person.role,
         source=person.source,
         active=person.active,
@@ -151,7 +151,7 @@ def _shown(person_id: str, address: str | None) -> str:
     return person_id
 
 
-def _hidden_in(text: str, addresses: Iterable[str]) -> str:
+def hidden_in(text: str, addresses: Iterable[str]) -> str:
     """``text`` with each of ``addresses`` in it masked (a phone however it is written)."""
     for address in addresses:
         found = pattern(address) if E164.fullmatch(address) else re.escape(address)

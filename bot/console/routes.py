@@ -20,6 +20,7 @@ from bot.services.staff import signin
 from bot.services.unit.context import ServiceContext
 
 from .downloads import Downloads
+from .merging import Merging
 from .pages import Pages
 from .people import People
 from .photos import TelegramFiles
@@ -122,6 +123,7 @@ def console_routes(
     sessions = Sessions(ctx, jar, kick, lifetime)
     console, pages, people = Console(sessions), Pages(sessions), People(sessions)
     files = Downloads(sessions, TelegramFiles.of(settings))
+    merging = Merging(pages)
     app = Starlette(
         routes=[
             Route("/", console.home),
@@ -134,6 +136,8 @@ def console_routes(
             Route("/cases/{number:int}", pages.case),
             Route("/cases/{number:int}/act", pages.act, methods=["POST"]),
             Route("/cases/{number:int}/note", pages.note, methods=["POST"]),
+            Route("/cases/{number:int}/merge", merging.merge, methods=["POST"]),
+            Route("/cases/{number:int}/unmerge", merging.unmerge, methods=["POST"]),
             Route("/cases/{number:int}/photos/{position:int}", files.photo),
             Route("/rates", pages.rates),
             Route("/cases/{number:int}/reporter", people.show),

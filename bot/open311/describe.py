@@ -15,8 +15,22 @@ from core.cases import EventKind, Status
 from core.texts import render as say
 from db.models import Case, Category, Community, Open311Request
 
-# Events that are a step of the case (a reminder or a nudge changes nothing a client follows).
-NOT_STEPS = frozenset({EventKind.REMINDED.value, EventKind.NUDGED.value})
+# Events that are no step of the case: a reminder or a nudge changes nothing a client follows,
+# nor does a resident following it (their note, their feedback) or a duplicate merged into it,
+# and a staff member's internal note is not for the public at all.
+NOT_STEPS = frozenset(
+    kind.value
+    for kind in (
+        EventKind.REMINDED,
+        EventKind.NUDGED,
+        EventKind.NOTE,
+        EventKind.FOLLOWED,
+        EventKind.FEEDBACK,
+        EventKind.COMMENTED,
+        EventKind.MERGED_IN,
+        EventKind.MERGE_UNDONE,
+    )
+)
 # Seven digits or more, spaces or dashes between them: a phone number, masked wherever it is.
 PHONE_LIKE = re.compile(r"\+?\d(?:[ \-]?\d){6,}")
 MASK = "***"
@@ -75,7 +89,10 @@ def notice(case: Case, at: Context) -> str:
 
 
 def status_notes(case: Case, last_step: str | None, language: str) -> str | None:
-    """The latest step in words, and the rating once rated."""
+    """The latest step in words, and the rating once rated; a merged duplicate names the case
+    that carries its problem on."""
+    if case.duplicate_of is not None and case.status == Status.REJECTED.value:
+        return say(language, "open311.notes_merged", original=case.duplicate_of)
     if last_step is None:
         return None
     step = say(language, f"event.{last_step}")

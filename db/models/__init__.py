@@ -6,7 +6,7 @@ registers every table with SQLModel's metadata (migrations and ``create_all`` ne
 """
 
 from db.models.audit import DataAudit
-from db.models.cases import Case, CaseEvent, CasePhoto
+from db.models.cases import Case, CaseEvent, CaseFollower, CasePhoto
 from db.models.directory import (
     Category,
     Community,
@@ -35,6 +35,7 @@ __all__ = [
     "WAITING_SQL",
     "Case",
     "CaseEvent",
+    "CaseFollower",
     "CasePhoto",
     "Category",
     "Community",

@@ -26,6 +26,9 @@ class Case(SQLModel, table=True):
     community_id: str = Field(index=True, max_length=64)
     category_id: str = Field(max_length=64)
     location: str = ""
+    # The directory's building the location names ("" when none): what makes a new report "the
+    # same problem" as an open case, with community, category and the follow window.
+    building: str = Field(default="", max_length=64)
     description: str = ""
     channel: str = Field(max_length=16)
     resident_id: str = Field(index=True, max_length=64)
@@ -35,6 +38,7 @@ class Case(SQLModel, table=True):
     reminders_sent: int = 0
     rating: str | None = Field(default=None, max_length=24)
     duplicate_of: int | None = None
+    followers: int = 0  # residents following it (its own reporter not counted)
     ack_due_at: datetime
     resolve_due_at: datetime
     # The one timer the scheduler sweeps: when this case next needs the clock's attention.
@@ -59,6 +63,25 @@ class CaseEvent(SQLModel, table=True):
     channel: str = Field(max_length=16)
     note: str = ""
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class CaseFollower(SQLModel, table=True):
+    """A resident following a case they did not report: they hear its steps on their channel.
+
+    ``via_case`` is the case a merge brought them from (its reporter or follower), so undoing
+    that merge takes back exactly those it brought.
+    """
+
+    __tablename__ = "case_follower"
+    __table_args__ = (UniqueConstraint("case_number", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: int = Field(foreign_key="cases.number")
+    person_id: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=16)  # the channel they followed by
+    via_case: int | None = None
+    rating: str | None = Field(default=None, max_length=24)  # their latest feedback
+    since: datetime
 
 
 class CasePhoto(SQLModel, table=True):
@@ -87,6 +110,17 @@ Index(
     Case.__table__.c.community_id,  # type: ignore[attr-defined]
     Case.__table__.c.status,  # type: ignore[attr-defined]
     Case.__table__.c.number,  # type: ignore[attr-defined]
+)
+# The open cases a new report is offered to follow: same community and category, newest first
+# within the window, of the same building where the report names one — one backward range scan
+# for both shapes (the building is checked in the index; leading with it would leave a report
+# that names none to a scan and a sort: bench/suggest.py).
+Index(
+    "ix_cases_suggest",
+    Case.__table__.c.community_id,  # type: ignore[attr-defined]
+    Case.__table__.c.category_id,  # type: ignore[attr-defined]
+    Case.__table__.c.created_at,  # type: ignore[attr-defined]
+    Case.__table__.c.building,  # type: ignore[attr-defined]
 )
 Index(
     "ix_case_event_actor_case",

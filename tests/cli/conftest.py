@@ -226,12 +226,13 @@ async def build_scenario(ctx: ServiceContext, clock: Clock, day1: date) -> dict[
     c = await new(7, local(day2, 8, 0), RES_Y, "yuanxiang")
     at(day2, 8, 15)
     await lifecycle.acknowledge(ctx, number=c, actor=Actor(MGR_Y, SMS))
-    at(day2, 8, 20)
-    await lifecycle.close(ctx, number=c, actor=Actor(STAFF_Y, TG), note="社区已自行处理")
 
-    c = await new(8, local(day2, 8, 30), RES_Y, "yuanxiang")
-    at(day2, 8, 40)
+    # A duplicate merged into #7 while it is open (a merge into a closed case is refused).
+    c = await new(8, local(day2, 8, 16), RES_Y, "yuanxiang")
+    at(day2, 8, 18)
     await lifecycle.reject(ctx, number=c, actor=Actor(STAFF_Y, TG), duplicate_of=n[7])
+    at(day2, 8, 20)
+    await lifecycle.close(ctx, number=n[7], actor=Actor(STAFF_Y, TG), note="社区已自行处理")
 
     c = await new(9, local(day2, 9, 0), RES_B, "bgy-north")
     for start, rating in ((10, Rating.DISSATISFIED), (50, Rating.SATISFIED)):

@@ -1,7 +1,8 @@
 """The console in a real browser (Debian's Chromium driven by Playwright) on the real stack with
 the Telegram and Twilio emulators: sign in from a ``/web`` link, filter, open a case, reassign it
 and see the new holder's card arrive, download the CSV, switch language, and see the list refresh
-by itself when a new SMS report comes in.
+by itself when a new SMS report comes in; merge a duplicate with one click and undo it on a
+phone-sized screen.
 
 With ``WOLAIBAN_SCREENSHOTS=DIR`` the cases page and a case page are saved there as PNG (the
 README's pictures: ``WOLAIBAN_SCREENSHOTS=docs/img``).
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.skipif(
 SECRET = "browser-console-secret-0123456789"
 STAFF, SUPERVISOR = 1001, 3001  # 刘博 (jzsj-south), 赵主管
 LI_DAYE, JZSJ_SOUTH = "+8613900000001", "+8610690000001"  # a resident, his community's number
+PHONE = {"width": 390, "height": 844}  # a phone's viewport, in CSS pixels
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/console/login/[A-Za-z0-9_-]+)")
 
 
@@ -239,6 +241,50 @@ async def test_a_staff_member_works_a_case_in_the_browser(
     assert await page.evaluate("window.stillHere === true")  # the page was not reloaded
     assert noise not in _numbers(await page.inner_html("#case-list"))  # still only parcels
     assert not [p for p in problems if "Content Security Policy" in p], problems
+    await context.close()
+
+
+async def _fits(page: Any) -> None:
+    """The page is no wider than the phone it is read on: nothing to scroll sideways."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], width
+
+
+async def test_a_duplicate_merged_with_one_click_and_undone_on_a_phone(
+    run: Both, chromium: Any, tmp_path: Path
+) -> None:
+    first = await _report(run, "快递堆在172号楼门口，过不去")
+    second = await _report(run, "172号楼门口快递又堆满了，车开不进来")
+    link = await _sign_in_link(run)
+    context = await chromium.new_context(locale="zh-CN", viewport=PHONE)
+    page = await context.new_page()
+    await page.goto(link)
+    await page.click("#sign-in")
+    await page.wait_for_url("**/console/cases")
+    await _fits(page)
+
+    # the newer case offers the older one as its likely duplicate: one click merges it there
+    await page.goto(f"{run.public_url}/console/cases/{second}")
+    assert await page.locator("[data-likely]").count() == 1
+    await _fits(page)
+    await page.click(f"button:has-text('将本案并入 #{first}')")
+    await page.wait_for_selector("#merged-into")
+    assert await page.inner_text("#case-status") == "不予受理"
+    assert f"#{first}" in await page.inner_text("#merged-into")
+    assert "并入其他诉求" in await page.inner_text("table.timeline")
+    await _fits(page)
+
+    # the original lists it; the merge is undone from the duplicate's page
+    await page.click(f"#merged-into a[href='/console/cases/{first}']")
+    await page.wait_for_url(f"**/console/cases/{first}")
+    assert await page.inner_text("#merged-from") == f"#{second}"
+    await _fits(page)
+    await page.goto(f"{run.public_url}/console/cases/{second}")
+    await page.click("#unmerge button")
+    await page.wait_for_selector("#merge")
+    assert await page.inner_text("#case-status") == "已派单"
+    assert await page.locator("#merged-into").count() == 0
+    await _fits(page)
     await context.close()
 
 

@@ -139,10 +139,17 @@ async def test_duplicate_and_close(browser: Browser) -> None:
     first = await case_in(browser.ctx, "unassigned")
     second = await case_in(browser.ctx, "unassigned")
     await browser.sign_in(STAFF)
+    # The old form (reject with the original's number) still works: it is a merge now.
     done = await browser.act(second, action="reject", duplicate_of=f"#{first}")
     assert done.status_code == 303
+    assert (await events_of(browser.ctx, second))[-1] == ("merged", "web", STAFF)
     shown = (await browser.client.get(f"/console/cases/{second}")).text
     assert f'href="/console/cases/{first}">#{first}</a>' in shown
+    assert 'id="unmerge"' in shown
+    original = (await browser.client.get(f"/console/cases/{first}")).text
+    assert f'<dd id="merged-from"><a href="/console/cases/{second}">#{second}</a></dd>' in original
+    bad = await browser.act(first, action="reject", duplicate_of="#x1")
+    assert bad.status_code == 400  # not a number: nothing is done
     closed = await browser.act(first, action="close", reason="已电话沟通解决")
     assert closed.status_code == 303
     assert (await events_of(browser.ctx, first))[-1] == ("closed", "web", STAFF)

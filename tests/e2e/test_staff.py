@@ -99,7 +99,10 @@ async def test_staff_reject_an_escalated_case_as_a_duplicate_or_with_a_reason(
     seen = len(tg.inbox(RESIDENT))
     await tg.user_says(STAFF, f"#{first}")
     rejected = await running.next_message(RESIDENT, seen)
-    assert rejected.text == f"很抱歉，诉求 #{second} 不予受理。原因：与诉求 #{first} 重复"
+    # A duplicate is merged into its original, which carries it on (the resident is told so).
+    assert rejected.text == (
+        f"诉求 #{second} 与 #{first} 是同一问题，已合并到 #{first} 继续办理，进展会通知您。"
+    )
     await running.until(lambda: reached.button_data() == [] and up.button_data() == [])
     case = await running.case(second)
     assert (case.status, case.duplicate_of) == ("rejected", first)

@@ -298,6 +298,7 @@ async def test_a_rejection_gives_its_reason_or_the_original(loaded: ServiceConte
     await lifecycle.reject(loaded, number=invalid, actor=STAFF, note="不属于社区事务")
     told_dup = [m.text for m in to(await outbox(loaded, duplicate), RESIDENT.person_id or "")]
     told_bad = [m.text for m in to(await outbox(loaded, invalid), RESIDENT.person_id or "")]
-    assert f"与诉求 #{original} 重复" in told_dup[-1]
+    # A duplicate is merged: its reporter hears that the original carries it on.
+    assert f"已合并到 #{original} 继续办理" in told_dup[-1]
     assert told_bad[-1].endswith("原因：不属于社区事务")
     assert "#-" not in told_dup[-1] + told_bad[-1]

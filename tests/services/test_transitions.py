@@ -139,7 +139,7 @@ async def test_arguments_that_name_nobody_are_refused(loaded: ServiceContext) ->
         (Request(Action.REASSIGN, manager_id="mgr-jzsj-south"), "refused.same_manager"),
         (Request(Action.REJECT), "refused.reason_missing"),
         (Request(Action.REJECT, note="  "), "refused.reason_missing"),
-        (Request(Action.REJECT, duplicate_of=number), "refused.unknown_original"),
+        (Request(Action.REJECT, duplicate_of=number), "refused.merge_self"),
         (Request(Action.REJECT, duplicate_of=99999), "refused.unknown_original"),
         (Request(Action.CLOSE), "refused.reason_missing"),
     ]

@@ -4,139 +4,116 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import tzinfo
 from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.parties import Parties
+from bot.services.cases.scene import Scene, both, state_of
 from bot.services.unit.outbox import Outbox
 from core.buttons import Button, buttons_for
-from core.cases import CaseState, EventKind, Rating, Status
-from core.texts import LANGUAGES, render
+from core.cases import EventKind, Status
+from core.texts import render
 from db import queries
-from db.models import Case, CaseEvent, Category, Community, OutboxMessage, OutboxStatus, Person
+from db.models import CaseEvent, OutboxMessage, OutboxStatus, Person
 
 # Audiences: "resident"; "resident_closed" (only when the case is now closed); "manager" (the
 # manager after the change), "manager_closed" (likewise, once closed); "previous_manager" (the
 # one who no longer holds it); "staff";
-# "holders" (who holds it at its escalation level); "escalation_holders" (holders above level 0).
+# "holders" (who holds it at its escalation level); "escalation_holders" (holders above level 0);
+# "followers", "followers_closed" (likewise, once closed); "actor" (the follower who acted).
 ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
     EventKind.REPORTED: (("resident", "case.received"),),
     EventKind.ROUTED: (("manager", "case.card"),),
     EventKind.UNROUTED: (("staff", "case.unrouted"),),
-    EventKind.ACKNOWLEDGED: (("resident", "case.acknowledged"),),
-    EventKind.RESOLVED: (("resident", "case.resolved"),),
+    EventKind.ACKNOWLEDGED: (
+        ("resident", "case.acknowledged"),
+        ("followers", "case.f_acknowledged"),
+    ),
+    EventKind.RESOLVED: (("resident", "case.resolved"), ("followers", "case.f_resolved")),
     EventKind.DECLINED: (("staff", "case.declined"),),
     # A "not satisfied" is told to the manager by the reopen message, with its reason.
-    EventKind.RATED: (("manager_closed", "case.rated"), ("resident_closed", "case.closed")),
+    EventKind.RATED: (
+        ("manager_closed", "case.rated"),
+        ("resident_closed", "case.closed"),
+        ("followers_closed", "case.f_closed"),
+    ),
     EventKind.REOPENED: (
         ("resident", "case.reopened_resident"),
+        ("followers", "case.f_reopened"),
         ("manager", "case.reopened"),
         ("escalation_holders", "case.escalated"),
+    ),
+    # Following (docs/reference.md §4): the follower is told; the holder's card counts them.
+    EventKind.FOLLOWED: (("actor", "case.f_following"),),
+    EventKind.FEEDBACK: (("actor", "case.f_feedback_thanks"), ("holders", "case.feedback")),
+    EventKind.COMMENTED: (("actor", "case.f_comment_added"), ("holders", "case.commented")),
+    # A merge: B's people are told A carries it on, A's holder how many it now concerns.
+    EventKind.MERGED: (
+        ("resident", "case.merged"),
+        ("followers", "case.merged"),
+        ("previous_manager", "case.withdrawn"),
+    ),
+    EventKind.MERGED_IN: (("holders", "case.merged_in"),),
+    EventKind.UNMERGED: (
+        ("resident", "case.unmerged"),
+        ("followers", "case.unmerged"),
+        ("manager", "case.card"),
     ),
     EventKind.REASSIGNED: (
         ("previous_manager", "case.withdrawn"),
         ("manager", "case.card"),
         ("resident", "case.reassigned_resident"),
     ),
-    EventKind.REJECTED: (("resident", "case.rejected"), ("previous_manager", "case.withdrawn")),
+    EventKind.REJECTED: (
+        ("resident", "case.rejected"),
+        ("followers", "case.f_rejected"),
+        ("previous_manager", "case.withdrawn"),
+    ),
     EventKind.CLOSED: (
         ("resident", "case.closed_by_staff"),
+        ("followers", "case.f_closed"),
         ("previous_manager", "case.withdrawn"),
     ),
     EventKind.CANCELLED: (
         ("resident", "case.cancelled"),
+        ("followers", "case.f_cancelled"),
         ("previous_manager", "case.cancelled_manager"),
     ),
     EventKind.ESCALATED: (("holders", "case.escalated"), ("resident", "case.escalated_resident")),
     EventKind.REMINDED: (("holders", "case.reminder"),),
     EventKind.NUDGED: (("resident", "case.nudge"),),
-    EventKind.CLOSED_UNRATED: (("resident", "case.closed_unrated"),),
+    EventKind.CLOSED_UNRATED: (
+        ("resident", "case.closed_unrated"),
+        ("followers", "case.f_closed"),
+    ),
 }
 
 
 # The messages that bring a case to someone who must act on it: they carry its photos.
 WITH_PHOTOS = frozenset({"case.card", "case.unrouted", "case.escalated"})
+# News about the crowd around a case, not a step to act on: no buttons (the holder's card has
+# them), so ten followers do not make ten more cards to keep up to date.
+WITHOUT_BUTTONS = frozenset(
+    {"case.feedback", "case.commented", "case.merged_in", "case.f_following"}
+    | {"case.f_feedback_thanks", "case.f_comment_added"}
+)
 
 
-def both(key: str, **params: Any) -> dict[str, str]:
-    """A catalog text in every language, as a localizable parameter."""
-    return {language: render(language, key, **params) for language in LANGUAGES}
-
-
-def state_of(case: Case) -> CaseState:
-    """The transition-relevant facts of a case row."""
-    return CaseState(
-        status=Status(case.status),
-        escalation_level=case.escalation_level,
-        reopen_count=case.reopen_count,
-        rating=Rating(case.rating) if case.rating else None,
-        manager_id=case.manager_id,
-        acknowledged=case.acknowledged_at is not None,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Scene:
-    """What an announcement may mention: the case, its place and kind, and the time zone."""
-
-    case: Case
-    community: Community | None
-    category: Category | None
-    tz: tzinfo
-    chain: tuple[str, ...]
-    urgent: bool
-    photos: int = 0  # how many photos the case has (its cards say so, and carry them)
-
-    def params(self, event: CaseEvent) -> dict[str, Any]:
-        """Message parameters; names in both languages so each recipient reads their own."""
-        case = self.case
-        local = "%Y-%m-%d %H:%M"
-        params: dict[str, Any] = {
-            "number": case.number,
-            "community": _names(self.community, case.community_id),
-            "category": _names(self.category, case.category_id),
-            "location": case.location or "-",
-            "description": case.description,
-            "note": event.note or "-",
-            "ack_due": case.ack_due_at.astimezone(self.tz).strftime(local),
-            "resolve_due": case.resolve_due_at.astimezone(self.tz).strftime(local),
-            "status": both(f"status.{case.status}"),
-            "level": both(f"role.{self._level_role()}"),
-            "original": case.duplicate_of or "-",
-            "reason": self._reason(event),
-            "photos": both("case.photos", count=self.photos) if self.photos else "",
-        }
-        if case.rating:
-            params["rating"] = both(f"rating.{case.rating}")
-        return params
-
-    def _reason(self, event: CaseEvent) -> dict[str, str]:
-        """Why a case was rejected: the note, and for a duplicate its original, in each language."""
-        reasons = {language: event.note for language in LANGUAGES}
-        if self.case.duplicate_of is not None:
-            original = self.case.duplicate_of
-            for language in LANGUAGES:
-                said = render(language, "case.duplicate_reason", original=original)
-                reasons[language] = f"{said}. {event.note}" if event.note else said
-        return {k: v or "-" for k, v in reasons.items()}
-
-    def _level_role(self) -> str:
-        index = min(self.case.escalation_level, len(self.chain) - 1)
-        return self.chain[index] if self.chain else "manager"
-
-
-def _names(row: Community | Category | None, fallback: str) -> dict[str, str]:
-    if row is None:
-        return {"zh": fallback, "en": fallback}
-    return {"zh": row.name_zh, "en": row.name_en}
-
-
-def _audience(name: str, scene: Scene, before: Parties | None, after: Parties) -> Iterable[Person]:
+def _audience(
+    name: str, scene: Scene, event: CaseEvent, before: Parties | None, after: Parties
+) -> Iterable[Person]:
     case = scene.case
     match name:
+        case "followers":
+            return after.followers
+        case "followers_closed":
+            return after.followers if case.status == Status.CLOSED else ()
+        case "actor":
+            if event.data and event.data.get("with_follow"):
+                return []  # a note given as they began to follow: "you follow it" says enough
+            return [p for p in after.followers if p.id == event.actor_id]
         case "resident":
             return [after.resident] if after.resident else []
         case "resident_closed":
@@ -191,8 +168,12 @@ def told(
     for event in events:
         params = scene.params(event)
         for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
-            for person in _audience(audience, scene, before, after):
-                buttons = buttons_for(state, after.relations(person.id), number)
+            for person in _audience(audience, scene, event, before, after):
+                buttons = (
+                    []
+                    if template in WITHOUT_BUTTONS
+                    else buttons_for(state, after.relations(person.id), number)
+                )
                 key = f"case:{number}:event:{event.id}"
                 photos = scene.photos if template in WITH_PHOTOS else 0
                 found.append(Told(person, template, key, params, buttons, scene.urgent, photos))
@@ -264,7 +245,11 @@ async def _refresh(
         if not card.buttons:
             continue  # nothing to press on it, nothing that can go stale
         status = render(card.language, f"status.{scene.case.status}")
-        text = f"{card.text}\n\n{render(card.language, 'card.status', status=status)}"
+        text = card.text
+        if scene.case.followers:  # how many residents it concerns, above the status line
+            concerns = scene.case.followers + 1
+            text += f"\n{render(card.language, 'card.concerns', concerns=concerns)}"
+        text += f"\n\n{render(card.language, 'card.status', status=status)}"
         buttons = buttons_for(state, after.relations(card.person_id or ""), number)
         if await _reads_already(outbox.session, card, text, buttons, status=scene.case.status):
             continue

@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.cases.lifecycle import Request, act_in, scene_of
+from bot.services.cases.lifecycle import Request, act_in
 from bot.services.cases.routing import policy_for
+from bot.services.cases.scene import scene_of
 from bot.services.unit.context import Actor, Unit
 from core.cases import Action, EventKind, Status
 from core.directory import Directory

@@ -14,9 +14,12 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.cases.announce import Scene, announce, both, state_of
+from bot.services.cases.announce import announce
+from bot.services.cases.following import record_feedback
+from bot.services.cases.merge import merge_in
 from bot.services.cases.parties import load_parties
 from bot.services.cases.routing import Policy, policy_for
+from bot.services.cases.scene import both, scene_of, state_of
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.work import unit_of_work
@@ -30,7 +33,8 @@ from db.models import Case, CaseEvent
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """An action with its arguments: a rating, a new manager, a duplicate's original, a note."""
+    """An action with its arguments: a rating, a new manager, a note; a rejection with
+    ``duplicate_of`` is a merge into that case (``merge.merge_in``)."""
 
     action: Action
     rating: Rating | None = None
@@ -65,6 +69,10 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
     """``act`` within a transaction the caller holds (with other work of the same use case)."""
     session, now = unit.session, unit.now
     request = replace(request, note=clean(request.note))  # a note is shown like a description
+    if request.action is Action.REJECT and request.duplicate_of is not None:
+        # A duplicate is merged: its people follow the original (docs/reference.md §4).
+        into = request.duplicate_of
+        return await merge_in(unit, number=number, into=into, actor=actor, note=request.note)
     case = await queries.get_case(session=session, number=number, lock=True)
     if case is None:
         raise ServiceRefusal("refused.no_such_case", {"number": number})
@@ -98,6 +106,8 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
         for kind in result.events
     ]
     session.add_all(events)
+    if request.rating is not None and EventKind.FEEDBACK in result.events:
+        await record_feedback(session, case, actor, request.rating.value)
     await session.flush()
     after = await load_parties(session=session, case=case)
     scene = await scene_of(session, case, policy)
@@ -122,13 +132,7 @@ async def _check_arguments(
         if reason is not None:
             # The id as the actor gave it: a name would tell them who stands behind any id.
             raise ServiceRefusal(reason, {"number": number, "manager": request.manager_id})
-    if request.action is Action.REJECT and request.duplicate_of is not None:
-        original = await queries.get_case(session=session, number=request.duplicate_of)
-        if original is None or request.duplicate_of == number:
-            raise ServiceRefusal("refused.unknown_original", {"original": request.duplicate_of})
-    if request.action in (Action.REJECT, Action.CLOSE) and not (
-        request.note.strip() or request.duplicate_of
-    ):
+    if request.action in (Action.REJECT, Action.CLOSE) and not request.note.strip():
         raise ServiceRefusal("refused.reason_missing", {"number": number})
 
 
@@ -150,8 +154,6 @@ def _write_state(
         case Action.RESOLVE:
             case.acknowledged_at = case.acknowledged_at or now
             case.resolved_at = now
-        case Action.REJECT:
-            case.duplicate_of = request.duplicate_of
         case Action.ESCALATE:
             case.reminders_sent = 0
             case.next_due_at = now + policy.levels.remind_every
@@ -179,25 +181,13 @@ def _write_state(
 def _event_data(kind: EventKind, request: Request, case: Case) -> dict[str, object]:
     """The structured part of an event: what a later reader needs beyond kind and note."""
     data: dict[str, object] = {"status": case.status, "level": case.escalation_level}
-    if request.rating is not None and kind is EventKind.RATED:
+    if request.rating is not None and kind in (EventKind.RATED, EventKind.FEEDBACK):
         data["rating"] = request.rating.value
     if request.manager_id is not None:
         data["manager"] = request.manager_id
     if request.duplicate_of is not None:
         data["duplicate_of"] = request.duplicate_of
     return data
-
-
-async def scene_of(session: AsyncSession, case: Case, policy: Policy) -> Scene:
-    """Gather what announcements mention about a case."""
-    return Scene(
-        case=case,
-        community=await queries.get_community(session=session, community_id=case.community_id),
-        category=await queries.get_category(session=session, category_id=case.category_id),
-        tz=policy.tz,
-        chain=policy.chain,
-        urgent=policy.levels.urgent,
-    )
 
 
 async def acknowledge(ctx: ServiceContext, *, number: int, actor: Actor) -> Case:

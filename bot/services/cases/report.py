@@ -9,10 +9,11 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases import photos
-from bot.services.cases.announce import Scene, announce
+from bot.services.cases.announce import announce
 from bot.services.cases.parties import load_parties
 from bot.services.cases.photos import NewPhoto
 from bot.services.cases.routing import Policy, policy_for
+from bot.services.cases.scene import Scene
 from bot.services.unit import limits
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
@@ -23,7 +24,7 @@ from core.cases import Channel, EventKind, Status
 from core.clean import MAX_DESCRIPTION, cap, clean
 from core.directory import BUILTIN_CATEGORY
 from core.due import next_due_at
-from core.places import location_in
+from core.places import building_in, location_in
 from core.policy import deadlines
 from core.routing import route
 from db import queries
@@ -151,6 +152,7 @@ def new_case(
         community_id=opened.community.id,
         category_id=opened.category.id,
         location=location[:MAX_LOCATION],
+        building=building_in(location, opened.community.buildings),
         description=description,
         channel=opened.channel,
         resident_id=opened.resident_id,

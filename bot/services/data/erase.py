@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from sqlmodel import col, delete, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.data import audit
+from bot.services.data import audit, follows
 from bot.services.data.held import DIRECTORY, ERASED, Held, erase_refusal, held_about
 from bot.services.data.records import Seen, contact_phones, rewrite_records, seen_messages
 from bot.services.data.scrub import scrubber
@@ -46,6 +46,7 @@ class Erased:
     drafts: int
     receipts: int  # inbound messages' receipts from their addresses
     sign_ins: int  # invites, console sign-in links and sessions
+    follows: int  # their follows of other residents' cases
     opt_outs_kept: int  # their phones' STOP, still honoured
 
     def counts(self) -> dict[str, int]:
@@ -110,6 +111,8 @@ async def wipe(unit: Unit, person_id: str, *, seen: Seen | None = None) -> Erase
     # may be someone else's address: nothing else is done with them).
     contacts = await contact_phones(session, ids)
     scrub = scrubber(new_id=new_id, ids=ids, addresses=[*addresses, *contacts], names=held.names)
+    # Before the records are rewritten: their follows are found by the ids the events still hold.
+    followed = await follows.erase(session, ids)
     rewritten = await rewrite_records(session, ids=ids, addresses=addresses, scrub=scrub, seen=seen)
     drafts = await _count_deleted(
         session,
@@ -142,6 +145,7 @@ async def wipe(unit: Unit, person_id: str, *, seen: Seen | None = None) -> Erase
         drafts=drafts,
         receipts=receipts,
         sign_ins=sign_ins,
+        follows=followed,
         opt_outs_kept=len(kept.all()),
     )
 

@@ -13,7 +13,7 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.routing import zone
-from bot.services.data import audit
+from bot.services.data import audit, follows
 from bot.services.data.held import Held, held_about
 from bot.services.staff.views import case_json
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal
@@ -100,6 +100,7 @@ async def _gather(session: AsyncSession, held: Held, tz: tzinfo) -> dict[str, An
             {"phone": o.phone, "at": _iso(o.at, tz), "source": o.source} for o in opt_outs.all()
         ],
         "cases": await _cases(session, cases, tz),
+        "following": await follows.exported(session, ids, tz),
         "photos": await _photos(session, numbers, tz),
         "messages": await _messages(session, ids, addresses, tz),
         **await _conversations(session, held, tz),

@@ -1,6 +1,7 @@
-"""The daily digest for community staff: where their communities stand, what is overdue, the three
-rates of yesterday and of this month (the same figures as ``wolaiban stats``), a table per
-manager, and a chart of the last 14 days. Staff without Telegram get a one-segment SMS instead.
+"""The daily digest for community staff: where their communities stand, what is overdue, the crowd
+(followed cases, merged duplicates), the three rates of yesterday and of this month (the same
+figures as ``wolaiban stats``), a table per manager, and a chart of the last 14 days. Staff
+without Telegram get a one-segment SMS instead.
 
 Once a day per staff member: the outbox's idempotency key is the staff member and the local date,
 so however many instances try, one digest goes out.
@@ -18,6 +19,7 @@ from sqlmodel import col, func, select
 from bot.services.cases.parties import load_parties
 from bot.services.cases.routing import policy_for, zone
 from bot.services.digest.chart import Day, draw_chart
+from bot.services.digest.crowd import crowd
 from bot.services.staff.stats import Period, rates
 from bot.services.unit.context import ServiceContext, Unit
 from bot.services.unit.inbound import Inbound
@@ -88,7 +90,9 @@ async def send_digest(
         async with unit_of_work(ctx) as unit:
             outbox = unit.outbox
             if by_sms:
-                return await outbox.tell(person, "digest.sms", key=key, params=figures["sms"])
+                # The crowd's figures only when there is a crowd: the usual text stays short.
+                sms = "digest.sms_crowd" if "people" in figures["sms"] else "digest.sms"
+                return await outbox.tell(person, sms, key=key, params=figures["sms"])
             text = _text(language, today, names, figures)
             message = await outbox.tell(person, "tg.raw", key=key, params={"text": text})
             if message is not None and chart is not None:
@@ -136,6 +140,7 @@ def _text(language: str, today: date, names: str, figures: dict[str, Any]) -> st
         lines.append(say("digest.escalated", numbers=figures["escalated"]))
     if figures["reopened"]:
         lines.append(say("digest.reopened", numbers=figures["reopened"]))
+    lines += figures["crowd"].lines(language)
     for label, period in (("digest.yesterday", "yesterday"), ("digest.month", "month")):
         lines.append(say("digest.rates", label=say(label), **figures[period]))
     if figures["managers"]:
@@ -187,6 +192,7 @@ async def _figures(
             category = await queries.get_category(session=session, category_id=case.category_id)
             name = (category.name_en if language == "en" else category.name_zh) if category else ""
             overdue.append((late, {"number": case.number, "category": name, "holder": holder}))
+        crowded = await crowd(session, communities, open_cases, now - timedelta(days=1))
     overdue.sort(key=lambda item: -item[0].total_seconds())
     counts = Counter(c.status for c in open_cases)
     yesterday = today - timedelta(days=1)
@@ -196,6 +202,14 @@ async def _figures(
     managers = await rates(ctx, period=month, communities=communities, by="manager")
     names = await _people_names(ctx, list(managers))
     month_shown = _shown(month_rates[""])
+    sms = {
+        "date": today.strftime("%m-%d"),
+        "open": len(open_cases),
+        "overdue": len(overdue),
+        "response": month_shown["response"],
+    }
+    if crowded.cases or crowded.merged:
+        sms |= {"people": crowded.people, "merged": crowded.merged}
     return {
         "counts": {s.value: counts.get(s.value, 0) for s in OPEN_STATUSES},
         "new": new,
@@ -207,13 +221,9 @@ async def _figures(
         "managers": [
             {"manager": names.get(key, key), **_shown(found)} for key, found in managers.items()
         ],
+        "crowd": crowded,
         "days": await _days(ctx, communities, today),
-        "sms": {
-            "date": today.strftime("%m-%d"),
-            "open": len(open_cases),
-            "overdue": len(overdue),
-            "response": month_shown["response"],
-        },
+        "sms": sms,
     }
 
 

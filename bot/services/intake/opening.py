@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.cases.announce import Scene, told
+from bot.services.cases.announce import told
 from bot.services.cases.parties import Parties
 from bot.services.cases.report import (
     CUT_NOTICE,
@@ -25,6 +25,7 @@ from bot.services.cases.report import (
     report_events,
 )
 from bot.services.cases.routing import Policy, policy_of
+from bot.services.cases.scene import Scene
 from bot.services.intake.arrival import Arrival, NotHot
 from bot.services.intake.rows import BY_DIALECT, make, table, values
 from bot.services.unit.context import ServiceRefusal

@@ -2,7 +2,8 @@
 writer's next group commit; the answer's texts go back in the webhook's reply. Whatever it does
 not take — a replay, a sender with a draft in progress, a retired or unknown address holder, a
 sender past a limit, a number that is no community's, a directory changed since this process
-read it — raises ``NotHot`` and the message takes the general path (``messages.message``)."""
+read it, a report an open case may already be (the general path offers it to follow) — raises
+``NotHot`` and the message takes the general path (``messages.message``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from functools import partial
 
 from sqlalchemy.engine import Connection
 
+from bot.services.cases.following import suggestion_query, suggestions_of
 from bot.services.cases.report import NewReport, category_in
+from bot.services.cases.routing import policy_of
 from bot.services.intake.arrival import Arrival, NotHot, admit, arrival, sender_of, within_limits
 from bot.services.intake.opening import open_report
 from bot.services.unit.context import ServiceContext
 from bot.services.unit.inbound import Inbound
 from core.clean import clean, describes
+from core.places import building_in
 from core.sms_text import as_sms
 from db.models import OutboxMessage
 
@@ -56,6 +60,18 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
     community = came.snapshot.community_by_number(job.to)
     category = came.snapshot.categories.get(category_in(came.snapshot, job.text))
     if community is None or category is None:
+        raise NotHot()
+    # One indexed query (ix_cases_suggest): a report that may be an open case is asked about.
+    window = policy_of(came.snapshot, category.id).levels.follow_window
+    query = suggestion_query(
+        community_id=community.id,
+        category_id=category.id,
+        building=building_in(job.text, community.buildings),
+        since=came.now - window,
+        exclude_resident=person.id,
+        limit=1,
+    )
+    if suggestions_of(conn.execute(query)):
         raise NotHot()
     rows = open_report(conn, memo, came, person, NewReport(community.id, category.id, job.text))
     inbound = came.inbound

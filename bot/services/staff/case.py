@@ -1,5 +1,6 @@
 """One case in the staff console: everything about it for a reader allowed to see it (else
-nothing, as if it did not exist), the actions that reader may take — the bot's own use cases,
+nothing, as if it did not exist) — its followers, the cases merged into it, its likely
+duplicates — the actions that reader may take — the bot's own use cases, merging among them,
 recorded with channel ``web`` — and internal notes, events residents never see."""
 
 from __future__ import annotations
@@ -11,18 +12,27 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.cases import lifecycle
-from bot.services.cases.announce import state_of
+from bot.services.cases import lifecycle, merge
+from bot.services.cases.following import Suggestion
 from bot.services.cases.parties import load_parties
 from bot.services.cases.photos import MAX_PHOTOS
 from bot.services.cases.routing import managers_for, zone
+from bot.services.cases.scene import state_of
+from bot.services.staff.crowd import (
+    Follower,
+    event_details,
+    followers_of,
+    likely_duplicates,
+    may_unmerge,
+    merged_from,
+)
 from bot.services.staff.listing import Viewer
 from bot.services.staff.views import case_json
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.work import unit_of_work
 from core.access import console_sees
-from core.cases import Action, Channel, EventKind, Relation, allowed_actions
+from core.cases import Action, Channel, EventKind, Relation, Status, allowed_actions
 from core.clean import MAX_DESCRIPTION, clean
 from db import queries
 from db.models import Case, CaseEvent, CasePhoto, OutboxMessage, Person
@@ -57,6 +67,11 @@ class CaseView:
     managers: tuple[tuple[str, str], ...]  # whom it may go to (core.access.may_hold): (id, name)
     deliveries: tuple[Delivery, ...]
     photos: tuple[int, ...]  # the positions of the case's photos, in the order sent
+    followers: tuple[Follower, ...] = ()
+    merged_from: tuple[int, ...] = ()  # the cases merged into this one (and not taken back)
+    may_merge: bool = False  # staff of its community, and the case is open
+    may_unmerge: bool = False  # a merged duplicate whose original is still open
+    likely: tuple[Suggestion, ...] = ()  # open cases that may be the same problem
 
 
 async def _relations(session: AsyncSession, viewer: Viewer, case: Case) -> frozenset[Relation]:
@@ -106,6 +121,7 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
             if row is not None:
                 names[f"{kind}:{key}"] = (row.name_zh, row.name_en)
         actions = allowed_actions(state_of(case), relations - {Relation.SYSTEM})
+        may_merge = Relation.STAFF in relations and Status(case.status).is_open
         managers: list[Person] = []
         if Action.REASSIGN in actions:
             managers = await managers_for(
@@ -124,6 +140,8 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
             for m in sent
         )
         data = case_json(case.model_dump(), tz, names=names, events=events)
+        for shown, event in zip(data["events"], events, strict=True):
+            shown.update(event_details(event))
         data["category_name_en"] = names.get(f"category:{case.category_id}", ("", ""))[1]
         data["community_name_en"] = names.get(f"community:{case.community_id}", ("", ""))[1]
         return CaseView(
@@ -134,6 +152,11 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
             photos=tuple(
                 p.position for p in await queries.case_photos(session=session, number=number)
             ),
+            followers=await followers_of(session, case, tz) if case.followers else (),
+            merged_from=merged_from(events),
+            may_merge=may_merge,
+            may_unmerge=await may_unmerge(session, case, relations, events),
+            likely=await likely_duplicates(session, case, unit.now) if may_merge else (),
         )
 
 
@@ -162,11 +185,34 @@ async def act_on_case(
     sent twice (``form_id``) acts once. NotVisible, or ServiceRefusal saying why nothing changed."""
     async with ctx.db.reading() as session:
         await _visible_case(session, viewer, number)
-    actor = Actor(viewer.person_id, CHANNEL)
-    # A form without a usable id of its own acts each time it is sent.
-    usable = 8 <= len(form_id) <= 64 and form_id.isascii() and form_id.isprintable()
-    inbound = Inbound(CHANNEL, form_id if usable else secrets.token_urlsafe(16))
+    actor, inbound = Actor(viewer.person_id, CHANNEL), _inbound(form_id)
     return await lifecycle.act(ctx, number=number, actor=actor, request=request, inbound=inbound)
+
+
+async def merge_case(
+    ctx: ServiceContext, viewer: Viewer, *, number: int, into: int, form_id: str
+) -> Case:
+    """Merge case ``number`` into case ``into`` (``merge.merge``, channel ``web``): NotVisible
+    for a case the reader may not see, ServiceRefusal saying why nothing changed."""
+    async with ctx.db.reading() as session:
+        await _visible_case(session, viewer, number)
+    actor, inbound = Actor(viewer.person_id, CHANNEL), _inbound(form_id)
+    return await merge.merge(ctx, number=number, into=into, actor=actor, inbound=inbound)
+
+
+async def unmerge_case(ctx: ServiceContext, viewer: Viewer, *, number: int, form_id: str) -> Case:
+    """Undo the merge of case ``number`` (``merge.unmerge``, channel ``web``)."""
+    async with ctx.db.reading() as session:
+        await _visible_case(session, viewer, number)
+    actor, inbound = Actor(viewer.person_id, CHANNEL), _inbound(form_id)
+    return await merge.unmerge(ctx, number=number, actor=actor, inbound=inbound)
+
+
+def _inbound(form_id: str) -> Inbound:
+    """The receipt of a console form: its own id, so the same form sent twice acts once; a form
+    without a usable id acts each time it is sent."""
+    usable = 8 <= len(form_id) <= 64 and form_id.isascii() and form_id.isprintable()
+    return Inbound(CHANNEL, form_id if usable else secrets.token_urlsafe(16))
 
 
 async def add_note(ctx: ServiceContext, viewer: Viewer, *, number: int, text: str) -> None:

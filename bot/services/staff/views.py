@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.services.cases.routing import zone
 from bot.services.unit.context import ServiceContext
 from db import queries
-from db.models import Case, CaseEvent, CasePhoto, Category, Community
+from db.models import Case, CaseEvent, CaseFollower, CasePhoto, Category, Community
 
 # The columns a case's JSON reads (docs/reference.md §1); not photos nor timers.
 JSON_COLUMNS = (
@@ -32,6 +32,7 @@ JSON_COLUMNS = (
     Case.reopen_count,
     Case.rating,
     Case.duplicate_of,
+    Case.followers,
     Case.created_at,
     Case.ack_due_at,
     Case.resolve_due_at,
@@ -87,6 +88,7 @@ def case_json(
         "reopen_count": case["reopen_count"],
         "rating": case["rating"],
         "duplicate_of": case["duplicate_of"],
+        "followers": case["followers"],
         "created_at": _iso(case["created_at"], tz),
         "ack_due_at": _iso(case["ack_due_at"], tz),
         "resolve_due_at": _iso(case["resolve_due_at"], tz),
@@ -127,7 +129,7 @@ async def _names(ctx: ServiceContext, language: str) -> dict[str, tuple[str, str
 
 
 async def show_case(ctx: ServiceContext, *, number: int) -> dict[str, Any] | None:
-    """One case with its events, or None."""
+    """One case with its events, photos and followers, or None."""
     names = await _names(ctx, ctx.default_language)
     async with ctx.db.reading() as session:
         case = await queries.get_case(session=session, number=number)
@@ -136,11 +138,34 @@ async def show_case(ctx: ServiceContext, *, number: int) -> dict[str, Any] | Non
         events = await queries.case_events(session=session, number=number)
         tz = await zone(session)
         photos = await _photos(session, number)
+        following = await _following(session, number, tz)
         for person_id in {e.actor_id for e in events} | {case.manager_id, case.resident_id}:
             person = await queries.get_person(session=session, person_id=person_id or "")
             if person is not None:
                 names[f"person:{person.id}"] = (person.name, person.id)
-    return case_json(case.model_dump(), tz, names=names, events=events) | {"photos": photos}
+    data = case_json(case.model_dump(), tz, names=names, events=events)
+    return data | {"photos": photos, "following": following}
+
+
+async def _following(session: AsyncSession, number: int, tz: tzinfo) -> list[dict[str, Any]]:
+    """Who follows a case, in the order they began to: the person by id only (as ``resident``
+    names the reporter), the channel they hear it on, since when, the case a merge brought them
+    from, and their latest rating as feedback."""
+    query = (
+        select(CaseFollower)
+        .where(CaseFollower.case_number == number)
+        .order_by(col(CaseFollower.id))
+    )
+    return [
+        {
+            "person": row.person_id,
+            "channel": row.channel,
+            "since": _iso(row.since, tz),
+            "via_case": row.via_case,
+            "rating": row.rating,
+        }
+        for row in (await session.exec(query)).all()
+    ]
 
 
 async def _photos(session: AsyncSession, number: int) -> list[dict[str, Any]]:

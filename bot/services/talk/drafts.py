@@ -21,11 +21,12 @@ def parse_choice(data: str) -> tuple[str, str] | None:
     return (parts[1], parts[2]) if len(parts) == 3 and data.startswith(PREFIX) else None
 
 
-def choices(step: str, labels: list[str]) -> list[list[Button]]:
-    """A question's choices as buttons two to a row (``r:<step>:<index>``), labels as given."""
+def choices(step: str, labels: list[str], *, per_row: int = 2) -> list[list[Button]]:
+    """A question's choices as buttons, two to a row unless told (``r:<step>:<index>``), labels
+    as given."""
     return [
-        [Button(text, f"{PREFIX}{step}:{i}", literal=True) for i, text in pair]
-        for pair in pairs(list(enumerate(labels)))
+        [Button(text, f"{PREFIX}{step}:{i}", literal=True) for i, text in row]
+        for row in pairs(list(enumerate(labels)), per_row)
     ]
 
 
@@ -69,9 +70,9 @@ async def keep(
     return row
 
 
-def pairs(items: list[Any]) -> list[list[Any]]:
-    """Buttons two to a row."""
-    return [items[i : i + 2] for i in range(0, len(items), 2)]
+def pairs(items: list[Any], size: int = 2) -> list[list[Any]]:
+    """Buttons two (or ``size``) to a row."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _is_choice(data: str) -> bool:

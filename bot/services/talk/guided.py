@@ -1,6 +1,7 @@
-"""Conversations kept in the database: the guided report, and where each answer goes (the
-one-message questions some buttons ask are in ``questions``). A restart mid-way resumes where the
-person was, and any instance can take the next message.
+"""Conversations kept in the database: the guided report — offered, once its place is known, the
+open cases like it to follow instead — and a follower's notes and photos after (the one-message
+questions some buttons ask are in ``questions``). A restart mid-way resumes where the person was,
+and any instance can take the next message.
 
 Each step is one transaction: the draft's new state, the next question in the outbox, and — when
 the conversation ends — the case change itself, together.
@@ -8,24 +9,30 @@ the conversation ends — the case change itself, together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
+from sqlmodel import col, select
+
+from bot.services.cases.following import Suggestion, follow_in, suggestions
 from bot.services.cases.photos import NewPhoto
 from bot.services.cases.report import NewReport, open_case
 from bot.services.talk import drafts
-from bot.services.unit.context import ServiceContext, Unit
+from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.reach import language_of
 from bot.services.unit.work import unit_of_work
 from core import report_flow as flow
 from core.buttons import Button
 from core.clean import cap
+from core.places import building_in
 from db import queries
 from db.directory_cache import directory
-from db.models import Category, Community, Draft, Person
+from db.models import Case, Category, Community, Draft, Person
 
 REPORT_FLOW = "report"  # a draft row's flow while a guided report is in progress
+NOTE_FLOW = "follow_note"  # a draft row's flow while a new follower may add a note or photo
 
 # ---- the guided report ------------------------------------------------------------------------
 
@@ -55,6 +62,7 @@ async def _store(
     fields = asdict(draft)
     fields["step"] = draft.step.value
     fields["photos"] = list(draft.photos)
+    fields["offered"] = list(draft.offered)
     data = {
         "draft": fields,
         "categories": list(options.categories),
@@ -88,6 +96,7 @@ def stored(data: dict[str, Any]) -> tuple[flow.Draft, flow.Options]:
         location=fields["location"],
         description=fields["description"],
         photos=tuple(fields["photos"]),
+        offered=tuple(fields.get("offered", ())),  # a draft kept before there were offers
     )
     options = flow.Options(
         tuple(data["categories"]), tuple(data["communities"]), known_community=data["known"]
@@ -130,11 +139,14 @@ async def _ask(
     options: flow.Options,
     *,
     reask: bool = False,
+    offered: Sequence[Suggestion] = (),
 ) -> None:
-    """Keep the draft and queue the question of its step, with its buttons."""
+    """Keep the draft and queue the question of its step, with its buttons (the open cases
+    offered: as just found, else read again)."""
     language = language_of(person, unit.default_language)
     step = draft.step.value
     choices: list[str] = []
+    per_row = 2
     params: dict[str, Any] = {}
     extra: list[tuple[str, str]] = []
     match draft.step:
@@ -149,6 +161,11 @@ async def _ask(
         case flow.Step.LOCATION:
             template = "flow.ask_location_buildings" if options.buildings else "flow.ask_location"
             choices = list(options.buildings)
+        case flow.Step.SUGGEST:
+            template, per_row = "follow.ask", 1  # a case's label fills a row
+            shown = offered or await _offered(unit, draft.offered)
+            choices = [s.label(language, unit.now) for s in shown]
+            extra = [("button.follow.new", f"{drafts.PREFIX}{step}:new")]
         case flow.Step.DESCRIPTION:
             template = "flow.ask_description"
         case flow.Step.PHOTOS:
@@ -160,7 +177,7 @@ async def _ask(
             template = "flow.confirm"
             params = await _summary(unit, draft, language)
             extra = [("button.flow.confirm", drafts.CONFIRM)]
-    buttons = drafts.choices(step, choices)
+    buttons = drafts.choices(step, choices, per_row=per_row)
     buttons.append(
         [Button(label, data) for label, data in extra]
         + [Button("button.flow.abandon", f"{drafts.PREFIX}{step}:x")]
@@ -189,6 +206,7 @@ async def _summary(unit: Unit, draft: flow.Draft, language: str) -> dict[str, An
 async def report_step(
     unit: Unit, person: Person, row: Draft, channel: str, given: flow.Input
 ) -> None:
+    """One answer to the guided report: the next question, the case filed, or a case followed."""
     draft, options = await _options(unit, row)
     outcome = flow.advance(draft, options, given)
     if outcome.draft is None:
@@ -200,6 +218,83 @@ async def report_step(
         await open_case(unit, resident_id=person.id, channel=channel, new=new)
         await unit.session.delete(row)
         return
-    draft, options = outcome.draft, flow.Options(options.categories, options.communities)
-    options = await _with_buildings(unit, draft, options)
-    await _ask(unit, person, channel, draft, options, reask=outcome.reask)
+    if outcome.follow is not None:
+        if await _follow(unit, person, channel, outcome.follow):
+            return
+        outcome = flow.advance(draft, options, flow.Signal.NEW)  # told why: a new report, then
+    assert outcome.draft is not None
+    after, found = outcome.draft, []
+    if flow.placed(draft, outcome):
+        found = await _suggested(unit, person, after, options)
+        after = flow.offer(after, tuple(s.number for s in found))
+    options = flow.Options(options.categories, options.communities)
+    options = await _with_buildings(unit, after, options)
+    await _ask(unit, person, channel, after, options, reask=outcome.reask, offered=found)
+
+
+# ---- open cases like it, and following one ---------------------------------------------------
+
+
+async def _suggested(
+    unit: Unit, person: Person, draft: flow.Draft, options: flow.Options
+) -> list[Suggestion]:
+    """The open cases the report may be the same problem as: one indexed query."""
+    return await suggestions(
+        unit.session,
+        community_id=draft.community or "",
+        category_id=draft.category or "",
+        building=building_in(draft.location, options.buildings),
+        now=unit.now,
+        exclude_resident=person.id,
+        limit=flow.MAX_OFFERED,
+    )
+
+
+async def _offered(unit: Unit, numbers: Sequence[int]) -> list[Suggestion]:
+    """The cases a draft offered, as they stand now, in the draft's order (a question asked
+    again, or after a restart)."""
+    query = select(Case).where(col(Case.number).in_(list(numbers)))
+    cases = {c.number: c for c in (await unit.session.exec(query)).all()}
+    return [
+        Suggestion(n, c.location, c.building, c.status, c.created_at, c.followers)
+        if (c := cases.get(n)) is not None
+        else Suggestion(n, "", "", "closed", unit.now, 0)  # gone: pressing it says so
+        for n in numbers
+    ]
+
+
+async def _follow(unit: Unit, person: Person, channel: str, number: int) -> bool:
+    """Follow case ``number`` instead of reporting it again and offer to add a note; False, the
+    person told why, when it cannot be followed (it closed meanwhile) — nothing is lost."""
+    try:
+        async with unit.session.begin_nested():
+            await follow_in(unit, person=person, number=number, channel=channel)
+    except ServiceRefusal as refusal:
+        unit.outbox.rolled_back()
+        await unit.session.refresh(person)
+        params = refusal.params
+        await unit.outbox.tell(person, refusal.reason, key=unit.key("follow"), params=params)
+        return False
+    await ask_note(unit, person, channel, number)
+    return True
+
+
+async def ask_note(
+    unit: Unit, person: Person, channel: str, number: int, *, reask: bool = False
+) -> None:
+    """The report's draft becomes the follow's: a note or a photo may follow, until "done"
+    (``waiting.note_step`` takes them)."""
+    buttons = [[Button("button.follow.done", f"{drafts.PREFIX}{NOTE_FLOW}:done")]]
+    data = {"number": number}
+    await drafts.keep(
+        unit,
+        channel=channel,
+        person_id=person.id,
+        flow=NOTE_FLOW,
+        step=NOTE_FLOW,
+        data=data,
+        buttons=buttons,
+    )
+    await unit.outbox.tell(
+        person, "follow.add_note", key=unit.key("flow"), params=data, buttons=buttons, reask=reask
+    )

@@ -5,20 +5,24 @@ opting out or in. A question in progress takes the message first, on every chann
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
-from bot.services.cases.announce import both
+from bot.services.cases.following import followed_numbers
 from bot.services.cases.lifecycle import Request, act_in
 from bot.services.cases.parties import load_parties
 from bot.services.cases.photos import NewPhoto
-from bot.services.cases.report import NewReport, category_for, open_case
+from bot.services.cases.report import NewReport, category_for
+from bot.services.cases.scene import both
 from bot.services.talk import drafts, questions, waiting
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
+from bot.services.unit.reach import localize
 from bot.services.unit.work import unit_of_work
 from core.cases import Action, Rating
 from core.clean import clean, describes
+from core.texts import LANGUAGES, render
 from db import queries
-from db.models import OptOut, Person
+from db.models import Case, OptOut, Person
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +130,8 @@ async def perform(unit: Unit, person: Person, meaning: Meaning) -> None:
                 return
             category = await category_for(unit, text)
             new = NewReport(community, category, text, photos=photos, photos_refused=refused)
-            await open_case(unit, resident_id=person.id, channel=unit.actor().channel, new=new)
+            # Open cases it may be are offered to follow first (one indexed query).
+            await questions.offer_or_open(unit, person, new)
         case RateCase(rating, number, reason):
             await questions.rate(unit, rating=rating, number=number, reason=reason)
         case StatusOf(number):
@@ -141,8 +146,9 @@ async def perform(unit: Unit, person: Person, meaning: Meaning) -> None:
 
 
 async def _status(unit: Unit, person: Person, number: int | None) -> None:
-    """Where a case stands — told only to someone with a part in it (its resident, its manager
-    and those above, its community's staff)."""
+    """Where a case stands — told only to someone with a part in it (its resident, a follower,
+    its manager and those above, its community's staff). Without a number: the sender's latest
+    case, and the cases they follow."""
     session = unit.session
     case = (
         await queries.get_case(session=session, number=number)
@@ -150,12 +156,37 @@ async def _status(unit: Unit, person: Person, number: int | None) -> None:
         else await queries.latest_case_of(session=session, resident_id=person.id)
     )
     parties = await load_parties(session=session, case=case) if case else None
-    if case is None or parties is None or not parties.relations(person.id):
+    followed = await followed_numbers(session, person.id, limit=3) if number is None else []
+    if (case is None or parties is None or not parties.relations(person.id)) and not followed:
         raise ServiceRefusal("sms.no_case")
-    category = await queries.get_category(session=session, category_id=case.category_id)
+    if case is not None:
+        params = {"number": case.number, **await _standing(unit, case)}
+        await unit.outbox.tell(person, "sms.status", key=unit.key(), params=params)
+    if followed:
+        # One message for them all: each SMS costs, and three short lines fit in two segments.
+        standings = [
+            {"number": n, **await _standing(unit, followed_case)}
+            for n in followed
+            if (followed_case := await queries.get_case(session=session, number=n)) is not None
+        ]
+        cases = {
+            language: "\n".join(
+                render(
+                    language, "sms.status_item", **{k: localize(v, language) for k, v in p.items()}
+                )
+                for p in standings
+            )
+            for language in LANGUAGES
+        }
+        params = {"cases": cases}
+        await unit.outbox.tell(person, "sms.status_followed", key=unit.key(), params=params)
+
+
+async def _standing(unit: Unit, case: Case) -> dict[str, Any]:
+    """A case's category and status, as ``sms.status`` says them (in every language)."""
+    category = await queries.get_category(session=unit.session, category_id=case.category_id)
     name = {"zh": category.name_zh, "en": category.name_en} if category else case.category_id
-    params = {"number": case.number, "category": name, "status": both(f"status.{case.status}")}
-    await unit.outbox.tell(person, "sms.status", key=unit.key(), params=params)
+    return {"category": name, "status": both(f"status.{case.status}")}
 
 
 async def _subscribe(unit: Unit, person: Person, *, on: bool) -> None:

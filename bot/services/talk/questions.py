@@ -1,7 +1,8 @@
 """The one-message questions, for every channel: why not satisfied, why rejected or closed, to
-whom to reassign, which community a report is from, which case a rating means — and what their
-answer does. The question waits in a draft like the guided report; on a plain-text channel its
-choices are numbered and a reply "2" picks the second.
+whom to reassign, which community a report is from, which case a rating means, whether a report
+is an open case to follow (``follow``) — and what their answer does. The question waits in a
+draft like the guided report; on a plain-text channel its choices are numbered and a reply "2"
+picks the second.
 """
 
 from __future__ import annotations
@@ -10,22 +11,23 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
-from bot.services.cases.announce import both, state_of
 from bot.services.cases.lifecycle import Request, act_in
 from bot.services.cases.parties import load_parties
 from bot.services.cases.report import NewReport, category_for, open_case
 from bot.services.cases.routing import managers_for
-from bot.services.talk import drafts
+from bot.services.cases.scene import both, state_of
+from bot.services.talk import drafts, follow
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
+from bot.services.unit.reach import language_of
 from bot.services.unit.work import unit_of_work
 from core.buttons import Button
 from core.cases import Action, Rating, Refusal, Status, apply
 from db import queries
 from db.directory_cache import directory
-from db.models import Case, Draft, Person
+from db.models import Case, CaseFollower, Draft, Person
 
 _ASKING = {Action.RATE: "rate_reason", Action.REJECT: "reject_reason", Action.CLOSE: "close_reason"}
 _TEMPLATES = {
@@ -35,6 +37,7 @@ _TEMPLATES = {
     "reassign": "flow.ask_reassign",
     "community": "flow.ask_community",
     "which_case": "flow.ask_which_case",
+    follow.FLOW: "follow.ask",
 }
 _DUPLICATE = re.compile(r"#?\s*(\d{1,12})")
 
@@ -52,8 +55,10 @@ async def ask(
     labels: Sequence[str] = (),
     extra: Sequence[Button] = (),
     reask: bool = False,
+    numbered: str | None = None,
 ) -> None:
-    """Ask ``flow``'s question: its choices as buttons, or numbered on a plain-text channel."""
+    """Ask ``flow``'s question: its choices as buttons, or numbered on a plain-text channel
+    (``numbered``: the lines that number them, when not "1 label")."""
     assert unit.inbound is not None
     channel = unit.inbound.channel
     buttons = [*drafts.choices(flow, list(labels)), [*extra, *_abandon(flow)]]
@@ -63,7 +68,8 @@ async def ask(
     template, params = _TEMPLATES[flow], dict(data)
     if labels and unit.channels.plain_text(channel):
         template = f"{template}_numbered"
-        params["choices"] = "\n".join(f"{i} {label}" for i, label in enumerate(labels, 1))
+        lines = "\n".join(f"{i} {label}" for i, label in enumerate(labels, 1))
+        params["choices"] = numbered if numbered is not None else lines
     await unit.outbox.tell(
         person, template, key=unit.key("flow"), params=params, buttons=buttons, reask=reask
     )
@@ -106,6 +112,33 @@ async def ask_community(unit: Unit, person: Person, text: str, *, reask: bool = 
     await ask(unit, person, "community", data, labels=labels, reask=reask)
 
 
+async def offer_or_open(unit: Unit, person: Person, new: NewReport, *, again: bool = False) -> None:
+    """A one-message report: the open cases it may be are offered to follow instead (the
+    ``follow`` question; ``again`` after an answer that was none); with none, its case opens."""
+    found = await follow.offered(unit, person, new)
+    if not found:
+        await open_case(unit, resident_id=person.id, channel=unit.actor().channel, new=new)
+        return
+    assert unit.inbound is not None
+    plain = unit.channels.plain_text(unit.inbound.channel)
+    language = language_of(person, unit.default_language)
+    shown = follow.offer(found, language, unit.now, plain=plain)
+    data = follow.kept(new, shown.cases)
+    extra = [Button("button.follow.new", f"{drafts.PREFIX}{follow.FLOW}:{len(shown.cases)}")]
+    # Numbered, the question says how to answer it; "press the buttons" is for buttons.
+    reask = again and not plain
+    await ask(
+        unit,
+        person,
+        follow.FLOW,
+        data,
+        labels=shown.labels,
+        extra=extra,
+        reask=reask,
+        numbered=shown.lines,
+    )
+
+
 async def rate(unit: Unit, *, rating: Rating, number: int | None, reason: str) -> None:
     """A rating written as text: for case ``number``, else the one case waiting for it (asking
     which when several are); "not satisfied" without a reason asks why first."""
@@ -123,7 +156,8 @@ async def rate(unit: Unit, *, rating: Rating, number: int | None, reason: str) -
         # A case named in the text: someone else's is answered as one that does not exist, so a
         # guessed number tells nothing.
         named = await queries.get_case(session=unit.session, number=number)
-        if named is None or named.resident_id != person.id:
+        followers = await queries.follower_ids(session=unit.session, number=number) if named else []
+        if named is None or person.id not in (named.resident_id, *followers):
             raise ServiceRefusal("refused.no_case_of_yours", {"number": number})
     if rating is Rating.DISSATISFIED and not reason:
         await ask_before_in(unit, number=number, action=Action.RATE)
@@ -133,10 +167,14 @@ async def rate(unit: Unit, *, rating: Rating, number: int | None, reason: str) -
 
 
 async def _waiting(unit: Unit, person: Person) -> list[int]:
-    """The person's cases waiting for their rating, newest first."""
+    """The cases waiting for the person's rating, newest first: their own resolved cases, and
+    the resolved cases they follow (a follower's rating is feedback; the latest one counts, so
+    one given already may be changed, as the rating codes sent with its thanks offer)."""
+    followed = select(CaseFollower.case_number).where(CaseFollower.person_id == person.id)
+    theirs = or_(Case.resident_id == person.id, col(Case.number).in_(followed))
     query = (
         select(Case.number)
-        .where(Case.resident_id == person.id, Case.status == Status.RESOLVED.value)
+        .where(theirs, Case.status == Status.RESOLVED.value)
         .order_by(col(Case.number).desc())
         .limit(9)
     )
@@ -157,6 +195,12 @@ async def answered(
     note = (text or "").strip()
     if row.flow == "community":
         await _community_answered(unit, person, row, index, note)
+        return
+    if row.flow == follow.FLOW:
+        await unit.session.delete(row)
+        again = await follow.answered(unit, person, row.data, index, note)
+        if again is not None:
+            await offer_or_open(unit, person, again, again=True)
         return
     if row.flow == "which_case":
         cases: list[int] = row.data["cases"]
@@ -235,7 +279,7 @@ async def _community_answered(
         category_id=await category_for(unit, described),
         description=described,
     )
-    await open_case(unit, resident_id=person.id, channel=unit.actor().channel, new=new)
+    await offer_or_open(unit, person, new)
 
 
 _OVERTAKEN = frozenset({"refused.closed", "refused.wrong_status", "refused.not_entitled"})

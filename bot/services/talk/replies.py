@@ -3,14 +3,14 @@ language, and binding a chat by invite. Each answer goes through the outbox like
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlmodel import col, or_, select
 
-from bot.services.cases.announce import both, state_of
 from bot.services.cases.parties import load_parties
 from bot.services.cases.routing import zone
+from bot.services.cases.scene import both, state_of
 from bot.services.unit import identities
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
@@ -20,7 +20,7 @@ from core.buttons import Button, buttons_for
 from core.cases import OPEN_STATUSES
 from core.texts import normalize_language, render
 from db import queries
-from db.models import Case, CommunityStaff, Invite, Person
+from db.models import Case, CaseFollower, CommunityStaff, Invite, Person
 from db.models.sessions import hashed
 
 MAX_LISTED = 20
@@ -58,9 +58,15 @@ async def help_for(ctx: ServiceContext, inbound: Inbound) -> None:
 
 
 async def _list(
-    unit: Unit, person: Person, cases: Sequence[Case], template: str, *, key: str
+    unit: Unit,
+    person: Person,
+    cases: Sequence[Case],
+    template: str,
+    *,
+    key: str,
+    followed: Collection[int] = (),
 ) -> None:
-    """One message listing cases, a line each."""
+    """One message listing cases, a line each (the cases ``followed`` marked so)."""
     tz = await zone(unit.session)
     lines = []
     for case in cases:
@@ -79,19 +85,22 @@ async def _list(
             "status": both(f"status.{case.status}")[language],
             "created": case.created_at.astimezone(tz).strftime("%m-%d %H:%M"),
         }
-        lines.append(params)
+        line = "mycases.following_line" if case.number in followed else f"{template}_line"
+        lines.append((line, params))
     language = language_of(person, unit.default_language)
-    body = "\n".join(render(language, f"{template}_line", **p) for p in lines)
+    body = "\n".join(render(language, line, **p) for line, p in lines)
     await unit.outbox.tell(person, f"{template}_header", key=key, params={"lines": body})
 
 
 async def my_cases(ctx: ServiceContext, inbound: Inbound) -> None:
-    """A resident's cases, open ones first, newest first."""
+    """A resident's cases — those they reported and those they follow — open ones first,
+    newest first."""
     async with unit_of_work(ctx, inbound) as unit:
         person = unit.active_sender()
+        follows = select(CaseFollower.case_number).where(CaseFollower.person_id == person.id)
         query = (
             select(Case)
-            .where(Case.resident_id == person.id)
+            .where(or_(col(Case.resident_id) == person.id, col(Case.number).in_(follows)))
             .order_by(col(Case.status).in_([s.value for s in OPEN_STATUSES]).desc())
             .order_by(col(Case.number).desc())
             .limit(MAX_LISTED)
@@ -100,7 +109,8 @@ async def my_cases(ctx: ServiceContext, inbound: Inbound) -> None:
         if not cases:
             await unit.outbox.tell(person, "tg.my_cases_none", key=unit.key())
             return
-        await _list(unit, person, cases, "tg.my_cases", key=unit.key())
+        followed = {c.number for c in cases if c.number and c.resident_id != person.id}
+        await _list(unit, person, cases, "tg.my_cases", key=unit.key(), followed=followed)
 
 
 async def open_cases(ctx: ServiceContext, inbound: Inbound) -> None:
@@ -130,7 +140,8 @@ async def open_cases(ctx: ServiceContext, inbound: Inbound) -> None:
 
 
 async def show_case(ctx: ServiceContext, inbound: Inbound, *, number: int) -> None:
-    """One case for someone who may act on it (staff, manager, supervisor), with their buttons."""
+    """One case for someone with a part in it (its reporter or a follower, staff, its manager and
+    those above), with the buttons they may press."""
     async with unit_of_work(ctx, inbound) as unit:
         person = unit.active_sender()
         case = await queries.get_case(session=unit.session, number=number)

@@ -1,16 +1,22 @@
-"""The question waiting for a person's next message — a step of the guided report, or one of the
-one-message questions — and where their answer goes; ``/cancel`` drops it."""
+"""The question waiting for a person's next message — a step of the guided report, a new
+follower's note, or one of the one-message questions — and where their answer goes; ``/cancel``
+drops it."""
 
 from __future__ import annotations
 
+from bot.services.cases.following import comment_in
+from bot.services.cases.photos import NewPhoto
 from bot.services.talk import drafts, questions
-from bot.services.talk.guided import REPORT_FLOW, report_step
-from bot.services.unit.context import ServiceContext, Unit
+from bot.services.talk.guided import NOTE_FLOW, REPORT_FLOW, ask_note, report_step
+from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.work import unit_of_work
 from core import report_flow as flow
 from core.clean import clean
-from db.models import Draft
+from db.models import Draft, Person
+
+# A follower's note step ends (the follow stands) when a refusal says the case takes no more.
+_NOTES_END = frozenset({"refused.closed", "refused.no_case_of_yours", "refused.no_such_case"})
 
 
 async def answer(
@@ -45,6 +51,8 @@ async def answer_in(
         choice = drafts.picked(row, text)
     if row.flow == REPORT_FLOW:
         await report_step(unit, person, row, channel, _given(row, text, photo, choice))
+    elif row.flow == NOTE_FLOW:
+        await note_step(unit, person, row, channel, text=text, photo=photo, choice=choice)
     else:
         await questions.answered(unit, person, row, text=text, choice=choice)
     return True
@@ -59,10 +67,59 @@ def _given(row: Draft, text: str | None, photo: str | None, choice: str | None) 
     if parsed is None or parsed[0] != row.step:
         return flow.Text("")  # a button of an earlier question: ask the current one again
     value = parsed[1]
-    signals = {"x": flow.Signal.ABANDON, "skip": flow.Signal.SKIP, "ok": flow.Signal.CONFIRM}
+    signals = {
+        "x": flow.Signal.ABANDON,
+        "skip": flow.Signal.SKIP,
+        "ok": flow.Signal.CONFIRM,
+        "new": flow.Signal.NEW,
+    }
     if value in signals:
         return signals[value]
     return flow.Choice(int(value)) if value.isdigit() else flow.Text("")
+
+
+async def note_step(
+    unit: Unit,
+    person: Person,
+    row: Draft,
+    channel: str,
+    *,
+    text: str | None,
+    photo: str | None,
+    choice: str | None,
+) -> None:
+    """A follower's note or photo joins the case (the step stays open for more); "done" ends it."""
+    number = int(row.data["number"])
+    parsed = drafts.parse_choice(choice) if choice else None
+    if parsed is not None and parsed[0] == NOTE_FLOW:
+        await end_notes(unit, person, row)
+        return
+    if parsed is not None or not (text or photo):
+        await ask_note(unit, person, channel, number, reask=True)  # an earlier question's button
+        return
+    new = NewPhoto(source=channel, file_id=photo) if photo is not None else None
+    try:
+        async with unit.session.begin_nested():
+            await comment_in(
+                unit, person=person, number=number, channel=channel, note=text or "", photo=new
+            )
+    except ServiceRefusal as refusal:
+        unit.outbox.rolled_back()
+        await unit.session.refresh(person)
+        if refusal.reason in _NOTES_END:
+            await unit.session.delete(row)
+        params = refusal.params
+        await unit.outbox.tell(person, refusal.reason, key=unit.key("flow"), params=params)
+        return
+    row.updated_at = unit.now
+    unit.session.add(row)
+
+
+async def end_notes(unit: Unit, person: Person, row: Draft) -> None:
+    """No more notes: the follow stands, and they hear of its steps."""
+    await unit.session.delete(row)
+    params = {"number": int(row.data["number"])}
+    await unit.outbox.tell(person, "follow.note_done", key=unit.key("flow"), params=params)
 
 
 async def abandon(ctx: ServiceContext, inbound: Inbound) -> None:
@@ -70,6 +127,9 @@ async def abandon(ctx: ServiceContext, inbound: Inbound) -> None:
     async with unit_of_work(ctx, inbound) as unit:
         person = unit.active_sender()
         row = await drafts.current(unit, inbound.channel, person.id)
+        if row is not None and row.flow == NOTE_FLOW:
+            await end_notes(unit, person, row)  # nothing to drop: the follow stands
+            return
         if row is not None:
             await unit.session.delete(row)
         template = "flow.abandoned" if row is not None else "flow.nothing_to_cancel"
