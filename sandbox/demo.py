@@ -4,6 +4,9 @@ The Telegram and Twilio emulators run on loopback, the real ``run`` stack (PTB p
 server, delivery, the scheduler) runs against them on a temporary SQLite database, and scripted
 people play the stories with the timers shortened to seconds. Everything each person sees is
 printed in order; a story that does not reach its end stops the demo with the step that failed.
+Then, with the stack stopped, a month of history is played beside the stories on the real service
+levels (``sandbox/demo_history.py``), so the rates, and the console of ``--console``, have a town
+to show.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from core.tables import percent, table
 from core.texts import render
 from db.engine import open_database
 from db.migrate import upgrade
+from sandbox.demo_history import make_history
 from sandbox.demo_script import Script, StoryFailed
 from sandbox.demo_view import stale_cards
 from sandbox.serve import free_port, serving
@@ -49,24 +53,35 @@ FAST = {
     "confirm_within": "1h",
     "quiet_hours": None,
 }
+# Demo-only (not in the example file): someone at the town's desk (镇网格中心) on the staff of every
+# community, whose console sign-in shows the whole town. No phone and no Telegram: they work in the
+# console, and the stories' escalations to staff reach nobody new (the transcript stays as it was).
+TOWN_DESK = {"id": "town-desk", "name": "韩梅", "role": "staff"}
 
 
-def demo_directory(language: str) -> dict[str, Any]:
-    """The example directory with demo timings (and everyone speaking ``language``)."""
+def demo_directory(language: str, *, fast: bool = True) -> dict[str, Any]:
+    """The example directory and the town desk in ``language``; ``fast``: the stories' timings."""
+    # Without ``fast``: the example's own service levels (the month of history runs on them).
     data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["people"].append(dict(TOWN_DESK))
+    for community in data["communities"]:
+        community["staff"] = [*community.get("staff", []), TOWN_DESK["id"]]
+    for person in data["people"]:
+        person["language"] = language
+    if not fast:
+        return data
     data["defaults"] = {**data.get("defaults", {}), **FAST}
     for category in data["categories"]:
         for key in ("ack_within", "remind_every", "resolve_within", "confirm_within"):
             category.pop(key, None)
         category.pop("working_days", None)  # a weekend must not stall the demo
-    for person in data["people"]:
-        person["language"] = language
     return data
 
 
 async def play(*, language: str, keep: Path | None, console: bool = False) -> int:
-    """Run the demo; 0 when every story reaches its expected end. With ``console``, the server
-    and the staff console stay up afterwards, with a sign-in link for 刘博, until Ctrl+C."""
+    """Run the demo; 0 when every story reaches its expected end."""
+    # With ``console``, the server and the staff console stay up afterwards, with a sign-in link
+    # for the town desk, until Ctrl+C.
     folder = Path(tempfile.mkdtemp(prefix="wolaiban-demo-"))
     started = time.monotonic()
     try:
@@ -94,11 +109,6 @@ async def _play(folder: Path, language: str, console: bool) -> int:
                 await script.run_stories()
                 await _digests(ctx, script, folder)
                 await _cards_current(ctx, telegram)
-                if console:
-                    script.print_transcript()
-                    await _print_rates(ctx, language)
-                    await _serve_console(ctx, stack, language)
-                    return 0
             except StoryFailed as failed:
                 script.print_transcript()
                 print(render(language, "demo.failed_step", step=str(failed)), file=sys.stderr)
@@ -106,8 +116,25 @@ async def _play(folder: Path, language: str, console: bool) -> int:
             finally:
                 await twilio.settle()  # delivery reports land before the server goes
                 await stack.stop()
-        script.print_transcript()
-        await _print_rates(ctx, language)
+            # The month before now, made after the stories (theirs stay cases #1-#3 and their
+            # digests are as they were) and with the stack stopped (a live sweep would step a
+            # month of timers at once); on the example's real service levels from here on.
+            history = await make_history(ctx, demo_directory(language, fast=False), end=ctx.clock())
+            script.print_transcript()
+            await _print_rates(ctx, language)
+            if console:
+                for person in history.residents:
+                    if "telegram_id" in person:  # a chat for what the console's actions tell them
+                        telegram.add_user(person["telegram_id"], person["name"], language)
+                # Up again, on what the month left: the console shows it, and what is done there
+                # now is told to people as on any day.
+                stack = _stack(ctx, language, telegram, twilio, telegram_url, twilio_url, True)
+                await stack.start()
+                try:
+                    await _serve_console(ctx, stack, language)
+                finally:
+                    await twilio.settle()
+                    await stack.stop()
         return 0
     finally:
         await db.dispose()
@@ -148,8 +175,8 @@ def _stack(
 
 
 async def _serve_console(ctx: ServiceContext, stack: Stack, language: str) -> None:
-    """Keep the server up with the console, and print a sign-in link for 刘博."""
-    token, person = await signin.issue_token(ctx, person_id="liubo")
+    """Keep the server up with the console, and print a sign-in link for the town desk."""
+    token, person = await signin.issue_token(ctx, person_id=TOWN_DESK["id"])
     url = f"{stack.settings.public_url}/console/login/{token}"
     print()
     print(render(language, "demo.console", name=person.name, url=url))

@@ -14,6 +14,7 @@ from db.engine import open_database
 from db.models import Case, CaseEvent, CaseFollower, Identity
 
 RATE = r"(\d{1,3}\.\d%|-)"
+COMMUNITIES = {"bgy-north", "jzsj-north", "jzsj-south", "lingfeng", "yuanxiang", "yunwan"}
 ROW = re.compile(rf"^(\S+)\s+(\d+)\s+{RATE}\s+{RATE}\s+{RATE}$", re.M)
 
 
@@ -64,12 +65,11 @@ def test_the_demo_in_chinese(
     assert "[✅ 接单]  [🛠 已办好]  [↩️ 非我负责]" in out
     assert "何女士 → 我来办 (SMS)" in out
     assert "📊 每日简报" in out
-    assert _rates(out) == {
-        "bgy-north": ("1", "100.0%", "100.0%", "100.0%"),
-        "jzsj-south": ("1", "100.0%", "100.0%", "100.0%"),
-        # nobody acknowledged the bench in time; fixed after reassignment; basically satisfied
-        "yuanxiang": ("1", "0.0%", "100.0%", "90.0%"),
-    }
+    # The town's rates: the stories' cases and a month of history in every community (how many
+    # depends on the day the demo runs); the stories' own ends are in the trail below.
+    rates = _rates(out)
+    assert set(rates) == COMMUNITIES
+    assert all(int(cases) > 1 for cases, *_ in rates.values())
     trail = asyncio.run(_trail(tmp_path / "kept" / "wolaiban.db"))
     assert trail[1][:2] == ("closed", "satisfied")
     kinds = [k for k in trail[1][2] if k not in ("followed", "commented")]
@@ -102,7 +102,7 @@ def test_the_demo_in_english(
     assert "Wolaiban → " in out
     assert "[✅ Acknowledge]" in out
     assert "Daily digest" in out
-    assert set(_rates(out)) == {"bgy-north", "jzsj-south", "yuanxiang"}
+    assert set(_rates(out)) == COMMUNITIES
     assert "Ms Zhang, a neighbour → Wolaiban (SMS)\n          1\n" in out
     assert (
         "Wolaiban → Ms Zhang, a neighbour (SMS)\n          #1, which you follow, is closed." in out
