@@ -50,7 +50,15 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from bench.bulk import Mix, fill, prepare
-from bench.common import Figure, bench_env, emulators, machine_note, percentile, print_table
+from bench.common import (
+    Figure,
+    bench_directory,
+    bench_env,
+    emulators,
+    machine_note,
+    percentile,
+    print_table,
+)
 from bench.common import wolaiban_run as running
 from bench.intake_load import client_for, closed_loop, post_one
 from bench.intake_payloads import COMMUNITY_NUMBERS, SMS_PATH, Payloads, Post
@@ -364,7 +372,8 @@ async def drill(
     outcome = Outcome(cases=cases, rate=rate)
     outcome.backups = [Backup(folder / f"backup-{i + 1}.db") for i in range(len(MOMENTS))]
     async with emulators() as emu:
-        env = bench_env(url, emu, port=free_port())
+        # Every report a case of its own, counted by its marker (common.NO_FOLLOW says why).
+        env = bench_env(url, emu, port=free_port(), directory=bench_directory(folder))
         reports = Reports(env["PUBLIC_URL"], emu)
         first = [reports.next() for _ in range(max(int(rate * baseline_seconds), 1))]
         second = [reports.next() for _ in range(max(int(rate * drill_seconds), 1))]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from bench.common import Figure, cli, fresh_postgres, machine_note, print_table
 from bot.config import Settings
 from bot.console.routes import console_routes
 from bot.services.staff import signin, views
+from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
 from core.cases import OPEN_STATUSES
 from db.engine import open_database
@@ -56,6 +58,20 @@ SECRET = "bench-console-secret-0123456789abcdef"
 STAFF = "liubo"
 HTMX = {"HX-Request": "true"}
 LIST = ["cases", "list", "--json", "--limit", "50"]
+PROOF = re.compile(r'name="csrf" value="([^"]+)"')  # the sign-in form's token
+
+
+async def sign_in(client: httpx.AsyncClient, ctx: ServiceContext) -> None:
+    """Sign in as a browser does: open the one-time link (the page, its form's token, the sign-in
+    cookie), then press the button (POST with that token)."""
+    token, _ = await signin.issue_token(ctx, person_id=STAFF)
+    shown = await client.get(f"/console/login/{token}")
+    found = PROOF.search(shown.text)
+    if shown.status_code != 200 or found is None:
+        raise SystemExit(f"sign-in page: {shown.status_code} {shown.text[:200]}")
+    pressed = await client.post(f"/console/login/{token}", data={"csrf": found.group(1)})
+    if pressed.status_code != 303:
+        raise SystemExit(f"sign in: {pressed.status_code} {pressed.text[:200]}")
 
 
 async def timed(client: httpx.AsyncClient, path: str, repeat: int, **kw: object) -> list[float]:
@@ -99,8 +115,7 @@ async def bench(args: argparse.Namespace, url: str) -> int:
     figures: list[Figure] = []
     try:
         async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=60) as client:
-            token, _ = await signin.issue_token(ctx, person_id=STAFF)
-            assert (await client.post(f"/console/login/{token}")).status_code == 303
+            await sign_in(client, ctx)
             pages = [
                 ("/console/cases (home: open, overdue first)", "/console/cases", {}),
                 (

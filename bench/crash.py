@@ -33,6 +33,7 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
+from bench.common import bench_directory
 from bench.crash_outcome import Outcome, compare, describe, rows
 from bench.crash_world import COMMUNITIES, World, killer, plan, resident, watcher
 from bench.drills_common import (
@@ -48,7 +49,6 @@ from db.models import WAITING, Case, OutboxMessage
 from sandbox.child import Process, run_env
 from sandbox.harness import (
     add_people,
-    directory_file,
     example_directory,
     run_settings,
     serve_emulators,
@@ -123,8 +123,9 @@ async def drill(
             webhook=True,
             telegram_chat_interval=CHAT_INTERVAL,
             sms_per_second=10,
-            # quiet hours off: the drill's SMS and Telegram messages go out at any time of day
-            directory_file=str(directory_file(folder, quiet_hours=None)),
+            # quiet hours off: the drill's SMS and Telegram messages go out at any time of day;
+            # the follow offer off: each resident's report is a case of its own, as counted
+            directory_file=str(bench_directory(folder, quiet_hours=None)),
             sweep_seconds=1,
             log_level="INFO",
         )

@@ -149,8 +149,8 @@ async def first_message(
     try:
         await until(lambda: found() is not None, seconds, step=0.1)
     except TimeoutError:
-        message = f"chat {chat}: the awaited message did not come within {seconds:.0f} s"
-        raise TimeoutError(message) from None
+        said = f"chat {chat}: the awaited message did not come within {seconds:.0f} s"
+        raise TimeoutError(said) from None
     message = found()
     assert message is not None
     return message

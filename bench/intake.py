@@ -28,7 +28,10 @@ A report counts once its case is in the database (counted there after each run).
 
 Exits 1 when a target is missed: ≥ 500 reports/s on SQLite; p99 answer ≤ 100 ms at 200 reports/s
 (with no errors); peak requests/s ≥ 25% of the durable baseline's; no errors at any level; every
-SMS answer names a case (``#n``) that is committed.
+SMS answer names the case (``#n``) its text opened, committed.
+
+The run's directory has the follow offer off (``bench/common.py``, ``NO_FOLLOW``): its reports are
+many different problems, each a case of its own (``bench/suggest.py`` measures the offer).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import tempfile
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs
 
 if __package__ in (None, ""):  # run as ``python bench/intake.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,6 +56,7 @@ from sqlalchemy import func, select
 from bench.common import (
     Figure,
     bare_server,
+    bench_directory,
     bench_env,
     cli,
     emulators,
@@ -161,22 +166,24 @@ class Results:
     paced: dict[float, Sample] = field(default_factory=dict)
     rss_start: float = 0.0  # MB, before the first request
     rss_end: float = 0.0  # MB, after the last
-    answers_named: tuple[int, int] = (0, 0)  # SMS answers checked, of them naming a stored #n
+    answers_named: tuple[int, int] = (0, 0)  # SMS answers checked, of them naming their case
 
 
 async def answers_named(base: str, payloads: Payloads, db: Database) -> tuple[int, int]:
-    """Post SMS reports one by one; how many answers name a case number that is committed."""
+    """Post SMS reports one by one; how many answers name the committed case of their own text
+    (not any ``#n``: an answer offering another's case to follow names one too)."""
     good = 0
     async with aiohttp.ClientSession() as client:
         for _ in range(ANSWER_CHECKS):
             post = payloads.sms_report()
+            sent = parse_qs(post.body.decode())["Body"][0]
             async with client.post(base + post.path, data=post.body, headers=post.headers) as r:
                 body = await r.text()
             found = NUMBER.search(body)
             if r.status == 200 and found:
                 async with db.reading() as session:
                     case = await session.get(Case, int(found.group(1)))
-                good += case is not None
+                good += case is not None and case.description == sent
     return ANSWER_CHECKS, good
 
 
@@ -279,7 +286,8 @@ async def main(args: argparse.Namespace) -> int:
 
 async def against_wolaiban(url: str, workdir: Path, args: argparse.Namespace) -> Results:
     async with emulators() as emu, AsyncExitStack() as stack:
-        env = bench_env(url, emu, port=free_port())
+        # Every report a case of its own, on SMS by the hot path (common.NO_FOLLOW says why).
+        env = bench_env(url, emu, port=free_port(), directory=bench_directory(workdir))
         child = await stack.enter_async_context(wolaiban_run(env, workdir))
         others = []
         for n in range(1, args.instances):
@@ -372,7 +380,7 @@ def report(
             share >= TARGET_SHARE,
         ),
         Figure(
-            "SMS answers naming a committed #n",
+            "SMS answers naming their committed case #n",
             real.answers_named[1],
             "",
             real.answers_named[0],

@@ -152,7 +152,9 @@ def new_case(
         community_id=opened.community.id,
         category_id=opened.category.id,
         location=location[:MAX_LOCATION],
-        building=building_in(location, opened.community.buildings),
+        # As the offer reads a new report's place: its place, else its words (``building_in``
+        # also knows a building the directory does not list, which ``location_in`` does not).
+        building=building_in(clean(new.location) or description, opened.community.buildings),
         description=description,
         channel=opened.channel,
         resident_id=opened.resident_id,

@@ -63,16 +63,17 @@ def write_sms_report(conn: Connection, job: SmsReport) -> list[OutboxMessage]:
         raise NotHot()
     # One indexed query (ix_cases_suggest): a report that may be an open case is asked about.
     window = policy_of(came.snapshot, category.id).levels.follow_window
-    query = suggestion_query(
-        community_id=community.id,
-        category_id=category.id,
-        building=building_in(job.text, community.buildings),
-        since=came.now - window,
-        exclude_resident=person.id,
-        limit=1,
-    )
-    if suggestions_of(conn.execute(query)):
-        raise NotHot()
+    if window:  # 0s: the offer is off (and "since now" could still see a case committed first)
+        query = suggestion_query(
+            community_id=community.id,
+            category_id=category.id,
+            building=building_in(job.text, community.buildings),
+            since=came.now - window,
+            exclude_resident=person.id,
+            limit=1,
+        )
+        if suggestions_of(conn.execute(query)):
+            raise NotHot()
     rows = open_report(conn, memo, came, person, NewReport(community.id, category.id, job.text))
     inbound = came.inbound
     return [r for r in rows if r.reply_to == inbound.key and r.channel == inbound.channel]
