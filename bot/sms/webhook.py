@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.request_validator import RequestValidator
 
-from bot.delivery.reports import record_delivery
+from bot.delivery.reports import PROGRESS, record_delivery
 from bot.services.unit.context import ServiceContext
 
 from .countries import may_text
@@ -133,9 +133,12 @@ class TwilioWebhooks:
             return params
         sid = params.get("MessageSid") or params.get("SmsSid")
         status = params.get("MessageStatus") or params.get("SmsStatus") or ""
-        if not sid:
-            return Response(status_code=400)
         error_code = params.get("ErrorCode") or None
+        # Signed is not well-formed: a status Twilio does not send, or an id or code longer than
+        # any it sends, is refused before it reaches a column sized for Twilio's.
+        known = not status or status in PROGRESS
+        if not sid or len(sid) > 64 or not known or len(error_code or "") > 16:
+            return Response(status_code=400)
         # A report can overtake our own record of the send (Twilio calls back as soon as it has
         # the message, before its answer to us is written down): it is kept and applied then.
         report = report_of(status, error_code)

@@ -58,7 +58,9 @@ class TelegramWebhook:
             update = Update.de_json(data, self._app.bot) if isinstance(data, dict) else None
         except NOT_AN_UPDATE:
             update = None
-        if update is None:
+        if update is None or type(update.update_id) is not int:
+            # PTB builds an Update from any JSON object; an update_id that is not a number (a
+            # list, a string) names no update of Telegram's.
             return Response(status_code=400)
         with replying() as reply:
             await self._app.process_update(update)
