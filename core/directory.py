@@ -242,12 +242,74 @@ class CommunityEntry(BaseModel):
     buildings: Listed[Building] = Field(default_factory=list)
 
 
+REPLY_ACTIONS = ("resolve", "close", "reject")  # the actions whose note the resident reads
+MAX_REPLY = 300  # characters: a reply goes out with its case's message, on SMS too
+MAX_REPLIES = 10  # per action: a choice still read at a glance, as buttons on a phone
+
+
+def _reply_text(value: object) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError("empty reply: write the text the resident is to read")
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {value!r}{needs_quotes(value)}")
+    text = value.strip()
+    if len(text) > MAX_REPLY:
+        raise ValueError(f"reply is {len(text)} characters; at most {MAX_REPLY}")
+    return text
+
+
+class Reply(BaseModel):
+    """One reply template, in both languages: each resident reads their own."""
+
+    model_config = _FROZEN
+
+    zh: Annotated[str, PlainValidator(_reply_text)]
+    en: Annotated[str, PlainValidator(_reply_text)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both_languages(cls, data: object) -> object:
+        if isinstance(data, str):  # plain text would leave one language's residents without it
+            raise ValueError("write the reply in both languages: {zh: …, en: …}")
+        if isinstance(data, dict) and set(data) < {"zh", "en"}:
+            missing = "en" if "zh" in data else "zh"
+            raise ValueError(f"missing language {missing!r}: write each reply in both zh and en")
+        return data
+
+    def text(self, language: str) -> str:
+        """The reply in ``language`` (``zh`` unless it is ``en``)."""
+        return self.en if language == "en" else self.zh
+
+
+class Replies(BaseModel):
+    """A category's reply templates by action, offered where that action asks for a note."""
+
+    model_config = _FROZEN
+
+    resolve: Listed[Reply] = Field(default_factory=list)
+    close: Listed[Reply] = Field(default_factory=list)
+    reject: Listed[Reply] = Field(default_factory=list)
+
+    @field_validator(*REPLY_ACTIONS)
+    @classmethod
+    def _few(cls, replies: list[Reply]) -> list[Reply]:
+        if len(replies) > MAX_REPLIES:
+            raise ValueError(f"{len(replies)} replies; at most {MAX_REPLIES} per action")
+        return replies
+
+    def stored(self) -> dict[str, list[dict[str, str]]]:
+        """The actions that have replies, as the category row keeps them."""
+        found = {action: getattr(self, action) for action in REPLY_ACTIONS}
+        return {a: [r.model_dump() for r in replies] for a, replies in found.items() if replies}
+
+
 class CategoryEntry(LevelOverrides):
-    """One category of report, with its SMS keywords and its own service levels."""
+    """One category of report, with its SMS keywords, its own service levels and its replies."""
 
     id: Id
     name: LocalizedName
     keywords: Listed[Text] = Field(default_factory=list)
+    replies: Annotated[Replies, BeforeValidator(lambda v: {} if v is None else v)] = Replies()
 
 
 class RouteEntry(BaseModel):

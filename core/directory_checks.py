@@ -16,9 +16,11 @@ from pydantic_core import ErrorDetails
 from core.directory import (
     ANY,
     BUILTIN_CATEGORY,
+    REPLY_ACTIONS,
     Directory,
     DirectoryProblem,
     Path,
+    Replies,
     needs_quotes,
 )
 
@@ -63,8 +65,9 @@ def _from_pydantic(error: ErrorDetails) -> DirectoryProblem:
 
 
 def _unknown_key(path: Path) -> str:
-    message = f"unknown key {str(path[-1])!r}"
     model = _model_at(path[:-1])
+    # under ``replies`` the keys are actions: say so, the maintainer is naming one
+    message = f"unknown {'action' if model is Replies else 'key'} {str(path[-1])!r}"
     if model is None:
         return message
     close = get_close_matches(str(path[-1]), list(model.model_fields), n=1)
@@ -141,6 +144,11 @@ def _cross_references(d: Directory) -> Iterator[DirectoryProblem]:
             yield from person(("people", i, "supervisor"), p.supervisor, "supervisor")
         if p.community is not None:
             yield from exists(("people", i, "community"), p.community, communities, "community")
+    for i, category in enumerate(d.categories):
+        for action in REPLY_ACTIONS:  # the same reply twice offers one choice as two
+            replies = enumerate(getattr(category.replies, action))
+            where = ("categories", i, "replies", action)
+            yield from _duplicates((((*where, j, "zh"), r.zh) for j, r in replies), "reply")
     for i, c in enumerate(d.communities):
         for j, staff in enumerate(c.staff):
             yield from person(("communities", i, "staff", j), staff, "staff")

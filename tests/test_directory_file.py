@@ -193,3 +193,82 @@ def test_error_text_is_its_lines(tmp_path: Path) -> None:
     error = DirectoryFileError(["a:1: x: y", "a:2: z: w"])
     assert str(error) == "a:1: x: y\na:2: z: w"
     assert error.lines == ["a:1: x: y", "a:2: z: w"]
+
+
+# ---- reply templates (issue 24): each problem at its line ---------------------------------------
+
+REPLIES = """\
+categories:
+  - id: water-leak
+    name: {zh: 漏水, en: Water leak}
+    replies:
+      resolve:
+        - zh: 已更换水管
+          en: The pipe is replaced
+"""
+
+
+def _replies(tmp_path: Path, old: str, new: str) -> Path:
+    assert old in REPLIES, old
+    return _write(tmp_path, REPLIES.replace(old, new, 1))
+
+
+def test_replies_are_read_in_both_languages(tmp_path: Path) -> None:
+    [category] = read_directory(_write(tmp_path, REPLIES)).categories
+    assert [(r.zh, r.en) for r in category.replies.resolve] == [
+        ("已更换水管", "The pipe is replaced")
+    ]
+    assert category.replies.close == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("      resolve:", "      resolv:",
+         "5: categories[0].replies.resolv: unknown action 'resolv'; did you mean 'resolve'?"),
+        ("      resolve:", "      ask:",
+         "5: categories[0].replies.ask: unknown action 'ask'; allowed: resolve, close, reject"),
+        ("          en: The pipe is replaced\n", "",
+         "6: categories[0].replies.resolve[0]: missing language 'en': write each reply in both "
+         "zh and en"),
+        ("        - zh: 已更换水管\n          en: The pipe is replaced\n", "        - 已更换水管\n",
+         "6: categories[0].replies.resolve[0]: write the reply in both languages: {zh: …, en: …}"),
+        ("en: The pipe is replaced", "en: ''",
+         "7: categories[0].replies.resolve[0].en: empty reply: write the text the resident is "
+         "to read"),
+        ("en: The pipe is replaced", "en:",
+         "7: categories[0].replies.resolve[0].en: empty reply: write the text the resident is "
+         "to read"),
+        ("zh: 已更换水管", "zh: " + "很" * 301,
+         "6: categories[0].replies.resolve[0].zh: reply is 301 characters; at most 300"),
+        ("en: The pipe is replaced", "en: 12",
+         "7: categories[0].replies.resolve[0].en: expected text, got 12 (put it in quotes)"),
+    ],
+)  # fmt: skip
+def test_a_bad_reply_is_named_at_its_line(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    path = _replies(tmp_path, old, new)
+    assert _lines(path) == [f"{path}:{expected}"]
+
+
+def test_the_same_reply_twice_and_too_many_replies(tmp_path: Path) -> None:
+    twice = "        - zh: 已更换水管\n          en: Again\n"
+    path = _replies(tmp_path, "          en: The pipe is replaced\n", "          en: x\n" + twice)
+    assert _lines(path) == [
+        f"{path}:8: categories[0].replies.resolve[1].zh: duplicate reply '已更换水管', already "
+        "used by categories[0].replies.resolve[0].zh"
+    ]
+    many = "".join(f"        - {{zh: 第{i}条, en: No. {i}}}\n" for i in range(11))
+    spoilt = REPLIES.replace("      resolve:\n", "      close:\n" + many + "      resolve:\n")
+    path = _write(tmp_path, spoilt)
+    assert _lines(path) == [
+        f"{path}:5: categories[0].replies.close: 11 replies; at most 10 per action"
+    ]
+
+
+def test_the_example_offers_replies_in_both_languages() -> None:
+    categories = {c.id: c for c in read_directory(EXAMPLE).categories}
+    assert len(categories["water-leak"].replies.resolve) == 2
+    assert categories["parcels"].replies.close[0].en.startswith("We spoke to the parcel station")
+    assert categories["parcels"].replies.resolve == []  # 已办好 on parcels resolves at the press

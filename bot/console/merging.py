@@ -1,7 +1,7 @@
 """Merging from the console: a case into the one that carries its problem on ("合并到…", or one
 click on a likely duplicate), and undoing it — the bot's own use case (``merge``) with channel
 ``web``, for staff of the case's community; the services refuse anyone else. A refusal is said
-on the page the form was sent from, and nothing changes."""
+beside the form it was sent from, and nothing changes."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from bot.services.staff import case as workplace_case
 from bot.services.unit.context import ServiceRefusal
 from bot.services.unit.inbound import AlreadyHandled
 from core.texts import render
 
+from . import inline
 from .pages import Pages, case_number, said
 from .render import message
 from .session import Reader
@@ -38,22 +39,23 @@ class Merging:
         into = case_number(_field(form, "into"))
         shown = case_number(_field(form, "shown"))
         back = shown if shown is not None and shown in (number, into) else number
+        slot = inline.slot_of(_field(form, "slot")) or "merge"
         if into is None:
             refusal = render(reader.language, "web.bad_form")
-            return await self.pages.show_case(reader, back, refusal=refusal, status_code=400)
+            return await self.pages.refuse(request, reader, back, refusal, slot, status_code=400)
         ctx, form_id = self.pages.sessions.ctx, _field(form, "form")
         try:
             await workplace_case.merge_case(
                 ctx, reader.viewer, number=number, into=into, form_id=form_id
             )
         except ServiceRefusal as refused:
-            return await self._refused(reader, back, refused)
+            return await self._refused(request, reader, back, refused, slot)
         except workplace_case.NotVisible:
             return message("web.not_found", language=reader.language, status_code=404)
         except AlreadyHandled:
             pass  # the same form sent again: done once already
         self.pages.sessions.kick()  # B's people are told, A's holder too: now
-        return RedirectResponse(f"/console/cases/{back}", status_code=303)
+        return inline.done(request, f"/console/cases/{back}")
 
     async def unmerge(self, request: Request) -> Response:
         """POST ``/console/cases/<n>/unmerge``: case n handled on its own again, as it was."""
@@ -66,18 +68,20 @@ class Merging:
         try:
             await workplace_case.unmerge_case(ctx, reader.viewer, number=number, form_id=form_id)
         except ServiceRefusal as refused:
-            return await self._refused(reader, number, refused)
+            return await self._refused(request, reader, number, refused, "unmerge")
         except workplace_case.NotVisible:
             return message("web.not_found", language=reader.language, status_code=404)
         except AlreadyHandled:
             pass
         self.pages.sessions.kick()
-        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+        return inline.done(request, f"/console/cases/{number}")
 
-    async def _refused(self, reader: Reader, number: int, refused: ServiceRefusal) -> Response:
-        """Case ``number``'s page saying why nothing changed."""
+    async def _refused(
+        self, request: Request, reader: Reader, number: int, refused: ServiceRefusal, slot: str
+    ) -> Response:
+        """Why nothing changed, beside the form of ``slot`` on case ``number``'s page."""
         refusal = said(refused, reader.language)
-        return await self.pages.show_case(reader, number, refusal=refusal, status_code=409)
+        return await self.pages.refuse(request, reader, number, refusal, slot, status_code=409)
 
 
 def _field(form: FormData, name: str) -> str:

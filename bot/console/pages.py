@@ -1,23 +1,23 @@
-"""The console's pages: the case list (and its live fragment), one case with its actions, notes,
+"""The console's pages: the case list (and its live fragment), one case — its story in sentences,
+what it sent to whom, its actions (the likely next first, a refusal said beside its form), notes,
 reporter (a link to their page, or that they were erased), followers (masked as people are on
-the reporter's page) and likely duplicates, the rates. Each asks the services; none decides who
+the reporter's page) and likely duplicates — the rates. Each asks the services; none decides who
 may see what."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from bot.services.cases import lifecycle
 from bot.services.data.erase import is_erased
 from bot.services.staff import case as workplace_case
-from bot.services.staff import listing
+from bot.services.staff import listing, replies
 from bot.services.staff import rates as workplace_rates
 from bot.services.staff.crowd import Follower
 from bot.services.staff.stats import Period
@@ -27,7 +27,9 @@ from bot.services.unit.reach import localize
 from core.cases import Action
 from core.texts import render
 
+from . import inline, timeline
 from .chart import chart
+from .next_step import plan
 from .person_view import hidden_in, reporter_url
 from .render import message, page
 from .session import Reader, Sessions
@@ -89,14 +91,23 @@ class Pages:
         return await self.show_case(reader, request.path_params["number"])
 
     async def show_case(
-        self, reader: Reader, number: int, *, refusal: str = "", status_code: int = 200
+        self,
+        reader: Reader,
+        number: int,
+        *,
+        refusal: str = "",
+        slot: str = "",
+        status_code: int = 200,
     ) -> Response:
-        """Case ``number`` as ``reader`` may see it (with why their last form changed nothing),
-        or 404."""
+        """Case ``number`` as ``reader`` may see it (with why their last form, the one of answer
+        ``slot``, changed nothing), or 404."""
         try:
             view = await workplace_case.case_view(self.sessions.ctx, reader.viewer, number)
         except workplace_case.NotVisible:
             return message("web.not_found", language=reader.language, status_code=404)
+        ctx = self.sessions.ctx
+        language, now = reader.language, ctx.clock()
+        steps = plan(view.case, view.actions, may_merge=view.may_merge, now=now, language=language)
         return page(
             "case.html",
             language=reader.language,
@@ -104,13 +115,23 @@ class Pages:
             view=view,
             c=view.case,
             refusal=refusal,
+            refused=slot,
+            # the category's saved replies per action, which the forms' partial offers
+            reply_templates=await replies.offered(
+                ctx, category_id=view.case["category"], language=language
+            ),
+            placed=slot in _slots(view, steps.order),  # else the refusal is said at the top
+            steps=steps,
+            story=timeline.entries(view.case["events"], view.people, language),
+            sent=timeline.lines(view.sent, view.people, language),
+            channel=lambda name: timeline.channel_name(name, language),
             reporter_erased=is_erased(view.case["resident"]),
             # Staff see the reporters of their communities' cases (person_view.reporter_view).
             reporter_url=reporter_url(number) if reader.viewer.role == "staff" else "",
             erased=is_erased,  # an erased actor of the timeline is named as such
             who=_who,
-            now=self.sessions.ctx.clock(),  # how long ago each likely duplicate was reported
-            form_id=secrets.token_urlsafe(12),  # the same form sent twice acts once
+            now=now,  # how long ago each likely duplicate was reported
+            form_id=inline.form_id(),  # the same form sent twice acts once
             **self._common(reader, f"/console/cases/{number}"),
         )
 
@@ -121,27 +142,48 @@ class Pages:
             return posted
         reader, form = posted
         number: int = request.path_params["number"]
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        request_ = _request_of(fields)
-        if request_ is None:
-            return await self.show_case(
-                reader, number, refusal=render(reader.language, "web.bad_form"), status_code=400
-            )
+        given = {k: v for k, v in form.items() if isinstance(v, str)}
+        slot = inline.slot_of(given.get("slot")) or inline.slot_of(given.get("action"))
         ctx = self.sessions.ctx
         try:
+            # Whether the case is theirs first: a bad form says nothing of a case they may not see.
+            await workplace_case.check_visible(ctx, reader.viewer, number)
+            # A chosen saved reply becomes the note the resident receives, in their language.
+            fields = await replies.with_template(ctx, number=number, fields=given)
+            request_ = _request_of(fields) if fields is not None else None
+            if request_ is None:
+                bad = render(reader.language, "web.bad_form")
+                return await self.refuse(request, reader, number, bad, slot, status_code=400)
             await workplace_case.act_on_case(
-                ctx, reader.viewer, number=number, request=request_, form_id=fields.get("form", "")
+                ctx, reader.viewer, number=number, request=request_, form_id=given.get("form", "")
             )
         except workplace_case.NotVisible:
             return message("web.not_found", language=reader.language, status_code=404)
         except AlreadyHandled:
             pass  # the same form sent again: done once already
         except ServiceRefusal as refused:
-            return await self.show_case(
-                reader, number, refusal=said(refused, reader.language), status_code=409
-            )
+            why = said(refused, reader.language)
+            return await self.refuse(request, reader, number, why, slot, status_code=409)
         self.sessions.kick()  # the cards and messages of the change go out now
-        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+        return inline.done(request, f"/console/cases/{number}")
+
+    async def refuse(
+        self,
+        request: Request,
+        reader: Reader,
+        number: int,
+        refusal: str,
+        slot: str,
+        *,
+        status_code: int,
+    ) -> Response:
+        """Why a form of case ``number``'s page changed nothing, beside that form: in its slot
+        (htmx), or on the page shown again."""
+        if inline.by_htmx(request):
+            return inline.refused_here(reader.language, refusal, slot)
+        return await self.show_case(
+            reader, number, refusal=refusal, slot=slot, status_code=status_code
+        )
 
     async def note(self, request: Request) -> Response:
         """POST ``/console/cases/<n>/note``: an internal note."""
@@ -161,10 +203,9 @@ class Pages:
         except workplace_case.NotVisible:
             return message("web.not_found", language=reader.language, status_code=404)
         except ServiceRefusal as refused:
-            return await self.show_case(
-                reader, number, refusal=said(refused, reader.language), status_code=409
-            )
-        return RedirectResponse(f"/console/cases/{number}", status_code=303)
+            why = said(refused, reader.language)
+            return await self.refuse(request, reader, number, why, "note", status_code=409)
+        return inline.done(request, f"/console/cases/{number}")
 
     async def rates(self, request: Request) -> Response:
         """``/console/rates``: this month, last month, a chosen range, and 30 days as charts."""
@@ -207,6 +248,16 @@ class Pages:
             charts=charts,
             **self._common(reader, "/console/rates"),
         )
+
+
+def _slots(view: workplace_case.CaseView, order: tuple[str, ...]) -> set[str]:
+    """The answer slots of the forms a case page shows (a refusal is said in its form's)."""
+    shown = {*order, "note", *(f"likely-{s.number}" for s in view.likely)}
+    if view.may_unmerge:
+        shown.add("unmerge")
+    if not view.managers:
+        shown.discard("reassign")  # a sentence saying there is nobody, not a form
+    return shown
 
 
 def _who(follower: Follower) -> str:

@@ -1,6 +1,7 @@
 """The staff console's routes under ``/console``: sign-in by one-time link (its form bound to the
 browser), sign-out, the language switch, the pages (a case reporter's page with its export and
-erase among them), the static files — with the security headers on every answer."""
+erase among them), the list's bulk form, the static files — with the security headers on every
+answer."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.config import Settings
 from bot.services.staff import signin
 from bot.services.unit.context import ServiceContext
 
+from .bulk import Bulk
 from .downloads import Downloads
 from .merging import Merging
 from .pages import Pages
@@ -124,6 +126,7 @@ def console_routes(
     console, pages, people = Console(sessions), Pages(sessions), People(sessions)
     files = Downloads(sessions, TelegramFiles.of(settings))
     merging = Merging(pages)
+    bulk = Bulk(sessions)
     app = Starlette(
         routes=[
             Route("/", console.home),
@@ -133,6 +136,7 @@ def console_routes(
             Route("/language", console.language, methods=["POST"]),
             Route("/cases", pages.cases),
             Route("/cases.csv", files.export),
+            Route("/cases/bulk", bulk.apply, methods=["POST"]),
             Route("/cases/{number:int}", pages.case),
             Route("/cases/{number:int}/act", pages.act, methods=["POST"]),
             Route("/cases/{number:int}/note", pages.note, methods=["POST"]),

@@ -47,6 +47,9 @@ CHANNEL = "telegram"
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 LANGUAGE_BUTTONS = [[Button("中文", "l:zh", literal=True), Button("English", "l:en", literal=True)]]
 UNKNOWN = messages.Answer("tg.unknown")
+# Presses that ask for more before they act: a reason, a new manager, the note of "已办好" (the
+# category's replies; at once when it has none).
+ASKED_FIRST = (Action.RATE, Action.REASSIGN, Action.REJECT, Action.CLOSE, Action.RESOLVE)
 # Where ``/web`` sign-in links point (PUBLIC_URL), in the Application's bot_data; None: the
 # console is off. Set by the running stack (bot/runtime.py).
 CONSOLE_URL = "console_url"
@@ -222,7 +225,7 @@ class TelegramGateway:
             rating = Rating.from_code(pressed.arg)
             request = lifecycle.Request(Action.RATE, rating=rating)
             await lifecycle.act_on(self._ctx, inbound, number=pressed.number, request=request)
-        elif pressed.action in (Action.RATE, Action.REASSIGN, Action.REJECT, Action.CLOSE):
+        elif pressed.action in ASKED_FIRST:
             await questions.ask_before(
                 self._ctx, inbound, number=pressed.number, action=pressed.action
             )

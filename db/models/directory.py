@@ -74,7 +74,7 @@ class CommunityStaff(SQLModel, table=True):
 
 
 class Category(SQLModel, table=True):
-    """A kind of problem, with its keywords and service-level overrides."""
+    """A kind of problem, with its keywords, service-level overrides and reply templates."""
 
     __tablename__ = "category"
 
@@ -84,6 +84,9 @@ class Category(SQLModel, table=True):
     keywords: list[str] = Field(default_factory=list, sa_type=JSON)
     # Overrides in directory-file form ("48h", true): parsed by core.policy when used.
     overrides: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # Reply templates by action ("resolve", "close", "reject"), each a list of {zh, en}: the
+    # directory file's ``replies``, only the actions that have some.
+    replies: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     position: int = 0
     active: bool = True
 

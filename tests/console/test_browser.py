@@ -211,12 +211,11 @@ async def test_a_staff_member_works_a_case_in_the_browser(
     cards = len(run.telegram.inbox(SUPERVISOR))
     await page.select_option("#reassign select[name=manager]", "sup-jzsj-south")
     await page.click("#reassign button")
-    await page.wait_for_load_state()
-    assert await page.inner_text("#case-holder") == "赵主管"
+    await page.wait_for_selector("#case-holder:text-is('赵主管')")  # the page, loaded again
     await run.until(lambda: len(run.telegram.inbox(SUPERVISOR)) > cards)
     card = run.telegram.inbox(SUPERVISOR)[cards]
     assert card.text.startswith(f"📋 新诉求 #{parcels}")
-    assert "web" in await page.inner_text("table.timeline")
+    assert "刘博 改派给 赵主管 经工作台" in await page.inner_text("ol.timeline")
     await _shoot(page, tmp_path, "console-case.png")
 
     # back to the list in English; the filters stay
@@ -271,7 +270,7 @@ async def test_a_duplicate_merged_with_one_click_and_undone_on_a_phone(
     await page.wait_for_selector("#merged-into")
     assert await page.inner_text("#case-status") == "不予受理"
     assert f"#{first}" in await page.inner_text("#merged-into")
-    assert "并入其他诉求" in await page.inner_text("table.timeline")
+    assert f"将本诉求并入 #{first}" in await page.inner_text("ol.timeline")
     await _fits(page)
 
     # the original lists it; the merge is undone from the duplicate's page

@@ -171,14 +171,16 @@ async def test_the_case_page_shows_who_follows_by_which_channel(
             "</table>", page.index('<table class="followers">')
         )
     ]
-    assert "<td>Anna Müller</td><td>telegram</td>" in table
-    assert "<td>137****0009</td><td>sms</td>" in table  # her phone, masked
+    assert "<td>Anna Müller</td><td>Telegram</td>" in table
+    assert "<td>137****0009</td><td>短信</td>" in table  # her phone, masked
     assert TEXTER_PHONE not in table
     assert "<td>基本满意</td>" in table  # Anna's feedback
     assert table.count("自行关注") == 2
-    timeline = page[page.index('<table class="timeline">') :]
-    assert "<td>关注</td>" in timeline
-    assert "<td>关注者评价</td>" in timeline
+    timeline = page[page.index('<ol class="timeline"') :]
+    assert "Anna Müller 关注了此诉求" in timeline
+    assert "137****0009 关注了此诉求" in timeline  # named as the list names her
+    assert "Anna Müller（关注者）评价：基本满意" in timeline
+    assert TEXTER_PHONE not in page
     await browser.sign_in(MANAGER)  # the holder sees the crowd too
     held = (await browser.client.get(f"/console/cases/{number}")).text
     assert "关注的居民（2 人）" in held
@@ -208,7 +210,7 @@ async def test_merge_from_the_console_and_undo_it(browser: Browser) -> None:
         in carrying
     )
     assert f"由 #{duplicate} 合并而来" in carrying  # Anna follows it, brought by the merge
-    assert "<td>合并重复诉求</td>" in carrying
+    assert f'刘博 将 <a href="/console/cases/{duplicate}">#{duplicate}</a> 并入本诉求' in carrying
 
     undone = await press(browser, duplicate, "撤销合并")
     assert undone.status_code == 303

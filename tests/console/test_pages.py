@@ -115,7 +115,8 @@ async def test_staff_reassign_from_the_console(browser: Browser) -> None:
     assert any(m.person_id == "sup-jzsj-south" for m in sent)
     shown = (await browser.client.get(f"/console/cases/{number}")).text
     assert "赵主管" in shown
-    assert "<td>web</td>" in shown  # the timeline names the channel
+    assert "刘博 改派给 赵主管" in shown  # the timeline tells it in words
+    assert '<span class="via">经工作台</span>' in shown  # and names the channel
 
 
 async def test_a_refused_action_says_why_and_changes_nothing(browser: Browser) -> None:
@@ -308,7 +309,7 @@ async def test_what_was_sent_reads_as_words(browser: Browser) -> None:
     await browser.sign_in(STAFF)
     shown = (await browser.client.get(f"/console/cases/{number}")).text
     # The manager's card by its first line and where it stands, not a template key or a code.
-    assert f">📋 新诉求 #{number}</td>" in shown
+    assert f'<q class="excerpt">📋 新诉求 #{number}</q>' in shown
     assert f"已收到您的诉求 #{number}（快递堆放占道" in shown
     assert "待发送" in shown
     assert ">case.card<" not in shown

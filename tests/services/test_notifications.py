@@ -70,13 +70,14 @@ async def test_resident_hears_every_step_and_rates_with_three_buttons(
     assert [m.template for m in mine] == [
         "case.received",
         "case.acknowledged",
-        "case.resolved",
+        "case.resolved_note",  # the manager's word on the fix goes with it
         "case.closed",
     ]
     for m in mine:
         assert (m.channel, m.address, m.language) == ("telegram", "4001", "zh")
         assert f"#{n}" in m.text
     received, acknowledged, resolved, closed = mine
+    assert "已清理" in resolved.text
     assert "快递堆放占道" in received.text
     assert "嘉州水郡南区社区" in received.text
     assert data(resolved) == [[f"rate:{n}:1", f"rate:{n}:2", f"rate:{n}:3"]]

@@ -168,6 +168,8 @@ def told(
     for event in events:
         params = scene.params(event)
         for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
+            if template == "case.resolved" and event.note:
+                template = "case.resolved_note"  # the manager's word on the fix goes with it
             for person in _audience(audience, scene, event, before, after):
                 buttons = (
                     []

@@ -198,6 +198,7 @@ async def apply_directory(
             "name_en": c.name.en,
             "keywords": list(c.keywords),
             "overrides": _overrides(c),
+            "replies": c.replies.stored(),
             "position": index,
         }
         for index, c in enumerate(directory.categories)
@@ -209,6 +210,7 @@ async def apply_directory(
             "name_en": other.name_en,
             "keywords": [],
             "overrides": {},
+            "replies": {},
             "position": other.position,
         }
     await _sync(

@@ -6,17 +6,17 @@ recorded with channel ``web`` — and internal notes, events residents never see
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases import lifecycle, merge
 from bot.services.cases.following import Suggestion
 from bot.services.cases.parties import load_parties
 from bot.services.cases.photos import MAX_PHOTOS
-from bot.services.cases.routing import managers_for, zone
+from bot.services.cases.routing import managers_for, policy_for
 from bot.services.cases.scene import state_of
 from bot.services.staff.crowd import (
     Follower,
@@ -27,6 +27,7 @@ from bot.services.staff.crowd import (
     merged_from,
 )
 from bot.services.staff.listing import Viewer
+from bot.services.staff.sent import Party, Sent, case_outbox, parties, sent_messages
 from bot.services.staff.views import case_json
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal
 from bot.services.unit.inbound import Inbound
@@ -35,7 +36,7 @@ from core.access import console_sees
 from core.cases import Action, Channel, EventKind, Relation, Status, allowed_actions
 from core.clean import MAX_DESCRIPTION, clean
 from db import queries
-from db.models import Case, CaseEvent, CasePhoto, OutboxMessage, Person
+from db.models import Case, CaseEvent, CasePhoto, Person
 
 CHANNEL = Channel.WEB
 MAX_NOTE = MAX_DESCRIPTION
@@ -46,32 +47,20 @@ class NotVisible(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message sent (or to be sent) about the case: to whom, how, and where it stands."""
-
-    at: str
-    to: str
-    channel: str
-    template: str
-    excerpt: str  # the message's first line, as its reader got it
-    status: str
-    delivery_status: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class CaseView:
     """A case as the console shows it."""
 
     case: dict[str, Any]
     actions: tuple[str, ...]  # Action values this reader may take now
     managers: tuple[tuple[str, str], ...]  # whom it may go to (core.access.may_hold): (id, name)
-    deliveries: tuple[Delivery, ...]
+    sent: tuple[Sent, ...]  # what it sent to whom: one per message, a card's edits under it
     photos: tuple[int, ...]  # the positions of the case's photos, in the order sent
     followers: tuple[Follower, ...] = ()
     merged_from: tuple[int, ...] = ()  # the cases merged into this one (and not taken back)
     may_merge: bool = False  # staff of its community, and the case is open
     may_unmerge: bool = False  # a merged duplicate whose original is still open
     likely: tuple[Suggestion, ...] = ()  # open cases that may be the same problem
+    people: dict[str, Party] = field(default_factory=dict)  # everyone the page names, by id
 
 
 async def _relations(session: AsyncSession, viewer: Viewer, case: Case) -> frozenset[Relation]:
@@ -102,16 +91,15 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
         if case is None:
             raise NotVisible()
         relations = await _relations(session, viewer, case)
-        tz = await zone(session)
+        policy = await policy_for(session=session, category_id=case.category_id)
+        tz = policy.tz
         events = await queries.case_events(session=session, number=number)
-        query = select(OutboxMessage).where(OutboxMessage.case_number == number)
-        sent = (await session.exec(query.order_by(col(OutboxMessage.id)))).all()
-        ids = {e.actor_id for e in events} | {m.person_id for m in sent}
-        ids |= {case.manager_id, case.resident_id}
-        people = await queries.people(session=session, ids=[i for i in ids if i])
-        names: dict[str, tuple[str, str]] = {
-            f"person:{p.id}": (p.name, p.id) for p in people.values()
-        }
+        rows = await case_outbox(session, number)
+        details = [event_details(e, policy.chain) for e in events]
+        ids = {e.actor_id for e in events} | {m.person_id for m in rows}
+        ids |= {d["manager"] for d in details if "manager" in d}
+        people = await parties(session, [*ids, case.manager_id, case.resident_id])
+        names: dict[str, tuple[str, str]] = {f"person:{i}": (p.name, i) for i, p in people.items()}
         for kind, key in (("community", case.community_id), ("category", case.category_id)):
             row = await (
                 queries.get_community(session=session, community_id=key)
@@ -127,28 +115,16 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
             managers = await managers_for(
                 unit, community=case.community_id, exclude=case.manager_id
             )
-        deliveries = tuple(
-            Delivery(
-                at=m.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                to=people[m.person_id].name if m.person_id in people else m.address,
-                channel=m.channel,
-                template=m.template,
-                excerpt=_excerpt(m.text),
-                status=m.status,
-                delivery_status=m.delivery_status,
-            )
-            for m in sent
-        )
         data = case_json(case.model_dump(), tz, names=names, events=events)
-        for shown, event in zip(data["events"], events, strict=True):
-            shown.update(event_details(event))
+        for shown, detail in zip(data["events"], details, strict=True):
+            shown.update(detail)
         data["category_name_en"] = names.get(f"category:{case.category_id}", ("", ""))[1]
         data["community_name_en"] = names.get(f"community:{case.community_id}", ("", ""))[1]
         return CaseView(
             case=data,
             actions=tuple(a.value for a in actions if a is not Action.RATE),
             managers=tuple((p.id, p.name) for p in managers),
-            deliveries=deliveries,
+            sent=sent_messages(rows, tz),
             photos=tuple(
                 p.position for p in await queries.case_photos(session=session, number=number)
             ),
@@ -157,7 +133,14 @@ async def case_view(ctx: ServiceContext, viewer: Viewer, number: int) -> CaseVie
             may_merge=may_merge,
             may_unmerge=await may_unmerge(session, case, relations, events),
             likely=await likely_duplicates(session, case, unit.now) if may_merge else (),
+            people=people,
         )
+
+
+async def check_visible(ctx: ServiceContext, viewer: Viewer, number: int) -> None:
+    """NotVisible unless ``viewer`` may see case ``number`` (before reading anything of it)."""
+    async with ctx.db.reading() as session:
+        await _visible_case(session, viewer, number)
 
 
 async def photo_of(ctx: ServiceContext, viewer: Viewer, *, number: int, position: int) -> CasePhoto:
@@ -233,9 +216,3 @@ async def add_note(ctx: ServiceContext, viewer: Viewer, *, number: int, text: st
                 data={"status": case.status, "internal": True},
             )
         )
-
-
-def _excerpt(text: str, limit: int = 80) -> str:
-    """The first line of a message, cut to ``limit`` characters (an album has no text)."""
-    line = text.strip().split("\n", 1)[0]
-    return line if len(line) <= limit else line[: limit - 1] + "…"

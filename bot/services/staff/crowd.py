@@ -23,6 +23,8 @@ MAX_FOLLOWERS = 100  # listed by name; the count says how many there are in all
 MAX_LIKELY = 5  # a desk worker reads more than a resident on a phone, but not a whole list
 _MERGES = (EventKind.MERGED, EventKind.MERGED_IN, EventKind.UNMERGED, EventKind.MERGE_UNDONE)
 _RATINGS = (EventKind.RATED, EventKind.FEEDBACK)
+_HANDED = (EventKind.ROUTED, EventKind.REASSIGNED)  # their data names the new holder
+_LEVELS = (EventKind.ESCALATED, EventKind.REOPENED)  # their data has the level reached
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +75,23 @@ async def followers_of(session: AsyncSession, case: Case, tz: tzinfo) -> tuple[F
     return tuple(found)
 
 
-def event_details(event: CaseEvent) -> dict[str, Any]:
-    """What the timeline shows of an event beyond its note: the other case of a merge, a rating."""
+def event_details(event: CaseEvent, chain: Sequence[str]) -> dict[str, Any]:
+    """What the timeline says of an event beyond its note: the other case of a merge, a rating,
+    the person it was handed to, the role of the level it was escalated to (``chain``), whether
+    it is internal (a note residents never see)."""
     data = event.data or {}
+    found: dict[str, Any] = {"internal": bool(data.get("internal"))}
     if event.kind in _RATINGS and isinstance(data.get("rating"), str):
-        return {"rating": data["rating"]}
+        found["rating"] = data["rating"]
     other = data.get("into", data.get("from"))
-    return {"other": other} if event.kind in _MERGES and isinstance(other, int) else {}
+    if event.kind in _MERGES and isinstance(other, int):
+        found["other"] = other
+    if event.kind in _HANDED and isinstance(data.get("manager"), str):
+        found["manager"] = data["manager"]
+    level = data.get("level")
+    if event.kind in _LEVELS and isinstance(level, int) and chain:
+        found["level"] = chain[min(max(level, 0), len(chain) - 1)]
+    return found
 
 
 def merged_from(events: Sequence[CaseEvent]) -> tuple[int, ...]:

@@ -1,12 +1,14 @@
 """The staff console's case list: who reads it (a ``Viewer``), which cases they may see (the rule
-of ``core.access`` as a query), the list's filters, a page of it with counts by status, and the
-export of the same filtered cases. Read only; paged and indexed."""
+of ``core.access`` as a query) and which are theirs, the filters and views as conditions, a page
+of it with counts by status, and the export of the same filtered cases. Read only; paged and
+indexed."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+import secrets
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, true
@@ -15,21 +17,29 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.routing import zone
+from bot.services.staff.filters import Filters as Filters  # the pages parse theirs from here
+from bot.services.staff.queue import (
+    StaffLevel,
+    acted_on,
+    deadline,
+    due,
+    held_by,
+    mine,
+    next_deadline,
+    overdue,
+    staff_level,
+    summary,
+)
 from bot.services.staff.views import JSON_COLUMNS, case_json
 from bot.services.unit.context import ServiceContext
-from core.access import may_hold
+from core.access import MANAGING_ROLES, may_hold
 from core.cases import OPEN_STATUSES, Status
-from core.clean import clean
 from db.directory_cache import directory
 from db.models import Case, CaseEvent, Person
 
 _COLUMNS: Sequence[Any] = JSON_COLUMNS
 PAGE_SIZE = 50
 MAX_EXPORT = 50_000
-MAX_SEARCH = 100
-MAX_PAGE = 10_000
-_WAITING_ACK = (Status.UNASSIGNED.value, Status.ASSIGNED.value)
-_WORKING = (Status.UNASSIGNED.value, Status.ASSIGNED.value, Status.ACKNOWLEDGED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,87 +75,18 @@ def visible(viewer: Viewer) -> ColumnElement[bool]:
     return false()
 
 
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """What the list is narrowed to; every field comes from a URL and is bounded here."""
-
-    status: str = ""  # empty: the open ones
-    category: str = ""
-    community: str = ""
-    holder: str = ""
-    overdue: bool = False
-    reopened: bool = False
-    escalated: bool = False
-    text: str = ""
-    since: date | None = None
-    until: date | None = None
-    page: int = 1
-
-    @classmethod
-    def parse(cls, params: Mapping[str, str]) -> Filters:
-        """Filters from query parameters; anything malformed is dropped, not an error."""
-        status = params.get("status", "")
-        return cls(
-            status=status if status in {s.value for s in Status} | {"all"} else "",
-            category=_word(params.get("category", "")),
-            community=_word(params.get("community", "")),
-            holder=_word(params.get("holder", "")),
-            overdue=params.get("overdue") == "1",
-            reopened=params.get("reopened") == "1",
-            escalated=params.get("escalated") == "1",
-            text=clean(params.get("q", ""))[:MAX_SEARCH],
-            since=_day(params.get("since", "")),
-            until=_day(params.get("until", "")),
-            page=_page(params.get("page", "")),
-        )
-
-    def query(self, **changes: Any) -> dict[str, str]:
-        """These filters (with ``changes``) as query parameters, empty ones left out."""
-        values = replace(self, **changes)
-        found = {
-            "status": values.status,
-            "category": values.category,
-            "community": values.community,
-            "holder": values.holder,
-            "overdue": "1" if values.overdue else "",
-            "reopened": "1" if values.reopened else "",
-            "escalated": "1" if values.escalated else "",
-            "q": values.text,
-            "since": values.since.isoformat() if values.since else "",
-            "until": values.until.isoformat() if values.until else "",
-            "page": str(values.page) if values.page > 1 else "",
-        }
-        return {k: v for k, v in found.items() if v}
-
-
-def _word(value: str) -> str:
-    """An id from a URL: short, printable, or nothing."""
-    value = value.strip()
-    return value if len(value) <= 64 and value.isprintable() else ""
-
-
-def _day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _page(value: str) -> int:
-    return min(int(value), MAX_PAGE) if value.isascii() and value.isdigit() and value != "0" else 1
-
-
-def overdue(now: datetime) -> ColumnElement[bool]:
-    """Past its acknowledge deadline unacknowledged, or past its resolve deadline unresolved."""
-    return or_(
-        and_(col(Case.status).in_(_WAITING_ACK), col(Case.ack_due_at) < now),
-        and_(col(Case.status).in_(_WORKING), col(Case.resolve_due_at) < now),
-    )
-
-
-def _conditions(filters: Filters, now: datetime, tz: Any) -> list[ColumnElement[bool]]:
-    """The filters as conditions, status aside (the counts by status ignore it)."""
-    found: list[ColumnElement[bool]] = []
+def _conditions(
+    filters: Filters, now: datetime, tz: Any, viewer: Viewer, level: StaffLevel
+) -> list[ColumnElement[bool]]:
+    """What ``viewer`` may see, narrowed by the filters and the view, status aside (the counts
+    by status ignore it)."""
+    found: list[ColumnElement[bool]] = [visible(viewer)]
+    if filters.view == "mine":
+        found.append(mine(viewer, level))
+    elif filters.view == "unassigned":
+        found.append(col(Case.status) == Status.UNASSIGNED.value)
+    elif filters.view == "escalated":
+        found.append(level.condition())
     if filters.category:
         found.append(col(Case.category_id) == filters.category)
     if filters.community:
@@ -187,26 +128,31 @@ def _status_condition(filters: Filters) -> ColumnElement[bool]:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of the list: its cases (the contract's JSON, plus ``overdue``), how many match,
-    and the counts by status of the cases matching every filter but the status."""
+    """One page of the list: its cases (the contract's JSON, plus ``overdue``, ``mine``,
+    ``at_staff`` — escalated to the staff —, ``due`` and ``summary``), how many match, and the
+    counts by status of the cases matching every filter but the status."""
 
     cases: list[dict[str, Any]]
     total: int
     counts: dict[str, int]
     page: int
     pages: int
+    # The id of the page's bulk form: that form sent twice acts once on each case.
+    form_id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
 
 async def case_page(
     ctx: ServiceContext, viewer: Viewer, filters: Filters, *, language: str = "zh"
 ) -> Page:
-    """The page of the list ``filters`` ask for, overdue cases first, then the newest; names
-    of communities and categories in ``language``."""
+    """The page of the list ``filters`` ask for — overdue cases first, then the newest; or by
+    the next deadline, the most overdue first and cases waiting on none last — with names of
+    communities and categories in ``language``."""
     now = ctx.clock()
     async with ctx.db.reading() as session:
         tz = await zone(session)
         names = await _names(session, language)
-        shared = [visible(viewer), *_conditions(filters, now, tz)]
+        level = await staff_level(session)
+        shared = _conditions(filters, now, tz, viewer, level)
         where = and_(*shared, _status_condition(filters))
         conn = await session.connection()
         counted = select_columns(col(Case.status), func.count()).where(*shared)
@@ -214,16 +160,32 @@ async def case_page(
         total = (await conn.execute(select_columns(func.count()).where(where))).scalar_one()
         pages = max(1, -(-total // PAGE_SIZE))
         page = min(filters.page, pages)
-        late = overdue(now)
+        late, waits = overdue(now), next_deadline()
+        order = (
+            (case((waits.is_(None), 1), else_=0), waits, col(Case.number))
+            if filters.sort == "due"
+            else (case((late, 0), else_=1), col(Case.number).desc())
+        )
         query: Select[Any] = (
             select_columns(*_COLUMNS, case((late, 1), else_=0).label("overdue"))
             .where(where)
-            .order_by(case((late, 0), else_=1), col(Case.number).desc())
+            .order_by(*order)
             .limit(PAGE_SIZE)
             .offset((page - 1) * PAGE_SIZE)
         )
         rows = (await conn.execute(query)).all()
-    cases = [{**case_json(r._mapping, tz, names=names), "overdue": bool(r.overdue)} for r in rows]
+        acted = await acted_on(session, viewer.person_id, [r.number for r in rows])
+    cases = [
+        {
+            **case_json(r._mapping, tz, names=names),
+            "overdue": bool(r.overdue),
+            "mine": r.number in acted or held_by(viewer, level, r._mapping),
+            "at_staff": level.reached(r._mapping),
+            "due": due(deadline(r.status, r.ack_due_at, r.resolve_due_at), now, tz),
+            "summary": summary(r.description),
+        }
+        for r in rows
+    ]
     return Page(cases, total, counts, page, pages)
 
 
@@ -235,7 +197,8 @@ async def export(
     async with ctx.db.reading() as session:
         tz = await zone(session)
         names = await _names(session, language)
-        where = and_(visible(viewer), *_conditions(filters, ctx.clock(), tz))
+        level = await staff_level(session)
+        where = and_(*_conditions(filters, ctx.clock(), tz, viewer, level))
         query: Select[Any] = (
             select_columns(*_COLUMNS)
             .where(where, _status_condition(filters))
@@ -247,7 +210,9 @@ async def export(
 
 
 async def choices(ctx: ServiceContext, viewer: Viewer) -> dict[str, list[tuple[str, str, str]]]:
-    """What the filters offer: communities, categories, holders as (id, zh name, en name)."""
+    """What the filters offer — communities, categories, holders — and the managers and
+    supervisors among those holders (whom the bulk reassignment offers, with their community),
+    as (id, zh name, en name)."""
     async with ctx.db.reading() as session:
         known = await directory(session)
         communities = [
@@ -256,8 +221,24 @@ async def choices(ctx: ServiceContext, viewer: Viewer) -> dict[str, list[tuple[s
             if viewer.role != "staff" or c.id in viewer.communities
         ]
         categories = [(c.id, c.name_zh, c.name_en) for c in known.categories.values() if c.active]
-        holders = [(p.id, p.name, p.name) for p in await _holders(session, viewer)]
-    return {"communities": communities, "categories": categories, "holders": holders}
+        people = await _holders(session, viewer)
+        named = {c.id: (f" · {c.name_zh}", f" · {c.name_en}") for c in known.communities.values()}
+        managers = [
+            (
+                p.id,
+                p.name + named.get(p.community_id or "", ("", ""))[0],
+                p.name + named.get(p.community_id or "", ("", ""))[1],
+            )
+            for p in people
+            if p.role in MANAGING_ROLES
+        ]
+    holders = [(p.id, p.name, p.name) for p in people]
+    return {
+        "communities": communities,
+        "categories": categories,
+        "holders": holders,
+        "managers": managers,
+    }
 
 
 async def _holders(session: AsyncSession, viewer: Viewer) -> list[Person]:

@@ -1,14 +1,12 @@
 """The one-message questions, for every channel: why not satisfied, why rejected or closed, to
 whom to reassign, which community a report is from, which case a rating means, whether a report
-is an open case to follow (``follow``) — and what their answer does. The question waits in a
-draft like the guided report; on a plain-text channel its choices are numbered and a reply "2"
-picks the second.
+is an open case to follow (``follow``), which reply goes with "已办好" (``resolving``) — and what
+their answer does. The question waits in a draft like the guided report (``asking``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import col, or_, select
@@ -18,7 +16,8 @@ from bot.services.cases.parties import load_parties
 from bot.services.cases.report import NewReport, category_for, open_case
 from bot.services.cases.routing import managers_for
 from bot.services.cases.scene import both, state_of
-from bot.services.talk import drafts, follow
+from bot.services.talk import drafts, follow, resolving
+from bot.services.talk.asking import ask
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.reach import language_of
@@ -30,54 +29,13 @@ from db.directory_cache import directory
 from db.models import Case, CaseFollower, Draft, Person
 
 _ASKING = {Action.RATE: "rate_reason", Action.REJECT: "reject_reason", Action.CLOSE: "close_reason"}
-_TEMPLATES = {
-    "rate_reason": "flow.ask_rate_reason",
-    "reject_reason": "flow.ask_reject_reason",
-    "close_reason": "flow.ask_close_reason",
-    "reassign": "flow.ask_reassign",
-    "community": "flow.ask_community",
-    "which_case": "flow.ask_which_case",
-    follow.FLOW: "follow.ask",
-}
 _DUPLICATE = re.compile(r"#?\s*(\d{1,12})")
-
-
-def _abandon(flow: str) -> list[Button]:
-    return [Button("button.flow.abandon", f"{drafts.PREFIX}{flow}:x")]
-
-
-async def ask(
-    unit: Unit,
-    person: Person,
-    flow: str,
-    data: dict[str, Any],
-    *,
-    labels: Sequence[str] = (),
-    extra: Sequence[Button] = (),
-    reask: bool = False,
-    numbered: str | None = None,
-) -> None:
-    """Ask ``flow``'s question: its choices as buttons, or numbered on a plain-text channel
-    (``numbered``: the lines that number them, when not "1 label")."""
-    assert unit.inbound is not None
-    channel = unit.inbound.channel
-    buttons = [*drafts.choices(flow, list(labels)), [*extra, *_abandon(flow)]]
-    await drafts.keep(
-        unit, channel=channel, person_id=person.id, flow=flow, step=flow, data=data, buttons=buttons
-    )
-    template, params = _TEMPLATES[flow], dict(data)
-    if labels and unit.channels.plain_text(channel):
-        template = f"{template}_numbered"
-        lines = "\n".join(f"{i} {label}" for i, label in enumerate(labels, 1))
-        params["choices"] = numbered if numbered is not None else lines
-    await unit.outbox.tell(
-        person, template, key=unit.key("flow"), params=params, buttons=buttons, reask=reask
-    )
 
 
 async def ask_before(ctx: ServiceContext, inbound: Inbound, *, number: int, action: Action) -> None:
     """A button whose action needs more: check it is allowed now, then ask for what is missing
-    (the reason for "not satisfied", reject or close; the new manager for reassign)."""
+    (the reason for "not satisfied", reject or close; the new manager for reassign; the note of
+    "已办好" among the category's replies — resolved at once when it has none)."""
     async with unit_of_work(ctx, inbound) as unit:
         await ask_before_in(unit, number=number, action=action)
 
@@ -89,6 +47,9 @@ async def ask_before_in(unit: Unit, *, number: int, action: Action) -> None:
     if refusal is not None:
         raise refusal
     assert case is not None
+    if action is Action.RESOLVE:  # the category's replies are offered first, when it has any
+        await resolving.ask_or_resolve(unit, person, case)
+        return
     flow = _ASKING.get(action, "reassign")
     data: dict[str, Any] = {"number": number}
     if action is Action.REASSIGN:
@@ -224,6 +185,9 @@ async def answered(
             )
         case "close_reason":
             request = Request(Action.CLOSE, note=note)
+        case resolving.FLOW:  # a reply picked (in the resident's language), "no note", or words
+            said = await resolving.note_of(unit, row.data, index, note)
+            request = Request(Action.RESOLVE, note=said)
         case _:
             managers = row.data.get("managers", [])
             if not 0 <= index < len(managers):
