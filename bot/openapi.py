@@ -28,14 +28,14 @@ ERRORS = {
     400: "Refused as it stands: the description says which argument and why",
     403: "No key where one is needed, an unknown or revoked key, or a community the key may not "
     "use",
-    404: "An unknown service, jurisdiction or request (a request the key may not see, or an open "
-    "one read without a key, reads as unknown)",
+    404: "An unknown service, jurisdiction or request (a request outside the jurisdiction_id "
+    "named reads as unknown)",
     429: "Too many requests (OPEN311_READS_PER_MINUTE per key or per address, "
     "OPEN311_POSTS_PER_MINUTE per key, or the limits on a filer's cases); Retry-After says when",
 }
 BOUNDS = {408: "SlowBody", 413: "TooLarge"}
 KEY: list[dict[str, list[str]]] = [{"ApiKeyQuery": []}, {"ApiKeyHeader": []}]
-READ_KEY = [*KEY, {}]  # {}: without a key, when OPEN311_PUBLIC_READ is on (closed requests only)
+READ_KEY = [*KEY, {}]  # {}: by id, or a search under OPEN311_PUBLIC_READ (closed requests only)
 ANY_KEY = [{}, *KEY]  # none needed; one given must be valid
 POST_KEY = [*KEY, {}]  # {}: the key as api_key in the form
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -56,7 +56,15 @@ class Endpoint:
     extra: Schema = field(default_factory=dict)
 
 
-SEARCH = ("service_request_id", "service_code", "start_date", "end_date", "status")
+SEARCH = (
+    "service_request_id",
+    "service_code",
+    "start_date",
+    "end_date",
+    "status",
+    "page",
+    "page_size",
+)
 ENDPOINTS = (
     Endpoint("discovery", "get", "Discovery", "This endpoint and its formats", (403,), ANY_KEY),
     Endpoint(
@@ -81,7 +89,8 @@ ENDPOINTS = (
         "requests",
         "get",
         "ServiceRequests",
-        "Service requests, newest first, at most 1000 (keyless: closed ones only)",
+        "Service requests, newest first: the first 1000, or one page (by service_request_id no "
+        "key is needed; a search needs one, or OPEN311_PUBLIC_READ for closed ones)",
         (400, 403, 404),
         READ_KEY,
         (*SEARCH, "jurisdiction_id"),
@@ -103,9 +112,10 @@ ENDPOINTS = (
         "requests/{number}",
         "get",
         "ServiceRequests",
-        "One service request, as a one-item list (keyless: a closed one only)",
+        "One service request, as a one-item list (without a key for its community: what is "
+        "safe to publish)",
         (403, 404),
-        READ_KEY,
+        ANY_KEY,
         ("number", "jurisdiction_id"),
     ),
 )

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from core.cases import Action, CaseState, Rating, Relation, allowed_actions
+from core.cases import Action, CaseState, Rating, Relation, Status, allowed_actions
 
 MAX_DATA_BYTES = 64
 
@@ -19,6 +19,7 @@ VERBS: dict[Action, str] = {
     Action.REASSIGN: "reassign",
     Action.REJECT: "reject",
     Action.CLOSE: "close",
+    Action.ASK: "ask",
 }
 _ACTIONS = {verb: action for action, verb in VERBS.items()}
 # ASCII only: without it ``\d`` also matches other scripts' digits ("ack:１２" would decode).
@@ -90,11 +91,17 @@ def buttons_for(
     """The buttons a person with ``relations`` should see on a case in ``state``."""
     # What the system may do (hand on a leaver's case) is never a person's button.
     allowed = set(allowed_actions(state, relations - {Relation.SYSTEM}))
+    if state.status is not Status.ACKNOWLEDGED:
+        # Asking the reporter is offered on the card once it is taken on (before, the question
+        # is what the card itself asks); the console offers it whenever the case is open.
+        allowed.discard(Action.ASK)
     if Action.RATE in allowed:
         return rating_buttons(number)
     row = [
         Button(f"button.{verb}", encode(verb, number))
         for action, verb in VERBS.items()
-        if action in allowed
+        if action in allowed and action is not Action.ASK
     ]
-    return [row] if row else []
+    # Asking the reporter is a step aside, not a step on: a row of its own, below the steps.
+    aside = [[Button("button.ask", encode("ask", number))]] if Action.ASK in allowed else []
+    return [row, *aside] if row else aside

@@ -71,6 +71,7 @@ class Action(StrEnum):
     REMIND = "remind"
     NUDGE = "nudge"
     CLOSE_UNRATED = "close_unrated"
+    ASK = "ask"  # a question to the reporter; their next message answers it
 
 
 class EventKind(StrEnum):
@@ -100,6 +101,9 @@ class EventKind(StrEnum):
     MERGED_IN = "merged_in"  # (on A) another case was merged into this one
     UNMERGED = "unmerged"  # (on B) the merge was undone: B is handled on its own again
     MERGE_UNDONE = "merge_undone"  # (on A) a case merged into this one was taken back out
+    ASKED = "asked"  # the holder or staff asked the reporter a question (the note)
+    ANSWERED = "answered"  # the reporter's next message answered it (to whoever asked)
+    FIX_PHOTO = "fix_photo"  # the resolver sent one more photo of the fix (an album's next)
 
 
 class Channel(StrEnum):
@@ -187,6 +191,13 @@ TRANSITIONS: dict[Action, Rule] = {
         Status.CANCELLED,
         frozenset({Relation.RESIDENT}),
         EventKind.CANCELLED,
+    ),
+    # A question moves nothing: the case waits where it stood for the answer.
+    Action.ASK: Rule(
+        _STAFF_OPEN,
+        None,
+        frozenset({Relation.ASSIGNEE, Relation.CHAIN, Relation.STAFF}),
+        EventKind.ASKED,
     ),
     Action.ESCALATE: Rule(_ACTIVE, None, frozenset({Relation.SYSTEM}), EventKind.ESCALATED),
     Action.REMIND: Rule(_ACTIVE, None, frozenset({Relation.SYSTEM}), EventKind.REMINDED),

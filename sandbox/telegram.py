@@ -132,8 +132,16 @@ class TelegramEmulator:
         self.users[user_id] = user
         return user
 
-    async def user_says(self, user_id: int, text: str = "", *, photo: str | None = None) -> int:
-        """The user sends a message (a command when it starts with ``/``); returns update_id."""
+    async def user_says(
+        self,
+        user_id: int,
+        text: str = "",
+        *,
+        photo: str | None = None,
+        reply_to: Sent | None = None,
+    ) -> int:
+        """The user sends a message (a command when it starts with ``/``), as a reply to
+        ``reply_to`` when given (Telegram quotes the message replied to); returns update_id."""
         user = self.users[user_id]
         message: dict[str, Any] = {
             "message_id": next(self._next_message),
@@ -153,6 +161,8 @@ class TelegramEmulator:
             if text.startswith("/"):
                 length = len(text.split()[0])
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if reply_to is not None:
+            message["reply_to_message"] = self._message_json(reply_to)
         self.chats[user_id].append(Sent(message["message_id"], user_id, text, [], False, 0.0))
         return await self._push({"message": message})
 

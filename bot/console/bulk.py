@@ -1,10 +1,11 @@
 """POST ``/console/cases/bulk``: the list's selected cases handed to another manager or closed in
 one form (with the session's CSRF token), each case by its own use case, and a page saying what
-happened to each — done, or not done and why."""
+happened to each — done, or not done and why. A close without a note first offers the saved close
+replies of the ticked cases' categories; the one chosen is what each resident receives."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -12,7 +13,8 @@ from starlette.responses import Response
 
 from bot.services.cases import lifecycle
 from bot.services.staff import bulk as staff_bulk
-from bot.services.staff import listing
+from bot.services.staff import listing, replies
+from bot.services.unit.context import ServiceRefusal
 from core.cases import Action
 from core.texts import render
 
@@ -45,27 +47,74 @@ class Bulk:
             return forbidden(reader.language)
         back = _back(form)
         numbers = [n for v in form.getlist("number") if (n := _number(v)) is not None]
-        wanted, problem = _request_of(form)
         if not numbers:
-            problem = "web.b_none"
+            return self._summary(reader, back, problem="web.b_none")
+        ctx, closing = self.sessions.ctx, form.get("action") == Action.CLOSE.value
+        choice = form.get(replies.FIELD) if closing else None  # only a close sends a reply
+        reply = None
+        if isinstance(choice, str) and choice.strip():  # a saved reply, from the close step
+            reply = await staff_bulk.chosen_reply(
+                ctx, reader.viewer, numbers=numbers, choice=choice
+            )
+            if reply is None:
+                return self._summary(reader, back, problem="web.bad_form")
+        wanted, problem = _request_of(form, replied=reply is not None)
+        if problem == "web.b_no_reason":  # a close without its note: the saved replies, if any
+            offered = await staff_bulk.close_replies(
+                ctx, reader.viewer, numbers=numbers, language=reader.language
+            )
+            if offered:  # asked again (400) when the step itself was sent with neither
+                return self._close_step(
+                    reader, back, form, numbers, offered, again=choice is not None
+                )
         if wanted is None or problem:
             return self._summary(reader, back, problem=problem or "web.bad_form")
-        form_id = form.get("form")
         outcomes = await staff_bulk.act_on_cases(
-            self.sessions.ctx,
+            ctx,
             reader.viewer,
             numbers=numbers,
             request=wanted,
-            form_id=form_id if isinstance(form_id, str) else "",
+            form_id=_text(form, "form"),
+            reply=reply,
         )
         self.sessions.kick()  # the cards and messages of the changes go out now
+        manager = wanted.manager_id or ""
+        names = await listing.names_of(ctx, [manager]) if manager else {}
         if wanted.action is Action.REASSIGN:
-            manager = wanted.manager_id or ""
-            names = await listing.names_of(self.sessions.ctx, [manager])
             done = render(reader.language, "web.b_reassigned", manager=names.get(manager, manager))
         else:
             done = render(reader.language, "web.b_closed")
-        return self._summary(reader, back, outcomes=outcomes, done=done)
+        # A refusal names the new holder by id (the use case's words): the page names them.
+        named = [_named(o, names) for o in outcomes]
+        return self._summary(reader, back, outcomes=named, done=done)
+
+    def _close_step(
+        self,
+        reader: Reader,
+        back: str,
+        form: FormData,
+        numbers: list[int],
+        offered: list[staff_bulk.Offered],
+        *,
+        again: bool,
+    ) -> Response:
+        """The close's own step: the ticked cases, the saved replies of their categories and the
+        note, sent as the list's form was (its id kept: sent twice, it acts once)."""
+        return page(
+            "bulk.html",
+            language=reader.language,
+            status_code=400 if again else 200,
+            problem="web.b_no_reason" if again else "",
+            offered=offered,
+            numbers=numbers,
+            form_id=_text(form, "form"),
+            reason=_text(form, "reason")[:MAX_REASON],
+            back=back,
+            reader=reader,
+            viewer=reader.viewer,
+            csrf=reader.csrf,
+            here=back,
+        )
 
     def _summary(
         self,
@@ -99,13 +148,24 @@ class Bulk:
         )
 
 
+def _named(outcome: staff_bulk.Outcome, names: dict[str, str]) -> staff_bulk.Outcome:
+    """``outcome`` with the person its refusal names by id (``manager``) named."""
+    refused = outcome.refusal
+    person = refused.params.get("manager") if refused is not None else None
+    if refused is None or not isinstance(person, str) or person not in names:
+        return outcome
+    params = {**refused.params, "manager": names[person]}
+    return replace(outcome, refusal=ServiceRefusal(refused.reason, params))
+
+
 def _why(outcome: staff_bulk.Outcome, reader: Reader) -> str:
     """A refused case's reason in the reader's words."""
     return said(outcome.refusal, reader.language) if outcome.refusal is not None else ""
 
 
-def _request_of(form: FormData) -> tuple[lifecycle.Request | None, str]:
-    """The use case's request the form asks for, or the problem that stops the whole form."""
+def _request_of(form: FormData, *, replied: bool) -> tuple[lifecycle.Request | None, str]:
+    """The use case's request the form asks for, or the problem that stops the whole form (a
+    close needs a note, or a saved reply: ``replied``)."""
     action, reason = form.get("action"), form.get("reason")
     note = reason[:MAX_REASON] if isinstance(reason, str) else ""
     if action == Action.REASSIGN.value:
@@ -114,10 +174,16 @@ def _request_of(form: FormData) -> tuple[lifecycle.Request | None, str]:
             return None, "web.b_no_manager"
         return lifecycle.Request(Action.REASSIGN, manager_id=manager.strip(), note=note), ""
     if action == Action.CLOSE.value:
-        if not note.strip():
+        if not note.strip() and not replied:
             return None, "web.b_no_reason"
         return lifecycle.Request(Action.CLOSE, note=note), ""
     return None, ""
+
+
+def _text(form: FormData, name: str) -> str:
+    """A form's text field, or "" (a file or nothing)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
 
 
 def _number(value: object) -> int | None:

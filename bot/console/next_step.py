@@ -12,7 +12,7 @@ from typing import Any
 from core.texts import render
 
 # The forms of the case page, in their usual order ("merge" is the merge form).
-ORDER = ("acknowledge", "resolve", "reassign", "decline", "merge", "reject", "close")
+ORDER = ("acknowledge", "resolve", "reassign", "decline", "ask", "merge", "reject", "close")
 _WAITING = ("unassigned", "assigned")  # an acknowledgement is due; after it, a resolution
 
 

@@ -289,7 +289,7 @@ def _request_of(fields: dict[str, str]) -> lifecycle.Request | None:
     match action:
         case Action.ACKNOWLEDGE:
             return lifecycle.Request(action)
-        case Action.RESOLVE | Action.DECLINE | Action.CLOSE:
+        case Action.RESOLVE | Action.DECLINE | Action.CLOSE | Action.ASK:
             return lifecycle.Request(action, note=reason)
         case Action.REASSIGN:
             manager = fields.get("manager", "")

@@ -31,6 +31,7 @@ class Entry:
     via: str  # "经 Telegram", or "" for the system's own steps
     note: str
     internal: bool  # an internal note: residents never see it
+    photos: tuple[int, ...] = ()  # the photos it brought (a fix's, an answer's), by position
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,7 @@ def _entry(event: Mapping[str, Any], people: Mapping[str, Party], language: str)
         via="" if own_step else render(language, "tl.via", channel=channel_name(channel, language)),
         note=event.get("note") or "",
         internal=bool(event.get("internal")),
+        photos=tuple(p for p in event.get("photos") or () if isinstance(p, int)),
     )
 
 

@@ -1,7 +1,8 @@
 """A case as a GeoReport v2 service request: open or closed, its latest step in words, who holds
-it (a role and the community, never a person), its times in the directory's zone with offset.
-No phone number or name is ever served: the resident's and the manager's names, and anything
-in the text that reads like a phone number, are masked."""
+it (a role and the community, never a person), its times in the directory's zone with offset,
+its id as text. No phone number or name is ever served: the resident's and the manager's names,
+and anything in the text that reads like a phone number, are masked. A reader who may not see it
+whole sees what is safe to publish (``published``)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ NOT_STEPS = frozenset(
     )
 )
 # Seven digits or more, spaces or dashes between them: a phone number, masked wherever it is.
+# What a reader without a key for the request's community is not served: what the resident wrote,
+# where, and the photo (its id, status, service, times, status notes and agency are public).
+WITHHELD = frozenset(
+    ("description", "service_notice", "address", "address_id", "lat", "long", "media_url")
+)
 PHONE_LIKE = re.compile(r"\+?\d(?:[ \-]?\d){6,}")
 MASK = "***"
 
@@ -118,7 +124,7 @@ def service_request(
     closed = not Status(case.status).is_open
     updated = (case.closed_at or case.updated_at) if closed else case.updated_at
     return {
-        "service_request_id": case.number,
+        "service_request_id": str(case.number),  # a string, as the spec types it
         "status": "closed" if closed else "open",
         "status_notes": status_notes(case, last_step, at.language),
         "service_name": name_of(at.categories.get(case.category_id), at.language, case.category_id),
@@ -136,3 +142,8 @@ def service_request(
         "long": extra.long if extra else None,
         "media_url": extra.media_url if extra else None,
     }
+
+
+def published(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` as anyone may read it: every field still there, the ``WITHHELD`` ones empty."""
+    return {name: None if name in WITHHELD else value for name, value in request.items()}

@@ -1,5 +1,6 @@
 """The query arguments of GeoReport v2 reads: the language, comma lists, W3C datetimes and the
-90-day range, each refused with a 400 that names the argument."""
+90-day range, and the ``page``/``page_size`` extension, each refused with a 400 that names the
+argument."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from core.texts import CATALOGS, normalize_language
 from .errors import Problem
 
 SPAN = timedelta(days=90)
-MAX_IDS = 1000
+MAX_IDS = 1000  # ids in one GET with a key: the spec's 1000 results
+MAX_IDS_KEYLESS = 50  # without one: a keyless reader cannot sweep the case numbers in bulk
+# The paging extension as Chicago, Boston, Austin and San Francisco document it: page from 1,
+# 50 a page unless page_size says otherwise, at most 500.
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_PAGE = 1_000_000  # keeps the offset (at most 5 * 10**8) within a 32-bit integer
 MAX_CASE_NUMBER = 2**31 - 1  # the case number's column is a 32-bit INTEGER
 # The dates a search may name: before any case, or far enough from the calendar's end that the
 # 90 days around them and the conversion to UTC stay within what a datetime holds.
@@ -46,12 +53,16 @@ def comma_list(params: Mapping[str, str], name: str) -> tuple[str, ...] | None:
     return values or None
 
 
-def request_ids(params: Mapping[str, str]) -> tuple[int, ...] | None:
-    """``service_request_id`` as case numbers; 400 for anything but whole numbers."""
+def request_ids(params: Mapping[str, str], *, keyed: bool) -> tuple[int, ...] | None:
+    """``service_request_id`` as case numbers: 400 for anything but whole numbers, and for more
+    than ``MAX_IDS`` of them (``MAX_IDS_KEYLESS`` for a reader without a key)."""
     values = comma_list(params, "service_request_id")
     if values is None:
         return None
-    if len(values) > MAX_IDS or not all(v.isdigit() and len(v) <= 10 for v in values):
+    limit = MAX_IDS if keyed else MAX_IDS_KEYLESS
+    if len(values) > limit:
+        raise Problem(400, "open311.err.too_many_ids", {"count": len(values), "limit": limit})
+    if not all(v.isdigit() and len(v) <= 10 for v in values):
         raise Problem(
             400,
             "open311.err.bad_value",
@@ -60,6 +71,46 @@ def request_ids(params: Mapping[str, str]) -> tuple[int, ...] | None:
     # A number past the case column's range names no case: it finds nothing (PostgreSQL would
     # refuse to compare an INTEGER with it).
     return tuple(n for n in (int(v) for v in values) if n <= MAX_CASE_NUMBER)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a search: ``number`` from 1, ``size`` requests a page."""
+
+    number: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        """How many requests come before this page."""
+        return (self.number - 1) * self.size
+
+
+def _whole(params: Mapping[str, str], name: str, top: int) -> int | None:
+    text = params.get(name, "").strip()
+    if not text:
+        return None
+    if not (text.isdigit() and len(text) <= 7 and 1 <= int(text) <= top):
+        raise Problem(400, "open311.err.page", {"field": name, "value": text[:80], "limit": top})
+    return int(text)
+
+
+def page_of(params: Mapping[str, str]) -> Page | None:
+    """``page`` and ``page_size``: None when neither is given (then the spec's first 1,000
+    answer), else page 1 and ``PAGE_SIZE`` unless given; 400 for anything but a whole number
+    from 1 to ``MAX_PAGE`` and ``MAX_PAGE_SIZE``."""
+    number = _whole(params, "page", MAX_PAGE)
+    size = _whole(params, "page_size", MAX_PAGE_SIZE)
+    if number is None and size is None:
+        return None
+    return Page(number or 1, size or PAGE_SIZE)
+
+
+def case_number(text: str) -> int | None:
+    """A service_request_id in a path as a case number; None when it can name no case."""
+    if text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_CASE_NUMBER:
+        return int(text)
+    return None
 
 
 def state_of(params: Mapping[str, str]) -> str | None:

@@ -1,6 +1,7 @@
-"""GET requests: the cases a client may see, filtered as GeoReport v2 says (ids override the
-rest; service codes, a requested-time range of at most 90 days, open or closed), newest first,
-at most 1,000."""
+"""GET requests: the cases a client asks for, filtered as GeoReport v2 says (ids override the
+rest; service codes, a requested-time range of at most 90 days, open or closed), newest first
+(by requested time, then number: a total order, so pages neither repeat nor skip), at most 1,000
+or one page; each served whole or as published, as the reader may see it."""
 
 from __future__ import annotations
 
@@ -17,10 +18,29 @@ from db import open311 as store
 from db import queries
 from db.models import Case, CaseEvent
 
-from .describe import NOT_STEPS, Context, service_request
+from .describe import NOT_STEPS, Context, published, service_request
 from .directory_view import describing_context
+from .keys import Key
+from .params import Page
 
 MAX_RESULTS = 1000
+TERMINAL_VALUES = frozenset(s.value for s in TERMINAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads: the communities whose requests they see whole (None: every community; empty:
+    none, as for a reader without a key), and whether closed requests are public to anyone
+    (``OPEN311_PUBLIC_READ``). The rest they see as published."""
+
+    whole: tuple[str, ...] | None
+    closed_public: bool = False
+
+    def sees_whole(self, case: Case) -> bool:
+        """True when this reader is served all of ``case``."""
+        if self.whole is None or case.community_id in self.whole:
+            return True
+        return self.closed_public and case.status in TERMINAL_VALUES
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +54,14 @@ class Wanted:
     codes: tuple[str, ...] | None = None
     state: str | None = None
     communities: tuple[str, ...] | None = None
-    only_closed: bool = False  # read without a key: closed requests only
+    only_closed: bool = False  # a search without a key: closed requests only
+    page: Page | None = None  # None: the first MAX_RESULTS
+
+
+def reader_for(key: Key | None, *, closed_public: bool) -> Reader:
+    """What ``key`` sees whole: its communities (every one for a key limited to none); without a
+    key, closed requests when ``closed_public``, else nothing."""
+    return Reader((key.communities or None) if key is not None else (), closed_public)
 
 
 def _statuses(state: str | None) -> list[str] | None:
@@ -45,8 +72,11 @@ def _statuses(state: str | None) -> list[str] | None:
     return None
 
 
-async def find_requests(ctx: ServiceContext, wanted: Wanted, language: str) -> list[dict[str, Any]]:
-    """The service requests ``wanted`` names, described in ``language``."""
+async def find_requests(
+    ctx: ServiceContext, wanted: Wanted, reader: Reader, language: str
+) -> list[dict[str, Any]]:
+    """The service requests ``wanted`` names, described in ``language`` as ``reader`` may see
+    them."""
     query = select(Case)
     if wanted.numbers is not None:
         query = query.where(col(Case.number).in_(list(wanted.numbers)))
@@ -65,10 +95,16 @@ async def find_requests(ctx: ServiceContext, wanted: Wanted, language: str) -> l
     if wanted.only_closed:
         query = query.where(col(Case.status).in_([s.value for s in TERMINAL]))
     query = query.order_by(col(Case.created_at).desc(), col(Case.number).desc())
+    if wanted.page is None:
+        query = query.limit(MAX_RESULTS)
+    else:
+        query = query.offset(wanted.page.offset).limit(wanted.page.size)
     async with ctx.db.reading() as session:
-        cases = list((await session.exec(query.limit(MAX_RESULTS))).all())
+        cases = list((await session.exec(query)).all())
         at = await describing_context(session, language)
-        return await _described(session, cases, at)
+        described = await _described(session, cases, at)
+    pairs = zip(cases, described, strict=True)
+    return [whole if reader.sees_whole(case) else published(whole) for case, whole in pairs]
 
 
 async def _described(session: Any, cases: Sequence[Case], at: Context) -> list[dict[str, Any]]:
@@ -100,12 +136,3 @@ async def _described(session: Any, cases: Sequence[Case], at: Context) -> list[d
             )
         )
     return described
-
-
-async def case_scope(ctx: ServiceContext, number: int) -> tuple[str, bool] | None:
-    """The community of case ``number`` and whether it is open, or None when there is none."""
-    async with ctx.db.reading() as session:
-        case = await queries.get_case(session=session, number=number)
-    if case is None:
-        return None
-    return case.community_id, case.status not in {s.value for s in TERMINAL}

@@ -32,7 +32,7 @@ from .errors import Problem, problem_response
 from .filing import CHANNEL, file_request
 from .form import read_filing
 from .formats import FORMATS, render
-from .params import comma_list, language_of, request_ids, span_of, state_of
+from .params import case_number, comma_list, language_of, page_of, request_ids, span_of, state_of
 from .throttle import ReadLimits
 
 BASE = "/open311/v2"
@@ -133,55 +133,56 @@ class Open311Api:
     async def requests(
         self, request: Request, fmt: str, language: str, key: keys.Key | None
     ) -> Response:
-        """GET or POST requests."""
+        """GET or POST requests. A search by ``service_request_id`` needs no key; any other
+        search needs one unless the operator opens closed requests to all."""
         if request.method == "POST":
             return await self._post(request, fmt, language)
         params = request.query_params
-        self._reader(key)
+        numbers = request_ids(params, keyed=key is not None)
+        if numbers is None:
+            self._reader(key)
         snapshot = await self._snapshot()
         communities, chosen = self._scope(params, key, snapshot)
         async with self._ctx.db.reading() as session:
             tz = await zone(session)
         span = span_of(params, self._ctx.clock(), tz)
-        limited = chosen or (key is not None and bool(key.communities))
+        # By id, any community's requests are found (each served as the reader may see it);
+        # a search stays within the key's communities.
+        limited = chosen or (numbers is None and key is not None and bool(key.communities))
         wanted = reading.Wanted(
             start=span.start,
             end=span.end,
-            numbers=request_ids(params),
+            numbers=numbers,
             codes=comma_list(params, "service_code"),
             state=state_of(params),
             communities=tuple(c.id for c in communities) if limited else None,
-            only_closed=key is None,
+            only_closed=key is None and numbers is None,
+            page=page_of(params),
         )
-        found = await reading.find_requests(self._ctx, wanted, language)
+        found = await reading.find_requests(self._ctx, wanted, self._reading_as(key), language)
         return render(fmt, "service_requests", found)
 
     async def request(
         self, request: Request, fmt: str, language: str, key: keys.Key | None
     ) -> Response:
-        """GET requests/{service_request_id}. A request the reader may not see answers exactly
-        as one that does not exist: nobody can tell open numbers from missing ones."""
+        """GET requests/{service_request_id}, with or without a key. A request outside the
+        ``jurisdiction_id`` named answers exactly as one that does not exist."""
         params = request.query_params
-        self._reader(key)
         text = str(request.path_params["number"])
         unknown = Problem(404, "open311.err.request_unknown", {"id": text[:20]})
-        if not (text.isdigit() and len(text) <= 10):
+        number = case_number(text)
+        if number is None:
             raise unknown
         snapshot = await self._snapshot()
-        communities, _ = self._scope(params, key, snapshot)
-        scope = await reading.case_scope(self._ctx, int(text))
-        if scope is None:
-            raise unknown
-        community_id, is_open = scope
-        limited = params.get("jurisdiction_id") or (key is not None and key.communities)
-        if limited and community_id not in {c.id for c in communities}:
-            raise unknown  # another community's case: as if there were none
-        if key is None and is_open:
-            raise unknown  # an open case, read without a key: as if there were none
-        wanted = reading.Wanted(numbers=(int(text),))
-        return render(
-            fmt, "service_requests", await reading.find_requests(self._ctx, wanted, language)
+        communities, chosen = self._scope(params, key, snapshot)
+        wanted = reading.Wanted(
+            numbers=(number,),
+            communities=tuple(c.id for c in communities) if chosen else None,
         )
+        found = await reading.find_requests(self._ctx, wanted, self._reading_as(key), language)
+        if not found:
+            raise unknown
+        return render(fmt, "service_requests", found)
 
     async def unknown(
         self, request: Request, fmt: str, language: str, key: keys.Key | None
@@ -211,7 +212,7 @@ class Open311Api:
         async with self._ctx.db.reading() as session:
             at = await describing_context(session, language)
         answer = {
-            "service_request_id": case.number,
+            "service_request_id": str(case.number),
             "service_notice": notice(case, at),
             "account_id": filing.account_id,
         }
@@ -284,9 +285,12 @@ class Open311Api:
         return key
 
     def _reader(self, key: keys.Key | None) -> None:
-        """Requests are read with a valid key, or without one when the operator allows it."""
+        """Requests are searched with a valid key, or without one when the operator allows it."""
         if key is None and not self._settings.open311_public_read:
             raise Problem(403, "open311.err.needs_key")
+
+    def _reading_as(self, key: keys.Key | None) -> reading.Reader:
+        return reading.reader_for(key, closed_public=self._settings.open311_public_read)
 
     async def _snapshot(self) -> DirectorySnapshot:
         async with self._ctx.db.reading() as session:

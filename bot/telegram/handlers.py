@@ -12,11 +12,12 @@ another instance handled) is logged quietly, never a failure of the update.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -49,7 +50,12 @@ LANGUAGE_BUTTONS = [[Button("中文", "l:zh", literal=True), Button("English", "
 UNKNOWN = messages.Answer("tg.unknown")
 # Presses that ask for more before they act: a reason, a new manager, the note of "已办好" (the
 # category's replies; at once when it has none).
-ASKED_FIRST = (Action.RATE, Action.REASSIGN, Action.REJECT, Action.CLOSE, Action.RESOLVE)
+# A case as our messages name it ("#12"): ASCII digits only, as the callback codec reads them.
+_CASE_MENTION = re.compile(r"#(\d{1,12})", re.ASCII)
+ASKED_FIRST = (
+    *(Action.RATE, Action.REASSIGN, Action.REJECT, Action.CLOSE, Action.RESOLVE),
+    Action.ASK,  # what to ask the reporter
+)
 # Where ``/web`` sign-in links point (PUBLIC_URL), in the Application's bot_data; None: the
 # console is off. Set by the running stack (bot/runtime.py).
 CONSOLE_URL = "console_url"
@@ -201,7 +207,11 @@ class TelegramGateway:
         if message is None or not message.photo:
             return
         photo, caption = message.photo[-1].file_id, message.caption
-        await messages.message(self._ctx, _inbound(update), UNKNOWN, text=caption, photo=photo)
+        # A photo sent as a reply to a case's card is about that case (the fix, from its holder).
+        about = card_number(message.reply_to_message, context.bot.id)
+        await messages.message(
+            self._ctx, _inbound(update), UNKNOWN, text=caption, photo=photo, about=about
+        )
 
     async def press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A button: authorized against the case and the person by the use case it calls."""
@@ -232,6 +242,21 @@ class TelegramGateway:
         else:
             request = lifecycle.Request(pressed.action)
             await lifecycle.act_on(self._ctx, inbound, number=pressed.number, request=request)
+
+
+def card_number(replied: Message | None, bot_id: int) -> int | None:
+    """The case a message of ours is about — its buttons' case, else the first "#n" in it — or
+    None for anyone else's message. Only a hint: the use case decides what the sender may do."""
+    if replied is None or replied.from_user is None or replied.from_user.id != bot_id:
+        return None
+    markup = replied.reply_markup
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            pressed = decode(str(button.callback_data or ""))
+            if pressed is not None:
+                return pressed.number
+    found = _CASE_MENTION.search(replied.text or replied.caption or "")
+    return int(found.group(1)) if found else None
 
 
 def _inbound(update: Update) -> Inbound:

@@ -39,6 +39,11 @@ class Case(SQLModel, table=True):
     rating: str | None = Field(default=None, max_length=24)
     duplicate_of: int | None = None
     followers: int = 0  # residents following it (its own reporter not counted)
+    # A question to the reporter waiting for their next message: who asked it, and when (the
+    # question itself is the ``asked`` event's note). A reporter's own cases are few, so the
+    # index on ``resident_id`` finds it.
+    asked_by: str | None = Field(default=None, max_length=64)
+    asked_at: datetime | None = None
     ack_due_at: datetime
     resolve_due_at: datetime
     # The one timer the scheduler sweeps: when this case next needs the clock's attention.

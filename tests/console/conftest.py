@@ -1,11 +1,15 @@
 """The console over httpx's ASGI transport: the real app (``create_web_app`` with the console's
-routes) on the test database and clock, and browsers signed in as the example directory's people."""
+routes) on the test database and clock, and browsers signed in as the example directory's people;
+for the tests in Chromium, the real stack with both emulators (``run``) and the browser
+(``chromium``), with their helpers in in_browser.py."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +21,13 @@ from bot.services.staff import signin
 from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
 from db.models import CaseEvent, OutboxMessage
+from sandbox.harness import migrated_sqlite
+from tests.e2e.channels import Both, both_channels
+
+from .in_browser import CHROMIUM
+from .in_browser import SECRET as BROWSER_SECRET
+from .in_browser import STAFF as STAFF_TELEGRAM
+from .in_browser import SUPERVISOR as SUPERVISOR_TELEGRAM
 
 SECRET = "console-secret-for-the-tests-0123456789"
 BASE = "http://127.0.0.1:8080"
@@ -118,3 +129,30 @@ async def outbox_count(ctx: ServiceContext) -> int:
     """How many outbox rows there are."""
     async with ctx.db.reading() as session:
         return len((await session.exec(select(OutboxMessage.id))).all())
+
+
+@pytest.fixture
+async def run(tmp_path: Path) -> AsyncIterator[Both]:
+    """The stack with the console on, both emulators, 刘博 and 赵主管 in Telegram."""
+    db = await migrated_sqlite(tmp_path / "wolaiban.db")
+    try:
+        async with both_channels(db, console_secret=BROWSER_SECRET) as running:
+            running.telegram.add_user(STAFF_TELEGRAM, "刘博")
+            running.telegram.add_user(SUPERVISOR_TELEGRAM, "赵主管")
+            yield running
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, as root needs it."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"]
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()

@@ -8,7 +8,8 @@ demo's (a month of history in the example town, signed in as its town desk, 韩�
   has a name of its own (a label, not a placeholder).
 
 With ``WOLAIBAN_SCREENSHOTS=DIR`` the list and a case at both widths are saved there as small PNGs
-(the README's pictures: ``WOLAIBAN_SCREENSHOTS=docs/img``).
+(the README's pictures: ``WOLAIBAN_SCREENSHOTS=docs/img``). The world's month ends at a fixed
+moment and the console reads that clock, so the pictures are the same on every run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +43,18 @@ from sandbox.demo import TOWN_DESK, demo_directory
 from sandbox.demo_history import make_history
 from sandbox.harness import migrated_sqlite
 from sandbox.serve import free_port, serving
-from tests.console.test_browser import CHROMIUM, PHONE, chromium
+from tests.console.in_browser import PHONE, needs_chromium, sign_in
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="browser tests: no Chromium at /usr/bin/chromium (apt-get install -y chromium)",
-)
-__all__ = ["chromium"]  # the browser fixture, shared with test_browser.py
+pytestmark = needs_chromium
 
 DESK = {"width": 1280, "height": 800}
 WIDTHS = {"desk": DESK, "phone": PHONE}
 BAD = ("serious", "critical")
 LOCALE = {"zh": "zh-CN", "en": "en-US"}  # the browser's: what the sign-in page answers in
 HTML_LANG = {"zh": "zh-CN", "en": "en"}  # the page's own
+# The end of the world's month, and the console's "now": a Wednesday, 10:30 in Beijing. The
+# README's pictures (ages, deadlines, "overdue by") come out the same on every run.
+NOW = datetime(2026, 3, 18, 2, 30, tzinfo=UTC)
 # Named by its own label, aria-label or aria-labelledby: a placeholder or title is not a name.
 UNNAMED_FIELDS = """() => [...document.querySelectorAll(
   'input:not([type=hidden]):not([type=submit]):not([type=button]), select, textarea')]
@@ -67,6 +68,10 @@ FOCUS = """() => { const e = document.activeElement, s = getComputedStyle(e);
     shown: (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none',
     inMain: !!e.closest('main'),
     acts: !!(e.form && /[/]cases[/][0-9]+[/]act$/.test(e.form.getAttribute('action')))}; }"""
+
+
+def _now() -> datetime:
+    return NOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +94,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 async def _make_world(path: Path) -> World:
     db = await migrated_sqlite(path)
     try:
-        ctx = ServiceContext(db=db, default_language="zh", channels=BOOK)
+        ctx = ServiceContext(db=db, default_language="zh", channels=BOOK, clock=_now)
         directory = validate_directory(demo_directory("zh"))
         assert not isinstance(directory, list), directory
         await load_directory(ctx, directory)
@@ -133,7 +138,7 @@ class Desk:
 async def desk(world: World) -> AsyncIterator[Desk]:
     """The console (the real app) on the world's database, served on loopback."""
     db = open_database(f"sqlite+aiosqlite:///{world.database}")
-    ctx = ServiceContext(db=db, default_language="zh", channels=BOOK)
+    ctx = ServiceContext(db=db, default_language="zh", channels=BOOK, clock=_now)
     port = free_port()
     settings = Settings(
         _env_file=None,
@@ -156,10 +161,11 @@ async def _signed_in(chromium: Any, desk: Desk, lang: str, width: str) -> AsyncI
     context = await chromium.new_context(viewport=WIDTHS[width], locale=LOCALE[lang])
     try:
         page = await context.new_page()
-        await page.goto(await desk.link())
-        await _check(page, "login", width)
-        await page.click("#sign-in")
-        await page.wait_for_url("**/console/cases")
+
+        async def login_checked(login: Any) -> None:
+            await _check(login, "login", width)
+
+        await sign_in(page, await desk.link(), first=login_checked)
         if lang == "en":  # the desk reads Chinese: the console's own switch turns it
             await page.click("#switch-language")
             await page.wait_for_url("**/console/cases")
@@ -215,6 +221,35 @@ async def test_every_page_passes_axe_and_fits_a_phone(
         await page.click("header button:not(#switch-language)")  # sign out
         await page.wait_for_load_state()
         await _check(page, "signed out", width)
+
+
+async def test_the_demo_desk_sees_several_communities_and_what_is_overdue(
+    chromium: Any, desk: Desk, world: World
+) -> None:
+    """What ``./scripts/demo --console`` signs in to: 韩梅 sees every community's cases, not one
+    closed case, and the overdue ones say so on the list and gather under "overdue"."""
+    async with _signed_in(chromium, desk, "zh", "desk") as page:
+        assert "韩梅" in await page.inner_text("header")
+        offered = await page.locator("select[name=community] option").evaluate_all(
+            "options => options.map(o => o.value).filter(Boolean)"
+        )
+        assert len(offered) == 6, offered  # every community of the town
+        late = page.locator("table.cases tr.overdue .mark.late")
+        assert await late.count() > 0
+        assert all(m.startswith("已超时") for m in await late.all_inner_texts())
+        with_cases = []
+        for community in offered:
+            await page.goto(f"{desk.url}/console/cases?community={community}&status=all")
+            if await page.locator("table.cases tr[data-number]").count():
+                with_cases.append(community)
+        assert len(with_cases) >= 3, with_cases  # the month's history, in several communities
+        await page.goto(f"{desk.url}/console/cases")
+        await page.check("input[name=overdue]")
+        await page.click("#apply-filters")
+        await page.wait_for_url("**overdue=1**")
+        rows = page.locator("table.cases tr[data-number]")
+        assert await rows.count() > 0
+        assert await rows.count() == await page.locator("tr.overdue .mark.late").count()
 
 
 async def _tab(page: Any) -> dict[str, Any]:

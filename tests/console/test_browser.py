@@ -2,85 +2,38 @@
 the Telegram and Twilio emulators: sign in from a ``/web`` link, filter, open a case, reassign it
 and see the new holder's card arrive, download the CSV, switch language, and see the list refresh
 by itself when a new SMS report comes in; merge a duplicate with one click and undo it on a
-phone-sized screen.
-
-With ``WOLAIBAN_SCREENSHOTS=DIR`` the cases page and a case page are saved there as PNG (the
-README's pictures: ``WOLAIBAN_SCREENSHOTS=docs/img``).
+phone-sized screen. (The README's pictures are taken by test_accessibility.py.)
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import struct
-import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from sandbox.harness import migrated_sqlite, until
 from tests.e2e.channels import Both, both_channels
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="browser tests: no Chromium at /usr/bin/chromium (apt-get install -y chromium)",
+from .in_browser import (
+    PHONE,
+    STAFF,
+    SUPERVISOR,
+    downloaded,
+    errors_of,
+    needs_chromium,
+    png,
+    presses,
+    refused_by_csp,
+    reported_by_sms,
+    says,
+    sign_in,
+    sign_in_link,
+    signed_in,
 )
-SECRET = "browser-console-secret-0123456789"
-STAFF, SUPERVISOR = 1001, 3001  # 刘博 (jzsj-south), 赵主管
-LI_DAYE, JZSJ_SOUTH = "+8613900000001", "+8610690000001"  # a resident, his community's number
-PHONE = {"width": 390, "height": 844}  # a phone's viewport, in CSS pixels
-LINK = re.compile(r"(http://127\.0\.0\.1:\d+/console/login/[A-Za-z0-9_-]+)")
 
-
-@pytest.fixture
-async def run(tmp_path: Path) -> AsyncIterator[Both]:
-    """The stack with the console on, both emulators, 刘博 and 赵主管 in Telegram."""
-    db = await migrated_sqlite(tmp_path / "wolaiban.db")
-    try:
-        async with both_channels(db, console_secret=SECRET) as running:
-            running.telegram.add_user(STAFF, "刘博")
-            running.telegram.add_user(SUPERVISOR, "赵主管")
-            yield running
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Any]:
-    """Chromium, headless, as root needs it."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def _report(run: Both, text: str) -> int:
-    """Li Daye texts a report to his community's number; the case's number from the answer."""
-    reply = await run.text(LI_DAYE, JZSJ_SOUTH, text)
-    found = re.search(r"#(\d+)", " ".join(reply.messages))
-    assert found, reply.body
-    return int(found.group(1))
-
-
-async def _sign_in_link(run: Both) -> str:
-    """刘博 sends /web; the link the bot answers with."""
-    seen = len(run.telegram.inbox(STAFF))
-    await run.telegram.user_says(STAFF, "/web")
-    await run.until(lambda: len(run.telegram.inbox(STAFF)) > seen)
-    message = run.telegram.inbox(STAFF)[seen].text
-    found = LINK.search(message)
-    assert found, message
-    return found.group(1)
+pytestmark = needs_chromium
 
 
 async def test_residents_get_no_link(run: Both) -> None:
@@ -93,71 +46,30 @@ async def test_residents_get_no_link(run: Both) -> None:
     assert "/console/login/" not in answer
 
 
-def _png(width: int = 160, height: int = 120) -> bytes:
-    """A real PNG (a gradient), as a phone's photo would be an image."""
-    rows = b"".join(
-        b"\x00" + bytes(v for x in range(width) for v in (x % 256, y * 2 % 256, 160))
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-async def _next(run: Both, user: int, seen: int) -> Any:
-    await run.until(lambda: len(run.telegram.inbox(user)) > seen)
-    return run.telegram.inbox(user)[seen]
-
-
-async def _press(run: Both, user: int, message: Any, label: str) -> Any:
-    data = [b["callback_data"] for row in message.buttons for b in row if b["text"] == label]
-    assert data, [b["text"] for row in message.buttons for b in row]
-    seen = len(run.telegram.inbox(user))
-    await run.telegram.user_presses(user, message, data[0])
-    return await _next(run, user, seen)
-
-
-async def _say(run: Both, user: int, text: str = "", photo: str | None = None) -> Any:
-    seen = len(run.telegram.inbox(user))
-    await run.telegram.user_says(user, text, photo=photo)
-    return await _next(run, user, seen)
-
-
 async def test_a_residents_telegram_photo_shows_on_the_case_page(
-    run: Both, chromium: Any, tmp_path: Path
+    run: Both,
+    chromium: Any,
 ) -> None:
     resident = 4001  # 李大爷, of jzsj-south
-    run.telegram.files["AgAC-parcels-photo"] = _png()
-    ask = await _say(run, resident, "/report")
-    ask = await _press(run, resident, ask, "快递堆放占道")
-    ask = await _say(run, resident, "172号楼门口")
-    ask = await _say(run, resident, "快递堆满了楼门口", photo="AgAC-parcels-photo")
-    confirm = await _press(run, resident, ask, "完成")
-    done = await _press(run, resident, confirm, "✅ 提交")
+    run.telegram.files["AgAC-parcels-photo"] = png()
+    ask = await says(run, resident, "/report")
+    ask = await presses(run, resident, ask, "快递堆放占道")
+    ask = await says(run, resident, "172号楼门口")
+    ask = await says(run, resident, "快递堆满了楼门口", photo="AgAC-parcels-photo")
+    confirm = await presses(run, resident, ask, "完成")
+    done = await presses(run, resident, confirm, "✅ 提交")
     number = int(re.search(r"#(\d+)", done.text).group(1))  # type: ignore[union-attr]
 
-    page = await (await chromium.new_context()).new_page()
-    await page.goto(await _sign_in_link(run))
-    await page.click("#sign-in")
-    await page.wait_for_url("**/console/cases")
-    await page.goto(f"{run.public_url}/console/cases/{number}")
-    image = page.locator(".photos img").first
-    await image.wait_for()
-    width = await image.evaluate("img => img.complete ? img.naturalWidth : -1")
-    for _ in range(50):
-        if width > 0:
-            break
-        await page.wait_for_timeout(100)
+    async with signed_in(chromium, await sign_in_link(run)) as page:
+        await page.goto(f"{run.public_url}/console/cases/{number}")
+        image = page.locator(".photos img").first
+        await image.wait_for()
         width = await image.evaluate("img => img.complete ? img.naturalWidth : -1")
+        for _ in range(50):
+            if width > 0:
+                break
+            await page.wait_for_timeout(100)
+            width = await image.evaluate("img => img.complete ? img.naturalWidth : -1")
     assert width == 160  # fetched from Telegram by file id, through the console
     assert run.telegram.file_downloads == 1
 
@@ -167,26 +79,23 @@ def _numbers(html: str) -> list[int]:
 
 
 async def test_a_staff_member_works_a_case_in_the_browser(
-    run: Both, chromium: Any, tmp_path: Path
+    run: Both,
+    chromium: Any,
 ) -> None:
-    parcels = await _report(run, "快递堆在172号楼门口，过不去")
-    noise = await _report(run, "楼上装修噪音太吵")
+    parcels = await reported_by_sms(run, "快递堆在172号楼门口，过不去")
+    noise = await reported_by_sms(run, "楼上装修噪音太吵")
     others = [
-        await _report(run, text)
+        await reported_by_sms(run, text)
         for text in ("172号楼电梯又坏了，老人下不了楼", "地下车库有人乱停车，堵住了出口")
     ]
-    link = await _sign_in_link(run)
+    link = await sign_in_link(run)
 
     context = await chromium.new_context(accept_downloads=True, locale="zh-CN")
     page = await context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    await page.goto(link)
-    await page.click("#sign-in")
-    await page.wait_for_url("**/console/cases")
+    problems = errors_of(page)
+    await sign_in(page, link)
     assert "刘博" in await page.inner_text("header")
     assert set(_numbers(await page.content())) == {parcels, noise, *others}
-    await _shoot(page, tmp_path, "console-cases.png")
 
     # filter: parcels only, and the filter is kept in the URL and the form
     await page.select_option("select[name=category]", "parcels")
@@ -198,7 +107,7 @@ async def test_a_staff_member_works_a_case_in_the_browser(
     async with page.expect_download() as download_info:
         await page.click("#export")
     download = await download_info.value
-    content = _read(await download.path())
+    content = downloaded(await download.path())
     assert content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert [int(r["number"]) for r in rows] == [parcels]
@@ -216,7 +125,6 @@ async def test_a_staff_member_works_a_case_in_the_browser(
     card = run.telegram.inbox(SUPERVISOR)[cards]
     assert card.text.startswith(f"📋 新诉求 #{parcels}")
     assert "刘博 改派给 赵主管 经工作台" in await page.inner_text("ol.timeline")
-    await _shoot(page, tmp_path, "console-case.png")
 
     # back to the list in English; the filters stay
     await page.goto(f"{run.public_url}/console/cases?category=parcels&status=all")
@@ -227,7 +135,7 @@ async def test_a_staff_member_works_a_case_in_the_browser(
 
     # a new SMS report appears by itself (htmx polling), with no reload and the filters kept
     await page.evaluate("window.stillHere = true")
-    newer = await _report(run, "快递车又堵住172号楼门口")
+    newer = await reported_by_sms(run, "快递车又堵住172号楼门口")
 
     async def listed() -> bool:
         return newer in _numbers(await page.inner_html("#case-list"))
@@ -239,7 +147,7 @@ async def test_a_staff_member_works_a_case_in_the_browser(
     assert await listed()
     assert await page.evaluate("window.stillHere === true")  # the page was not reloaded
     assert noise not in _numbers(await page.inner_html("#case-list"))  # still only parcels
-    assert not [p for p in problems if "Content Security Policy" in p], problems
+    assert not refused_by_csp(problems), problems
     await context.close()
 
 
@@ -250,16 +158,15 @@ async def _fits(page: Any) -> None:
 
 
 async def test_a_duplicate_merged_with_one_click_and_undone_on_a_phone(
-    run: Both, chromium: Any, tmp_path: Path
+    run: Both,
+    chromium: Any,
 ) -> None:
-    first = await _report(run, "快递堆在172号楼门口，过不去")
-    second = await _report(run, "172号楼门口快递又堆满了，车开不进来")
-    link = await _sign_in_link(run)
+    first = await reported_by_sms(run, "快递堆在172号楼门口，过不去")
+    second = await reported_by_sms(run, "172号楼门口快递又堆满了，车开不进来")
+    link = await sign_in_link(run)
     context = await chromium.new_context(locale="zh-CN", viewport=PHONE)
     page = await context.new_page()
-    await page.goto(link)
-    await page.click("#sign-in")
-    await page.wait_for_url("**/console/cases")
+    await sign_in(page, link)
     await _fits(page)
 
     # the newer case offers the older one as its likely duplicate: one click merges it there
@@ -301,22 +208,3 @@ async def test_the_web_command_when_the_console_is_off(tmp_path: Path) -> None:
             )
     finally:
         await db.dispose()
-
-
-def _read(path: str | Path) -> bytes:
-    return Path(path).read_bytes()
-
-
-def _folder(tmp_path: Path) -> Path:
-    """Where screenshots go: WOLAIBAN_SCREENSHOTS when set, else the test's own folder."""
-    folder = Path(os.environ.get("WOLAIBAN_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-async def _shoot(page: Any, tmp_path: Path, name: str) -> None:
-    """A screenshot of the whole page, as a PNG."""
-    path = _folder(tmp_path) / name
-    await page.set_viewport_size({"width": 1280, "height": 800})
-    await page.screenshot(path=str(path), full_page=True)
-    assert _read(path).startswith(b"\x89PNG")

@@ -10,7 +10,6 @@ from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-import pytest
 from sqlmodel import col, select
 
 from bot.delivery.claims import claim_due
@@ -23,11 +22,8 @@ from db.models import Case, OutboxMessage
 from tests.conftest import Clock
 from tests.services.example import ACTORS, REQUESTS, case_in
 
-from . import test_browser as in_chromium
 from .conftest import CSRF, MANAGER, STAFF, Browser
-
-# The browser tests' stack and Chromium, as fixtures of this module too.
-stack, chromium_browser = in_chromium.run, in_chromium.chromium
+from .in_browser import needs_chromium, reported_by_sms, sign_in_link
 
 ROUND = (  # one round of a case that will not stay fixed: three moves of the manager's card
     ("manager", Request(Action.ACKNOWLEDGE)),
@@ -199,15 +195,12 @@ async def test_a_refusal_is_said_beside_its_form(browser: Browser) -> None:
     assert closed.status == "closed"
 
 
-@pytest.mark.skipif(not in_chromium.CHROMIUM.exists(), reason="browser tests: no Chromium")
-async def test_a_refusal_appears_beside_its_form_in_the_browser(
-    stack: Any, chromium_browser: Any
-) -> None:
-    run = stack
-    first = await in_chromium._report(run, "快递堆在172号楼门口，过不去")
-    second = await in_chromium._report(run, "172号楼门口快递又堆满了")
-    link = await in_chromium._sign_in_link(run)
-    context = await chromium_browser.new_context(locale="zh-CN")
+@needs_chromium
+async def test_a_refusal_appears_beside_its_form_in_the_browser(run: Any, chromium: Any) -> None:
+    first = await reported_by_sms(run, "快递堆在172号楼门口，过不去")
+    second = await reported_by_sms(run, "172号楼门口快递又堆满了")
+    link = await sign_in_link(run)
+    context = await chromium.new_context(locale="zh-CN")
     page = await context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,9 +26,15 @@ from tests.e2e.channels import Both
 from tests.services.example import case_in
 
 from .conftest import CSRF, MANAGER, OTHER_STAFF, STAFF, SUPERVISOR, Browser
-
-# The browser check runs on test_browser.py's stack and Chromium (fixtures too).
-from .test_browser import CHROMIUM, _read, _sign_in_link, chromium, run  # noqa: F401
+from .in_browser import (
+    downloaded,
+    errors_of,
+    needs_chromium,
+    refused_by_csp,
+    reported_by_sms,
+    sign_in_link,
+    signed_in,
+)
 
 PHONE = "+8613812340001"
 SMS_ID = f"sms-{PHONE}"
@@ -204,44 +209,33 @@ async def test_the_directory_s_people_show_why_they_are_not_erased(browser: Brow
     assert await _audit(browser) == []
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="browser tests: no Chromium at /usr/bin/chromium")
-async def test_a_reporter_exported_and_erased_in_a_browser(
-    run: Both,  # noqa: F811 - the fixture imported above
-    chromium: Any,  # noqa: F811
-) -> None:
+@needs_chromium
+async def test_a_reporter_exported_and_erased_in_a_browser(run: Both, chromium: Any) -> None:
     """The same in Chromium on the real stack: the link from the case, the download, the
     confirmation typed in, the notice, the case saying so — with no script the CSP refuses."""
-    reply = await run.text(PHONE, JZSJ_SOUTH, WHAT)
-    found = re.search(r"#(\d+)", " ".join(reply.messages))
-    assert found, reply.body
-    number = int(found.group(1))
-    context = await chromium.new_context(accept_downloads=True, locale="zh-CN")
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    await page.goto(await _sign_in_link(run))
-    await page.click("#sign-in")
-    await page.wait_for_url("**/console/cases")
-    await page.goto(f"{run.public_url}/console/cases/{number}")
-    await page.click("#reporter")
-    await page.wait_for_url(f"**/console/cases/{number}/reporter")
-    assert await page.inner_text("#identities") == "sms: 138****0001"
+    number = await reported_by_sms(run, WHAT, phone=PHONE)
+    options = {"accept_downloads": True, "locale": "zh-CN"}
+    async with signed_in(chromium, await sign_in_link(run), **options) as page:
+        problems = errors_of(page)
+        await page.goto(f"{run.public_url}/console/cases/{number}")
+        await page.click("#reporter")
+        await page.wait_for_url(f"**/console/cases/{number}/reporter")
+        assert await page.inner_text("#identities") == "sms: 138****0001"
 
-    async with page.expect_download() as download_info:
-        await page.click("#export-person button")
-    download = await download_info.value
-    assert download.suggested_filename == f"case-{number}-reporter.json"
-    data = json.loads(_read(await download.path()))
-    assert [c["description"] for c in data["cases"]] == [WHAT]
+        async with page.expect_download() as download_info:
+            await page.click("#export-person button")
+        download = await download_info.value
+        assert download.suggested_filename == f"case-{number}-reporter.json"
+        data = json.loads(downloaded(await download.path()))
+        assert [c["description"] for c in data["cases"]] == [WHAT]
 
-    await page.click("#erase-person")
-    await page.wait_for_url("**/reporter/erase")
-    await page.fill("#erase-form input[name=confirm]", "删除")
-    await page.click("#erase-form button")
-    await page.wait_for_url("**/reporter?done=erased")
-    assert "已删除此人的个人数据" in await page.inner_text("#notice")
-    await page.click(f"a[href='/console/cases/{number}']")
-    await page.wait_for_url(f"**/console/cases/{number}")
-    assert "已应要求删除" in await page.inner_text("#reporter-erased")
-    assert not [p for p in problems if "Content Security Policy" in p], problems
-    await context.close()
+        await page.click("#erase-person")
+        await page.wait_for_url("**/reporter/erase")
+        await page.fill("#erase-form input[name=confirm]", "删除")
+        await page.click("#erase-form button")
+        await page.wait_for_url("**/reporter?done=erased")
+        assert "已删除此人的个人数据" in await page.inner_text("#notice")
+        await page.click(f"a[href='/console/cases/{number}']")
+        await page.wait_for_url(f"**/console/cases/{number}")
+        assert "已应要求删除" in await page.inner_text("#reporter-erased")
+        assert not refused_by_csp(problems), problems

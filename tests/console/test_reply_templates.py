@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
 from sqlmodel import col, select
 
 from bot.console.render import page
@@ -16,12 +15,19 @@ from bot.services.cases.report import NewReport, report
 from bot.services.unit.context import ServiceContext
 from core.cases import Channel
 from db.models import Case, CaseEvent, OutboxMessage
-from tests.console import test_browser as in_chromium
 from tests.console.conftest import STAFF, Browser
+from tests.console.in_browser import (
+    LI_DAYE,
+    PHONE,
+    errors_of,
+    needs_chromium,
+    refused_by_csp,
+    reported_by_sms,
+    sign_in_link,
+    signed_in,
+)
 from tests.console.test_accessibility import _check as accessible
-
-# The browser tests' stack and Chromium, as fixtures of this module too.
-stack, chromium_browser = in_chromium.run, in_chromium.chromium
+from tests.e2e.channels import Both
 
 SPOKE = "已联系驿站负责人，快递已移入店内，门口通道已清空。"
 SPOKE_EN = "We spoke to the parcel station; the parcels are inside now and the way is clear."
@@ -133,28 +139,24 @@ async def test_a_choice_that_names_no_reply_changes_nothing(browser: Browser) ->
     assert await _told(browser.ctx, "r-jzsj-172", "case.closed_by_staff") == []
 
 
-@pytest.mark.skipif(not in_chromium.CHROMIUM.exists(), reason="browser tests: no Chromium")
+@needs_chromium
 async def test_a_reply_chosen_at_close_in_the_browser_reaches_the_residents_phone(
-    stack: Any, chromium_browser: Any
+    run: Both, chromium: Any
 ) -> None:
-    run = stack
-    number = await in_chromium._report(run, "快递堆在172号楼门口，过不去")
-    link = await in_chromium._sign_in_link(run)
+    number = await reported_by_sms(run, "快递堆在172号楼门口，过不去")
     # On a phone: the replies are labelled, pass axe and scroll nothing sideways.
-    context = await chromium_browser.new_context(locale="zh-CN", viewport=in_chromium.PHONE)
-    page = await context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    await page.goto(link)
-    await page.click("#sign-in")
-    await page.wait_for_url("**/console/cases")
-    await page.goto(f"{run.public_url}/console/cases/{number}")
-    assert await page.locator("#close-reason-replies input[type=radio]").count() == 2
-    await accessible(page, "a case page with saved replies", "phone")
-    await page.get_by_label(SPOKE).check()  # the saved reply, by the words on its label
-    await page.click("#close button")
-    await page.wait_for_selector("#case-status:text-is('已办结')")
+    options = {"locale": "zh-CN", "viewport": PHONE}
+    async with signed_in(chromium, await sign_in_link(run), **options) as page:
+        problems = errors_of(page)
+        await page.goto(f"{run.public_url}/console/cases/{number}")
+        assert await page.locator("#close-reason-replies input[type=radio]").count() == 2
+        await accessible(page, "a case page with saved replies", "phone")
+        await page.get_by_label(SPOKE).check()  # the saved reply, by the words on its label
+        await page.click("#close button")
+        await page.wait_for_selector("#case-status:text-is('已办结')")
+        assert not refused_by_csp(problems), problems
+    # What reaches 李大爷's phone is the saved reply, word for word, and nothing else with it.
     expected = f"诉求 #{number} 已由社区工作人员办结。说明：{SPOKE}"
-    await run.until(lambda: expected in [m.body for m in run.twilio.inbox(in_chromium.LI_DAYE)])
-    assert not [p for p in problems if "Content Security Policy" in p], problems
-    await context.close()
+    await run.until(lambda: expected in [m.body for m in run.twilio.inbox(LI_DAYE)])
+    told = [m.body for m in run.twilio.inbox(LI_DAYE) if "办结" in m.body]
+    assert told == [expected]

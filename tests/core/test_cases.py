@@ -126,6 +126,13 @@ TABLE: dict[str, Row] = {
         {S.ASSIGNED: S.ASSIGNED, S.ACKNOWLEDGED: S.ACKNOWLEDGED},
         (E.REMINDED,),
     ),
+    # A question to the reporter moves nothing; the holder, those above and staff may ask it.
+    "ask": Row(
+        Action.ASK,
+        frozenset({R.ASSIGNEE, R.CHAIN, R.STAFF}),
+        {S.UNASSIGNED: S.UNASSIGNED, S.ASSIGNED: S.ASSIGNED, S.ACKNOWLEDGED: S.ACKNOWLEDGED},
+        (E.ASKED,),
+    ),
     "close_unrated": Row(
         Action.CLOSE_UNRATED, frozenset({R.SYSTEM}), {S.RESOLVED: S.CLOSED}, (E.CLOSED_UNRATED,)
     ),
@@ -378,7 +385,10 @@ def test_assignee_and_supervisor_see_ack_done_decline_on_an_assigned_case() -> N
         assert _data(rows) == [["ack:7", "done:7", "decline:7"]]
         assert [b.label for b in rows[0]] == ["button.ack", "button.done", "button.decline"]
     acknowledged = replace(state, status=S.ACKNOWLEDGED)
-    assert _data(buttons_for(acknowledged, frozenset({R.ASSIGNEE}), 7)) == [["done:7", "decline:7"]]
+    assert _data(buttons_for(acknowledged, frozenset({R.ASSIGNEE}), 7)) == [
+        ["done:7", "decline:7"],
+        ["ask:7"],  # once taken on, the holder may ask the reporter (a row of its own)
+    ]
 
 
 def test_resident_sees_three_rating_buttons_on_a_resolved_case() -> None:
@@ -397,7 +407,9 @@ def test_resident_may_withdraw_only_before_acknowledgement() -> None:
 def test_staff_see_reassign_reject_close() -> None:
     for status in (S.UNASSIGNED, S.ASSIGNED, S.ACKNOWLEDGED):
         rows = _data(buttons_for(CaseState(status), STAFF, 7))
-        assert rows == [["reassign:7", "reject:7", "close:7"]]
+        # Asking the reporter is offered on the card once the case is taken on.
+        aside = [["ask:7"]] if status is S.ACKNOWLEDGED else []
+        assert rows == [["reassign:7", "reject:7", "close:7"], *aside]
     assert _data(buttons_for(CaseState(S.RESOLVED), STAFF, 7)) == [["close:7"]]
 
 

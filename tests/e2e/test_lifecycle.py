@@ -92,7 +92,9 @@ async def test_the_card_follows_the_status_and_open_lists_oldest_first(running: 
     assert card.text.startswith(f"📋 新诉求 #{second}")
     assert labels(card) == ["✅ 接单", "🛠 已办好", "↩️ 非我负责"]
     await tg.user_presses(MANAGER, card, f"ack:{second}")
-    await running.until(lambda: card.button_data() == [f"done:{second}", f"decline:{second}"])
+    await running.until(
+        lambda: card.button_data() == [f"done:{second}", f"decline:{second}", f"ask:{second}"]
+    )
     assert card.text.endswith("—— 当前状态：处理中")
     assert card.edits == 1
     lines = (await running.say(MANAGER, "/open")).text.splitlines()
@@ -155,7 +157,9 @@ async def test_no_button_outlives_its_status(running: Running) -> None:
     new_card = await running.next_message(SUPERVISOR, before)
     await tg.user_presses(SUPERVISOR, new_card, f"ack:{number}")
     await running.next_message(RESIDENT, seen + 1)  # taken on
-    await running.until(lambda: new_card.button_data() == [f"done:{number}", f"decline:{number}"])
+    await running.until(
+        lambda: new_card.button_data() == [f"done:{number}", f"decline:{number}", f"ask:{number}"]
+    )
     about_the_case = tg.inbox(RESIDENT)[5:]  # from "received #n" on
     # every message about the case loses its withdraw button (the edits come one by one)
     await running.until(lambda: all(not m.button_data() for m in about_the_case))

@@ -66,7 +66,7 @@ async def test_one_photo_comes_with_the_card_as_its_caption_and_the_caption_foll
     await tg.user_presses(MANAGER, card, f"ack:{number}")
     await running.until(lambda: card.text.endswith("—— 当前状态：处理中"))
     assert card.photo
-    assert card.button_data() == buttons(number, "done:{n}", "decline:{n}")
+    assert card.button_data() == buttons(number, "done:{n}", "decline:{n}", "ask:{n}")
     await tg.user_presses(MANAGER, card, f"done:{number}")
     await running.until(lambda: card.text.endswith("—— 当前状态：待评价"))
     wanted = f"rate:{number}:1"
@@ -194,4 +194,4 @@ async def test_a_photo_telegram_refuses_leaves_the_card_as_text_edited_as_text(
     assert card.text.startswith(f"📋 新诉求 #{number}（附照片 1 张）")
     await tg.user_presses(MANAGER, card, f"ack:{number}")
     await running.until(lambda: card.text.endswith("—— 当前状态：处理中"))
-    assert card.button_data() == buttons(number, "done:{n}", "decline:{n}")
+    assert card.button_data() == buttons(number, "done:{n}", "decline:{n}", "ask:{n}")

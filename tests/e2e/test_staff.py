@@ -145,7 +145,9 @@ async def test_presses_not_allowed_are_alerts_and_change_nothing(running: Runnin
 
     # The status moves on; a press meant for the old status is refused.
     await tg.user_presses(MANAGER, card, f"ack:{number}")
-    await running.until(lambda: card.button_data() == [f"done:{number}", f"decline:{number}"])
+    await running.until(
+        lambda: card.button_data() == [f"done:{number}", f"decline:{number}", f"ask:{number}"]
+    )
     stale = await running.alert(MANAGER, card, f"ack:{number}")
     assert stale["show_alert"] is True
     assert stale["text"] == f"诉求 #{number} 当前为「处理中」，不能进行此操作。"

@@ -41,7 +41,7 @@ async def test_report_acknowledge_resolve_rate(running: Running) -> None:
     acknowledged = await running.next_message(RESIDENT, seen + 6)
     assert "接单" in acknowledged.text
     # the manager's one message is edited in place: its buttons follow the status
-    await running.until(lambda: card.button_data() == ["done:1", "decline:1"])
+    await running.until(lambda: card.button_data() == ["done:1", "decline:1", "ask:1"])
     assert "处理中" in card.text
     assert len(tg.inbox(MANAGER)) == 1
     # and the resident's "withdraw" button is gone once the case is taken on

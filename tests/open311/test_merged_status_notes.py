@@ -77,5 +77,6 @@ async def test_a_merged_duplicate_is_served_closed_without_a_key(client: Client)
         assert status == 200, body
         merged = f"已并入 #{a}（同一问题）"
         assert (body[0]["status"], body[0]["status_notes"]) == ("closed", merged)
-        status, _ = await public.get(f"requests/{a}")
-        assert status == 404  # still open: as if it did not exist
+        status, body = await public.get(f"requests/{a}")
+        assert status == 200  # still open: served as published, the resident's words withheld
+        assert (body[0]["status"], body[0]["description"]) == ("open", None)

@@ -1,7 +1,8 @@
 """Open311 reads with limits: every GET is counted against a sliding minute per API key, and
 per client address without one (429 with ``Retry-After`` past ``OPEN311_READS_PER_MINUTE``);
 the key is taken from the ``X-Api-Key`` header too; and a request id answers the very same —
-status, headers that matter, body — whether it is not the reader's or does not exist."""
+status, headers that matter, body — whether it is outside the jurisdiction named or does not
+exist."""
 
 from __future__ import annotations
 
@@ -140,19 +141,21 @@ def _same(response: httpx.Response) -> tuple[int, str | None, str | None, bytes]
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-async def test_not_yours_answers_as_does_not_exist(
+async def test_outside_the_jurisdiction_answers_as_does_not_exist(
     loaded: ServiceContext, clock: Clock, fmt: str
 ) -> None:
     """For one number, asked before its case exists and after: the same answer, byte for byte,
-    for a reader without a key (an open case) and a key of another community."""
-    async with open311_client(loaded, clock, fmt, open311_public_read=True) as client:
+    for every reader naming another community's ``jurisdiction_id`` — without a key, with a
+    key of that community (in the query or the header), with a key of any."""
+    async with open311_client(loaded, clock, fmt) as client:
         first = await client.file()
         limited = await keys.create_key(loaded, name="bgy-app", communities=["bgy-north"])
+        there = {"jurisdiction_id": "bgy-north"}
         readers: list[dict[str, Any]] = [
-            {},
-            {"params": {"api_key": limited}},
-            {"headers": {"X-Api-Key": limited}},
-            {"params": {"api_key": client.key, "jurisdiction_id": "bgy-north"}},
+            {"params": there},
+            {"params": {"api_key": limited, **there}},
+            {"params": there, "headers": {"X-Api-Key": limited}},
+            {"params": {"api_key": client.key, **there}},
         ]
         url = client.url(f"requests/{first + 1}")
         missing = [_same(await client.http.get(url, **reader)) for reader in readers]
@@ -162,7 +165,7 @@ async def test_not_yours_answers_as_does_not_exist(
         assert mine.status_code == 200
         present = [_same(await client.http.get(url, **reader)) for reader in readers]
         assert present == missing
-        code, description = error_of(client.read(await client.http.get(url)))
+        code, description = error_of(client.read(await client.http.get(url, params=there)))
         assert code == "404"
         assert str(first + 1) in description
 

@@ -46,6 +46,7 @@ REQUESTS: dict[str, Request] = {
     "remind": Request(Action.REMIND),
     "nudge": Request(Action.NUDGE),
     "close_unrated": Request(Action.CLOSE_UNRATED),
+    "ask": Request(Action.ASK, note="快递现在还堆在门口吗？"),
 }
 
 # How each starting status is reached: (actor, request) steps after the report.
@@ -80,6 +81,7 @@ OUTCOMES: dict[str, Outcome] = {
     "remind": (None, ["reminded"], {}),
     "nudge": (None, ["nudged"], {}),
     "close_unrated": ("closed", ["closed_unrated"], {}),
+    "ask": (None, ["asked"], {}),  # its status stays; the reporter's next message answers
 }
 
 Snapshot = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]

@@ -210,7 +210,10 @@ async def test_an_undone_merge_restores_the_duplicate_as_it_was(loaded: ServiceC
     # B's manager gets its card back, with the buttons of its status.
     card = (await told(ctx, MANAGER, b))[-1]
     assert card.template == "case.card"
-    assert [b_["data"] for row in card.buttons for b_ in row] == [f"done:{b}", f"decline:{b}"]
+    assert [b_["data"] for row in card.buttons for b_ in row] == [
+        *(f"done:{b}", f"decline:{b}"),
+        f"ask:{b}",
+    ]
     # B counts again.
     assert (await stats.rates(ctx))[""].cases == 2
 

@@ -27,6 +27,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "reject": STAFF,
         "close": STAFF,
         "cancel": {"resident"},
+        "ask": STAFF,
     },
     "assigned": {
         "acknowledge": HOLDERS,
@@ -38,6 +39,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "cancel": {"resident"},
         "escalate": {"system"},
         "remind": {"system"},
+        "ask": HOLDERS | STAFF,
     },
     "acknowledged": {
         "resolve": HOLDERS,
@@ -47,6 +49,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "close": STAFF,
         "escalate": {"system"},
         "remind": {"system"},
+        "ask": HOLDERS | STAFF,
     },
     "resolved": {
         "rate_satisfied": {"resident"},

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.parties import Parties
+from bot.services.cases.photos import event_photos
 from bot.services.cases.scene import Scene, both, state_of
 from bot.services.unit.outbox import Outbox
 from core.buttons import Button, buttons_for
@@ -84,6 +85,9 @@ ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
     EventKind.ESCALATED: (("holders", "case.escalated"), ("resident", "case.escalated_resident")),
     EventKind.REMINDED: (("holders", "case.reminder"),),
     EventKind.NUDGED: (("resident", "case.nudge"),),
+    # A question to the reporter; the answer goes to whoever asked (``inquiry``), not from here.
+    EventKind.ASKED: (("resident", "case.asked"),),
+    EventKind.FIX_PHOTO: (("resident", "case.fix_photo"), ("followers", "case.fix_photo")),
     EventKind.CLOSED_UNRATED: (
         ("resident", "case.closed_unrated"),
         ("followers", "case.f_closed"),
@@ -93,11 +97,17 @@ ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
 
 # The messages that bring a case to someone who must act on it: they carry its photos.
 WITH_PHOTOS = frozenset({"case.card", "case.unrouted", "case.escalated"})
+# The messages that carry the photos their own event brought: the fix's to the resident and
+# followers with the rating question, a follower's or the reporter's to whoever needs them.
+WITH_EVENT_PHOTOS = frozenset(
+    {"case.resolved", "case.resolved_note", "case.f_resolved", "case.fix_photo"}
+    | {"case.commented", "case.answered"}
+)
 # News about the crowd around a case, not a step to act on: no buttons (the holder's card has
 # them), so ten followers do not make ten more cards to keep up to date.
 WITHOUT_BUTTONS = frozenset(
     {"case.feedback", "case.commented", "case.merged_in", "case.f_following"}
-    | {"case.f_feedback_thanks", "case.f_comment_added"}
+    | {"case.f_feedback_thanks", "case.f_comment_added", "case.asked", "case.fix_photo"}
 )
 
 
@@ -153,7 +163,7 @@ class Told:
     params: dict[str, Any]
     buttons: list[list[Button]]
     urgent: bool
-    photos: int = 0  # the case's photos it carries (a new holder's card)
+    photos: tuple[int, ...] = ()  # positions of the case's photos it carries
 
 
 def told(
@@ -167,6 +177,8 @@ def told(
     found: list[Told] = []
     for event in events:
         params = scene.params(event)
+        if event.kind == EventKind.ASKED.value:
+            params = params | {"who": _name_of(event.actor_id, after)}
         for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
             if template == "case.resolved" and event.note:
                 template = "case.resolved_note"  # the manager's word on the fix goes with it
@@ -177,9 +189,23 @@ def told(
                     else buttons_for(state, after.relations(person.id), number)
                 )
                 key = f"case:{number}:event:{event.id}"
-                photos = scene.photos if template in WITH_PHOTOS else 0
+                photos = _photos_for(template, scene, event)
                 found.append(Told(person, template, key, params, buttons, scene.urgent, photos))
     return found
+
+
+def _name_of(person_id: str | None, parties: Parties) -> str:
+    """Who acted, by the name the directory gives them (a question says who asks it)."""
+    return next((p.name for p in parties.everyone if p.id == person_id), "-")
+
+
+def _photos_for(template: str, scene: Scene, event: CaseEvent) -> tuple[int, ...]:
+    """The photos a message carries: all the case's on a card, its event's own on news of it."""
+    if template in WITH_PHOTOS:
+        return tuple(range(scene.photos))
+    if template in WITH_EVENT_PHOTOS:
+        return event_photos(event)
+    return ()
 
 
 async def announce(

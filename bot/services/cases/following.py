@@ -13,6 +13,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.cases import photos
 from bot.services.cases.announce import announce
 from bot.services.cases.parties import load_parties
 from bot.services.cases.photos import MAX_PHOTOS, NewPhoto
@@ -23,7 +24,7 @@ from core.cases import OPEN_STATUSES, EventKind, Status
 from core.clean import cap, clean
 from core.texts import render
 from db import queries
-from db.models import Case, CaseEvent, CaseFollower, CasePhoto, OutboxMessage, Person
+from db.models import Case, CaseEvent, CaseFollower, Person
 
 MAX_SUGGESTIONS = 3  # more than three to read is a list nobody reads on a phone
 MAX_NOTE = 500  # a follower's note: a few lines for the holder, not a second report
@@ -198,22 +199,10 @@ async def comment_in(
     note = cap(clean(note), MAX_NOTE)[0]
     data: dict[str, object] = {}
     if photo is not None:
-        position = await _next_photo(unit.session, number)
-        if position is None:
+        positions = await photos.append(unit.session, number, [photo], unit.now)
+        if not positions:
             raise ServiceRefusal("refused.photos_full", {"number": number, "limit": MAX_PHOTOS})
-        unit.session.add(
-            CasePhoto(
-                case_number=number,
-                position=position,
-                source=photo.source,
-                file_id=photo.file_id,
-                content=photo.content,
-                content_type=photo.content_type,
-                size=photo.size,
-                created_at=unit.now,
-            )
-        )
-        data["photo"] = position
+        data["photo"] = positions[0]
     if not note and photo is None:
         raise ServiceRefusal("refused.empty_description")
     before = await load_parties(session=unit.session, case=case)
@@ -252,11 +241,6 @@ async def _follower(session: AsyncSession, number: int, person_id: str) -> CaseF
     return (await session.exec(query)).first()
 
 
-async def _next_photo(session: AsyncSession, number: int) -> int | None:
-    kept = await queries.case_photos(session=session, number=number)
-    return len(kept) if len(kept) < MAX_PHOTOS else None
-
-
 def _event(
     unit: Unit,
     case: Case,
@@ -279,32 +263,10 @@ def _event(
 
 
 async def _announce(unit: Unit, case: Case, events: list[CaseEvent], before: Any) -> None:
-    """Record the events and tell whom they call for; a photo goes with the holder's message."""
+    """Record the events and tell whom they call for (a photo goes with the holder's message)."""
     unit.session.add_all(events)
     await unit.session.flush()
     after = await load_parties(session=unit.session, case=case)
     policy = await policy_for(session=unit.session, category_id=case.category_id)
     scene: Scene = await scene_of(unit.session, case, policy)
     await announce(unit.outbox, scene, events, before=before, after=after)
-    await _attach_photo(unit, case, events)
-
-
-async def _attach_photo(unit: Unit, case: Case, events: list[CaseEvent]) -> None:
-    """The holder's "a follower added …" message carries the photo itself, where it can."""
-    for event in events:
-        position = event.data.get("photo") if event.data else None
-        if not isinstance(position, int):
-            continue
-        # The rows ``announce`` queued for this event (flushed by now): keyed by the event.
-        queued = await unit.session.exec(
-            select(OutboxMessage).where(
-                OutboxMessage.template == "case.commented",
-                col(OutboxMessage.idempotency_key).startswith(
-                    f"case:{case.number}:event:{event.id}:"
-                ),
-            )
-        )
-        for row in queued.all():
-            if unit.outbox.book.photos(row.channel):
-                row.photos = [position]
-                unit.session.add(row)

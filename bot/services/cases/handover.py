@@ -144,5 +144,5 @@ async def _hand_on_waiting(unit: Unit, move: Move, note: str) -> None:
         key=f"case:{move.number}:event:{event.id}",
         case=case,
         params=scene.params(event),
-        photos=photos,
+        photos=range(photos),
     )

@@ -14,10 +14,12 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.cases import photos
 from bot.services.cases.announce import announce
 from bot.services.cases.following import record_feedback
 from bot.services.cases.merge import merge_in
 from bot.services.cases.parties import load_parties
+from bot.services.cases.photos import NewPhoto
 from bot.services.cases.routing import Policy, policy_for
 from bot.services.cases.scene import both, scene_of, state_of
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal, Unit
@@ -25,7 +27,7 @@ from bot.services.unit.inbound import Inbound
 from bot.services.unit.work import unit_of_work
 from core.access import handover_refusal
 from core.cases import Action, CaseState, EventKind, Rating, Refusal, apply
-from core.clean import clean
+from core.clean import MAX_DESCRIPTION, cap, clean
 from core.due import next_due_at
 from db import queries
 from db.models import Case, CaseEvent
@@ -33,14 +35,16 @@ from db.models import Case, CaseEvent
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """An action with its arguments: a rating, a new manager, a note; a rejection with
-    ``duplicate_of`` is a merge into that case (``merge.merge_in``)."""
+    """An action with its arguments: a rating, a new manager, a note (for ``ASK``, the
+    question), photos of the fix with a resolution; a rejection with ``duplicate_of`` is a
+    merge into that case (``merge.merge_in``)."""
 
     action: Action
     rating: Rating | None = None
     manager_id: str | None = None
     duplicate_of: int | None = None
     note: str = ""
+    photos: tuple[NewPhoto, ...] = ()
 
 
 async def act(
@@ -68,7 +72,8 @@ async def act_on(ctx: ServiceContext, inbound: Inbound, *, number: int, request:
 async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> Case:
     """``act`` within a transaction the caller holds (with other work of the same use case)."""
     session, now = unit.session, unit.now
-    request = replace(request, note=clean(request.note))  # a note is shown like a description
+    # A note (a question to the reporter too) is shown like a description, and bounded like one.
+    request = replace(request, note=cap(clean(request.note), MAX_DESCRIPTION)[0])
     if request.action is Action.REJECT and request.duplicate_of is not None:
         # A duplicate is merged: its people follow the original (docs/reference.md §4).
         into = request.duplicate_of
@@ -93,6 +98,10 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
     # After the actor's right: someone who may not act learns nothing of who may hold the case.
     await _check_arguments(session, request, case, actor)
     _write_state(case, result.state, request, policy, now)
+    if request.action is Action.ASK:
+        case.asked_by, case.asked_at = actor.person_id, now  # the reporter's next message answers
+    fixed = request.action is Action.RESOLVE and request.photos
+    extra = await photos.keep_fix(session, number, request.photos, now) if fixed else {}
     events = [
         CaseEvent(
             case_number=number,
@@ -101,7 +110,7 @@ async def act_in(unit: Unit, *, number: int, actor: Actor, request: Request) -> 
             actor_id=actor.person_id,
             channel=actor.channel,
             note=request.note,
-            data=_event_data(kind, request, case),
+            data=_event_data(kind, request, case) | extra,
         )
         for kind in result.events
     ]
@@ -134,6 +143,12 @@ async def _check_arguments(
             raise ServiceRefusal(reason, {"number": number, "manager": request.manager_id})
     if request.action in (Action.REJECT, Action.CLOSE) and not request.note.strip():
         raise ServiceRefusal("refused.reason_missing", {"number": number})
+    if request.action is Action.ASK:
+        if not request.note.strip():
+            raise ServiceRefusal("refused.question_missing", {"number": number})
+        resident = await queries.get_person(session=session, person_id=case.resident_id)
+        if actor.person_id is None or resident is None or not resident.active:
+            raise ServiceRefusal("refused.nobody_to_ask", {"number": number})
 
 
 def _write_state(
@@ -166,6 +181,7 @@ def _write_state(
             case.next_due_at = (case.resolved_at or now) + policy.levels.confirm_within
     if not state.status.is_open:
         case.closed_at = now
+        case.asked_by = case.asked_at = None  # nothing more to ask of a finished case
     if entered:
         case.reminders_sent = 0
         case.next_due_at = next_due_at(
@@ -195,9 +211,23 @@ async def acknowledge(ctx: ServiceContext, *, number: int, actor: Actor) -> Case
     return await act(ctx, number=number, actor=actor, request=Request(Action.ACKNOWLEDGE))
 
 
-async def resolve(ctx: ServiceContext, *, number: int, actor: Actor, note: str = "") -> Case:
-    """The manager reports it fixed; the resident is asked to rate."""
-    return await act(ctx, number=number, actor=actor, request=Request(Action.RESOLVE, note=note))
+async def resolve(
+    ctx: ServiceContext,
+    *,
+    number: int,
+    actor: Actor,
+    note: str = "",
+    photos: tuple[NewPhoto, ...] = (),
+) -> Case:
+    """The manager reports it fixed, with photos of the fix if any; the resident is asked to
+    rate (the photos go with the question)."""
+    request = Request(Action.RESOLVE, note=note, photos=photos)
+    return await act(ctx, number=number, actor=actor, request=request)
+
+
+async def ask(ctx: ServiceContext, *, number: int, actor: Actor, question: str) -> Case:
+    """The holder or staff ask the reporter a question; their next message answers it."""
+    return await act(ctx, number=number, actor=actor, request=Request(Action.ASK, note=question))
 
 
 async def decline(ctx: ServiceContext, *, number: int, actor: Actor, note: str = "") -> Case:
@@ -272,6 +302,7 @@ __all__ = [
     "act",
     "act_in",
     "act_on",
+    "ask",
     "cancel",
     "close",
     "close_unrated",

@@ -21,7 +21,7 @@ from bot.services.unit.identities import spoken_language, stranger
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.traits import ChannelBook
 from db.directory_cache import VERSION_KEY, DirectorySnapshot
-from db.models import Draft, Identity, Person, Setting
+from db.models import Case, Draft, Identity, Person, Setting
 from db.queries import insert_ignoring, receipt_statement
 from db.rows import detached
 from db.statements import batch_memo, execute
@@ -102,6 +102,8 @@ def sender_of(conn: Connection, came: Arrival) -> tuple[Person, bool]:
     if person is not None:
         if execute(conn, _DRAFT_AT, {"chat": chat_key(inbound.channel, person.id)}):
             raise NotHot()  # a question waits for this message
+        if execute(conn, _ASKED_OF, {"id": person.id}):
+            raise NotHot()  # a question about their case waits for their next message
         return person, False
     person = stranger(came.book, inbound, make(Person))
     if not execute(conn, person_insert(conn.dialect.name), values(person)):
@@ -161,5 +163,11 @@ _IDENTITY_AT = select(table(Identity)).where(
 )
 _PERSON_BY_ID = select(table(Person)).where(col(Person.id) == bindparam("id"))
 _DRAFT_AT = select(col(Draft.chat)).where(col(Draft.chat) == bindparam("chat"))
+# Their own cases (few, by ix_cases_resident_id) with a question waiting (``cases.inquiry``).
+_ASKED_OF = (
+    select(col(Case.number))
+    .where(col(Case.resident_id) == bindparam("id"), col(Case.asked_by).is_not(None))
+    .limit(1)
+)
 _IDENTITY_INSERT = table(Identity).insert()
 _PERSON_COLUMNS, _IDENTITY_COLUMNS = COLUMNS[Person], COLUMNS[Identity]

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.services.cases import lifecycle, merge
 from bot.services.cases.following import Suggestion
 from bot.services.cases.parties import load_parties
-from bot.services.cases.photos import MAX_PHOTOS
+from bot.services.cases.photos import MAX_POSITION
 from bot.services.cases.routing import managers_for, policy_for
 from bot.services.cases.scene import state_of
 from bot.services.staff.crowd import (
@@ -146,7 +146,7 @@ async def check_visible(ctx: ServiceContext, viewer: Viewer, number: int) -> Non
 async def photo_of(ctx: ServiceContext, viewer: Viewer, *, number: int, position: int) -> CasePhoto:
     """Photo ``position`` of case ``number`` with its bytes (if kept), for a reader who may see
     the case; NotVisible otherwise, or when there is no such photo."""
-    if not 0 <= position < MAX_PHOTOS:  # nor a number the database would refuse to bind
+    if not 0 <= position < MAX_POSITION:  # nor a number the database would refuse to bind
         raise NotVisible()
     async with ctx.db.reading() as session:
         await _visible_case(session, viewer, number)

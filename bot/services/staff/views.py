@@ -12,6 +12,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.cases.photos import event_photos
 from bot.services.cases.routing import zone
 from bot.services.unit.context import ServiceContext
 from db import queries
@@ -105,6 +106,7 @@ def case_json(
                 "actor_name": _name(names, "person", e.actor_id),
                 "channel": e.channel,
                 "note": e.note,
+                "photos": list(event_photos(e)),  # the photos it brought, by position
             }
             for e in events
         ]

@@ -12,6 +12,7 @@ from core.buttons import Button
 from db.models import Person
 
 RESOLVE_NOTE = "resolve_note"  # "已办好": which reply goes to the resident (``resolving``)
+ASK_RESIDENT = "ask_resident"  # "问居民": the question for the reporter
 # Each question's message, by its flow.
 TEMPLATES = {
     "rate_reason": "flow.ask_rate_reason",
@@ -22,6 +23,7 @@ TEMPLATES = {
     "which_case": "flow.ask_which_case",
     follow.FLOW: "follow.ask",
     RESOLVE_NOTE: "flow.ask_resolve_note",
+    ASK_RESIDENT: "flow.ask_question",
 }
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.services.cases import inquiry
 from bot.services.cases.following import followed_numbers
 from bot.services.cases.lifecycle import Request, act_in
 from bot.services.cases.parties import load_parties
 from bot.services.cases.photos import NewPhoto
 from bot.services.cases.report import NewReport, category_for
 from bot.services.cases.scene import both
-from bot.services.talk import drafts, questions, waiting
+from bot.services.talk import drafts, questions, resolving, waiting
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.reach import localize
@@ -88,17 +89,27 @@ async def message(
     *,
     text: str | None = None,
     photo: str | None = None,
+    about: int | None = None,
 ) -> None:
-    """Handle one message: the answer to the question in progress, else what it means. Its text
-    is cleaned here, whichever channel it came by (``core.clean``)."""
+    """Handle one message: the answer to the question in progress, else a photo of the fix
+    sent about a case (``about``: the card it replies to), else the answer to a question asked
+    of its sender as a case's reporter, else what it means. Its text is cleaned here, whichever
+    channel it came by (``core.clean``)."""
     text = clean(text) if text is not None else None
     meaning = _cleaned(meaning)
     async with unit_of_work(ctx, inbound) as unit:
         person = unit.active_sender()
         row = await drafts.current(unit, inbound.channel, person.id)
         picks = row is not None and text is not None and drafts.picked(row, text) is not None
-        if row is not None and (isinstance(meaning, _FREE) or photo is not None or picks):
-            await waiting.answer_in(unit, text=text, photo=photo)
+        free = isinstance(meaning, _FREE) or photo is not None
+        taken = row is not None and (free or picks)
+        if taken and await waiting.answer_in(unit, text=text, photo=photo):
+            return
+        fix = photo is not None and about is not None
+        if fix and await resolving.photo_about(unit, person, about or 0, photo or "", text):
+            return
+        sent = NewPhoto(source=inbound.channel, file_id=photo) if photo is not None else None
+        if free and await inquiry.answer_in(unit, person, text=text, photo=sent):
             return
         await perform(unit, person, meaning)
 

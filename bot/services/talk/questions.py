@@ -13,11 +13,12 @@ from sqlmodel import col, or_, select
 
 from bot.services.cases.lifecycle import Request, act_in
 from bot.services.cases.parties import load_parties
+from bot.services.cases.photos import NewPhoto
 from bot.services.cases.report import NewReport, category_for, open_case
 from bot.services.cases.routing import managers_for
 from bot.services.cases.scene import both, state_of
 from bot.services.talk import drafts, follow, resolving
-from bot.services.talk.asking import ask
+from bot.services.talk.asking import ASK_RESIDENT, ask
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.reach import language_of
@@ -28,7 +29,12 @@ from db import queries
 from db.directory_cache import directory
 from db.models import Case, CaseFollower, Draft, Person
 
-_ASKING = {Action.RATE: "rate_reason", Action.REJECT: "reject_reason", Action.CLOSE: "close_reason"}
+_ASKING = {
+    Action.RATE: "rate_reason",
+    Action.REJECT: "reject_reason",
+    Action.CLOSE: "close_reason",
+    Action.ASK: ASK_RESIDENT,
+}
 _DUPLICATE = re.compile(r"#?\s*(\d{1,12})")
 
 
@@ -143,9 +149,16 @@ async def _waiting(unit: Unit, person: Person) -> list[int]:
 
 
 async def answered(
-    unit: Unit, person: Person, row: Draft, *, text: str | None, choice: str | None
+    unit: Unit,
+    person: Person,
+    row: Draft,
+    *,
+    text: str | None,
+    choice: str | None,
+    photo: NewPhoto | None = None,
 ) -> None:
-    """The answer to the question ``row`` holds: a reason, a choice, or a new question."""
+    """The answer to the question ``row`` holds: a reason, a choice, a photo of the fix, or a
+    new question."""
     parsed = drafts.parse_choice(choice) if choice else None
     if parsed is not None and (parsed[0] != row.flow or parsed[1] == "x"):
         await unit.session.delete(row)
@@ -187,7 +200,10 @@ async def answered(
             request = Request(Action.CLOSE, note=note)
         case resolving.FLOW:  # a reply picked (in the resident's language), "no note", or words
             said = await resolving.note_of(unit, row.data, index, note)
-            request = Request(Action.RESOLVE, note=said)
+            fix = (photo,) if photo is not None else ()  # a photo of the fix, its caption the note
+            request = Request(Action.RESOLVE, note=said, photos=fix)
+        case "ask_resident":
+            request = Request(Action.ASK, note=note)
         case _:
             managers = row.data.get("managers", [])
             if not 0 <= index < len(managers):
@@ -205,6 +221,11 @@ async def answered(
         )
         return
     await act_in(unit, number=number, actor=unit.actor(), request=request)
+    if request.photos:
+        await resolving.keep_taking(unit, person, number)  # an album's next photos join the fix
+    if request.action is Action.ASK:
+        params = {"number": number}
+        await unit.outbox.tell(person, "case.question_sent", key=unit.key("flow"), params=params)
 
 
 async def _reask_reassign(unit: Unit, person: Person, row: Draft, number: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.services.cases.following import comment_in
 from bot.services.cases.photos import NewPhoto
-from bot.services.talk import drafts, questions
+from bot.services.talk import drafts, questions, resolving
 from bot.services.talk.guided import NOTE_FLOW, REPORT_FLOW, ask_note, report_step
 from bot.services.unit.context import ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
@@ -39,7 +39,8 @@ async def answer_in(
     unit: Unit, *, text: str | None = None, photo: str | None = None, choice: str | None = None
 ) -> bool:
     """``answer`` within the inbound's unit of work; a plain-text reply "2" to a question with
-    choices picks the second."""
+    choices picks the second. False when nothing took the message (no question waits, or the
+    photos of a fix stop at a message that is not one)."""
     person = unit.active_sender()
     assert unit.inbound is not None
     channel = unit.inbound.channel
@@ -49,12 +50,15 @@ async def answer_in(
     text = clean(text) if text is not None else None  # a reason, a place, a description
     if choice is None and text is not None and unit.channels.plain_text(channel):
         choice = drafts.picked(row, text)
+    if row.flow == resolving.FIX_FLOW:
+        return await resolving.more(unit, person, row, photo, text or "")
     if row.flow == REPORT_FLOW:
         await report_step(unit, person, row, channel, _given(row, text, photo, choice))
     elif row.flow == NOTE_FLOW:
         await note_step(unit, person, row, channel, text=text, photo=photo, choice=choice)
     else:
-        await questions.answered(unit, person, row, text=text, choice=choice)
+        fix = NewPhoto(source=channel, file_id=photo) if photo is not None else None
+        await questions.answered(unit, person, row, text=text, choice=choice, photo=fix)
     return True
 
 

@@ -96,11 +96,11 @@ class Outbox:
         buttons: Sequence[Sequence[Button]] = (),
         urgent: bool = False,
         reask: bool = False,
-        photos: int = 0,
+        photos: Sequence[int] = (),
     ) -> OutboxMessage | None:
         """Queue ``template`` for ``person``; None when they cannot be reached or it was queued.
-        ``reask`` puts "please answer with the buttons" first; ``photos``: the case's photos go
-        with it, where the channel shows photos (``attach``)."""
+        ``reask`` puts "please answer with the buttons" first; ``photos``: the positions of the
+        case's photos that go with it, where the channel shows photos (``attach``)."""
         if person is None or not person.active:
             return None
         if not self._answers(person):
@@ -168,11 +168,11 @@ class Outbox:
             message.status, message.sent_at = OutboxStatus.SENT, self.now
         return message
 
-    def attach(self, message: OutboxMessage, photos: int) -> None:
-        """Let ``message`` carry the case's first ``photos`` photos: as its own photo, its text
-        the caption, when there is one and the text fits a caption with room for the status
-        line its edits add; else as an album (or a lone photo) queued just before it."""
-        positions = list(range(min(photos, MAX_ALBUM)))
+    def attach(self, message: OutboxMessage, photos: Sequence[int]) -> None:
+        """Let ``message`` carry the case's photos at ``photos`` (positions): as its own photo,
+        its text the caption, when there is one and the text fits a caption with room for the
+        status line its edits add; else as an album (or a lone photo) queued just before it."""
+        positions = list(photos[:MAX_ALBUM])
         if len(positions) == 1 and len(message.text) <= CAPTION_ROOM:
             message.photos = positions
             return
