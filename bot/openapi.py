@@ -118,6 +118,27 @@ ENDPOINTS = (
         ANY_KEY,
         ("number", "jurisdiction_id"),
     ),
+    # FixMyStreet's servicerequestupdates extension (docs/reference.md §10).
+    Endpoint(
+        "servicerequestupdates",
+        "get",
+        "Updates",
+        "The steps of the key's communities' requests as updates, oldest first: the first 1000, "
+        "or one page",
+        (400, 403, 404),
+        KEY,
+        ("updates_start_date", "updates_end_date", "jurisdiction_id", "page", "page_size"),
+    ),
+    Endpoint(
+        "servicerequestupdates",
+        "post",
+        "UpdatePosted",
+        "A city's update of a request: a note for its holder, CLOSED closes it, OPEN or REOPEN "
+        "takes a resolved or closed one back; once per update_id",
+        (400, 403, 404, 408, 413),
+        POST_KEY,
+        body="CityUpdate",
+    ),
 )
 
 

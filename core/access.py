@@ -25,6 +25,9 @@ def relations_of(
         return frozenset({Relation.SYSTEM})
     if actor_id is None:
         return frozenset()
+    if is_city(actor_id):
+        # Which communities the key covers is checked by the use case (``city_refusal``).
+        return frozenset({Relation.CITY})
     found: set[Relation] = set()
     if actor_id == resident_id:
         found.add(Relation.RESIDENT)
@@ -37,6 +40,35 @@ def relations_of(
     if actor_id in followers:
         found.add(Relation.FOLLOWER)
     return frozenset(found)
+
+
+# A city system acts as its Open311 key: ``open311:<key name>``. No person's id holds a colon
+# (directory ids are letters, digits, ``-``/``_``/``.``; residents met on a channel get generated
+# ones), so nobody else can stand in this relation.
+CITY_PREFIX = "open311:"
+
+
+def city_actor(key_name: str) -> str:
+    """The actor id of the city system holding Open311 key ``key_name``."""
+    return CITY_PREFIX + key_name
+
+
+def is_city(actor_id: str | None) -> bool:
+    """True when ``actor_id`` names a city system (an Open311 key), not a person."""
+    return actor_id is not None and actor_id.startswith(CITY_PREFIX)
+
+
+def city_refusal(
+    actor_id: str | None, key_communities: Collection[str] | None, community: str
+) -> str | None:
+    """Why ``actor_id``, a city whose key covers ``key_communities`` (empty: every community;
+    None: no valid key by that name any more), may not act on a case of ``community`` (a
+    text-catalog key), or None when it may — and always None for anyone but a city."""
+    if not is_city(actor_id):
+        return None
+    if key_communities is None or (key_communities and community not in key_communities):
+        return "refused.not_entitled"
+    return None
 
 
 CONSOLE_ROLES = frozenset({"staff", "manager", "supervisor"})

@@ -72,6 +72,8 @@ class Action(StrEnum):
     NUDGE = "nudge"
     CLOSE_UNRATED = "close_unrated"
     ASK = "ask"  # a question to the reporter; their next message answers it
+    REOPEN = "reopen"  # the city reopens a resolved or closed case (Open311 REOPEN)
+    INFORM = "inform"  # the city's note on a case, for its holder: it moves nothing
 
 
 class EventKind(StrEnum):
@@ -104,6 +106,7 @@ class EventKind(StrEnum):
     ASKED = "asked"  # the holder or staff asked the reporter a question (the note)
     ANSWERED = "answered"  # the reporter's next message answered it (to whoever asked)
     FIX_PHOTO = "fix_photo"  # the resolver sent one more photo of the fix (an album's next)
+    INFORMED = "informed"  # the city's note (Open311 ``servicerequestupdates``), for the holder
 
 
 class Channel(StrEnum):
@@ -126,6 +129,7 @@ class Relation(StrEnum):
     CHAIN = "chain"  # a supervisor above the assignee
     STAFF = "staff"  # staff of the case's community
     SYSTEM = "system"  # the scheduler
+    CITY = "city"  # a city system whose Open311 key covers the case's community (core.access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +187,22 @@ TRANSITIONS: dict[Action, Rule] = {
     Action.REJECT: Rule(
         _STAFF_OPEN, Status.REJECTED, frozenset({Relation.STAFF}), EventKind.REJECTED
     ),
+    # The city that dispatched a case may close it too ("closed by the city").
     Action.CLOSE: Rule(
-        frozenset(OPEN_STATUSES), Status.CLOSED, frozenset({Relation.STAFF}), EventKind.CLOSED
+        frozenset(OPEN_STATUSES),
+        Status.CLOSED,
+        frozenset({Relation.STAFF, Relation.CITY}),
+        EventKind.CLOSED,
     ),
+    # The city sends back what was not fixed: the holder takes it on again (see ``apply``).
+    Action.REOPEN: Rule(
+        frozenset({Status.RESOLVED, Status.CLOSED}),
+        Status.ASSIGNED,
+        frozenset({Relation.CITY}),
+        EventKind.REOPENED,
+    ),
+    # The city's word on a case reaches its holder whatever the case's status; nothing moves.
+    Action.INFORM: Rule(frozenset(Status), None, frozenset({Relation.CITY}), EventKind.INFORMED),
     Action.CANCEL: Rule(
         frozenset({Status.UNASSIGNED, Status.ASSIGNED}),
         Status.CANCELLED,
@@ -302,6 +319,14 @@ def apply(
             return Transition(
                 replace(state, status=Status.UNASSIGNED, manager_id=None), (rule.event,)
             )
+        case Action.REOPEN:
+            # Counted as a reopen, its verdict gone with it: a new fix waits for a new rating.
+            # A case nobody held (closed from unassigned) goes back to staff.
+            target = Status.ASSIGNED if state.manager_id else Status.UNASSIGNED
+            reopened = replace(
+                state, status=target, rating=None, reopen_count=state.reopen_count + 1
+            )
+            return Transition(reopened, (rule.event,))
     target = rule.target if rule.target is not None else state.status
     return Transition(replace(state, status=target), (rule.event,))
 

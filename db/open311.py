@@ -1,14 +1,16 @@
-"""Keyword-only queries of the Open311 tables: keys, their recent POSTs, the requests' extras."""
+"""Keyword-only queries of the Open311 tables: keys, their recent POSTs, the requests' extras;
+the steps a key reads as updates, and what a city's update made."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import Open311Key, Open311Post, Open311Request
+from core.access import CITY_PREFIX, is_city
+from db.models import Case, CaseEvent, InboundReceipt, Open311Key, Open311Post, Open311Request
 
 
 async def key_by_hash(*, session: AsyncSession, key_hash: str) -> Open311Key | None:
@@ -54,3 +56,60 @@ async def requests_of(
         return {}
     query = select(Open311Request).where(col(Open311Request.case_number).in_(list(numbers)))
     return {row.case_number: row for row in (await session.exec(query)).all()}
+
+
+async def city_communities(*, session: AsyncSession, actor_id: str | None) -> list[str] | None:
+    """The communities the key of city actor ``actor_id`` covers (empty: every one); None when
+    that key is unknown or revoked — or, without a query, empty for anyone but a city."""
+    if not is_city(actor_id):
+        return []
+    assert actor_id is not None
+    key = await key_by_name(session=session, name=actor_id.removeprefix(CITY_PREFIX))
+    return list(key.communities) if key is not None and key.revoked_at is None else None
+
+
+async def published_steps(
+    *,
+    session: AsyncSession,
+    kinds: Collection[str],
+    start: datetime,
+    end: datetime,
+    communities: Sequence[str] | None,
+    offset: int,
+    limit: int,
+) -> list[tuple[CaseEvent, Case]]:
+    """Events of ``kinds`` at ``start``..``end`` of the cases of ``communities`` (None: any),
+    with their cases, by time then id (a total order: pages neither repeat nor skip)."""
+    query = (
+        select(CaseEvent, Case)
+        .join(Case, col(Case.number) == col(CaseEvent.case_number))
+        .where(col(CaseEvent.kind).in_(sorted(kinds)))
+        .where(col(CaseEvent.at) >= start, col(CaseEvent.at) <= end)
+    )
+    if communities is not None:
+        query = query.where(col(Case.community_id).in_(list(communities)))
+    query = query.order_by(col(CaseEvent.at), col(CaseEvent.id)).offset(offset).limit(limit)
+    return [(event, case) for event, case in (await session.exec(query)).all()]
+
+
+async def city_events(
+    *, session: AsyncSession, source: str, external_id: str, number: int, actor_id: str
+) -> list[int]:
+    """The ids of the events on case ``number`` that the inbound ``source``/``external_id`` made
+    by ``actor_id`` (made in its transaction, at its receipt's moment), in order."""
+    receipt = (
+        await session.exec(
+            select(InboundReceipt.received_at).where(
+                InboundReceipt.source == source, InboundReceipt.external_id == external_id
+            )
+        )
+    ).first()
+    if receipt is None:
+        return []
+    query = (
+        select(CaseEvent.id)
+        .where(CaseEvent.case_number == number, CaseEvent.actor_id == actor_id)
+        .where(CaseEvent.at == receipt)
+        .order_by(col(CaseEvent.id))
+    )
+    return [i for i in (await session.exec(query)).all() if i is not None]

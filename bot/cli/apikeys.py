@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from bot.cli.env import NOT_FOUND, Env, Result
+from bot.cli.env import NOT_FOUND, USAGE, Env, Result
 from bot.open311 import keys
 from bot.services.cases.routing import local_zone
 from bot.services.unit.context import ServiceRefusal
@@ -15,15 +15,22 @@ from core.tables import table
 
 
 async def create(args: argparse.Namespace, env: Env) -> Result:
-    """``wolaiban apikey create NAME [--community ID]…``."""
-
+    """``wolaiban apikey create NAME [--community ID]… [--updates-url URL]``."""
+    url: str | None = args.updates_url
+    bad_url = keys.updates_url_refusal(url) if url is not None else None
+    if bad_url is not None:  # before anything is made: a key without its endpoint is no use
+        return Result(USAGE, env.say(bad_url.reason, **bad_url.params))
     async with env.context() as ctx:
         try:
             raw = await keys.create_key(ctx, name=args.name, communities=args.community)
+            signing = await keys.set_updates(ctx, name=args.name, url=url) if url else None
         except ServiceRefusal as refusal:
             return Result(NOT_FOUND, env.say(refusal.reason, **refusal.params))
     scope = ", ".join(sorted(set(args.community))) or env.say("open311.key_any")
-    return Result(text=env.say("open311.key_created", name=args.name, scope=scope, secret=raw))
+    text = env.say("open311.key_created", name=args.name, scope=scope, secret=raw)
+    if signing is not None:
+        text += "\n" + env.say("open311.key_updates", url=url, secret=signing)
+    return Result(text=text)
 
 
 async def listing(args: argparse.Namespace, env: Env) -> Result:

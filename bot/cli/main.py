@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--community", action="append", default=[], metavar="ID", help="repeatable; else any"
     )
+    create.add_argument(
+        "--updates-url", metavar="URL", help="the city's endpoint each step is POSTed to, signed"
+    )
     asub.add_parser("list", help="the keys (never the keys themselves)").add_argument(
         "--json", action="store_true"
     )

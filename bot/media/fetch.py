@@ -57,7 +57,7 @@ async def fetch_image(
     """GET ``url`` as an image or raise ``Refused``; ``auth`` goes to the URL's own origin only."""
     # The transport itself, not a client: a client reads a redirect's Location with its own
     # parser (and fails on what ours refuses), and would take a proxy from the environment.
-    transport = transport or httpx.AsyncHTTPTransport(verify=_tls())
+    transport = transport or httpx.AsyncHTTPTransport(verify=tls())
     try:
         async with asyncio.timeout(policy.timeout), transport:
             return await _follow(transport, url, policy, auth)
@@ -152,6 +152,6 @@ async def _body(response: httpx.Response, limit: int) -> bytes:
 
 
 @functools.cache
-def _tls() -> ssl.SSLContext:
+def tls() -> ssl.SSLContext:
     """One TLS context for every fetch: loading the CA bundle costs more than the fetch's setup."""
     return httpx.create_ssl_context()

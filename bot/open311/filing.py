@@ -15,6 +15,7 @@ import uuid
 
 from sqlmodel import select
 
+from bot.services.cases import updates
 from bot.services.cases.photos import NewPhoto
 from bot.services.cases.report import NewReport, open_case
 from bot.services.unit import identities
@@ -67,6 +68,9 @@ async def file_request(
             )
         )
         await _sign(unit, case.number, key, filing.phone)
+        # Its report is the city's first update (announced before the request row was there).
+        reported = await queries.case_events(session=unit.session, number=case.number)
+        await updates.queue(unit.outbox, case, reported)
         return case
 
 

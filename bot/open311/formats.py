@@ -19,6 +19,7 @@ MEDIA_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; char
 ITEMS = {
     "services": "service",
     "service_requests": "request",
+    "service_request_updates": "request_update",  # FixMyStreet's servicerequestupdates
     "errors": "error",
     "attributes": "attribute",
     "values": "value",

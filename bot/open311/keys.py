@@ -6,14 +6,19 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.media.refusal import Refused
+from bot.media.urls import target_of
 from bot.services.unit.context import ServiceContext, ServiceRefusal
 from db import open311 as store
 from db import queries
 from db.models import Open311Key, Open311Post
 
+# The key may come in this header on every route: a query string ends up in proxies' logs.
+KEY_HEADER = "x-api-key"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 WINDOW = timedelta(minutes=1)
 PREFIX = "o311_"
@@ -30,6 +35,11 @@ class Key:
     def may_use(self, community_id: str) -> bool:
         """True when this key may file in and read community ``community_id``."""
         return not self.communities or community_id in self.communities
+
+
+def given(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
+    """The key in the ``X-Api-Key`` header, else in the ``api_key`` query argument ("": none)."""
+    return (headers.get(KEY_HEADER) or query.get("api_key") or "").strip()
 
 
 def digest(raw: str) -> str:
@@ -58,6 +68,34 @@ async def create_key(ctx: ServiceContext, *, name: str, communities: list[str]) 
             )
         )
     return raw
+
+
+def updates_url_refusal(url: str) -> ServiceRefusal | None:
+    """Why ``url`` cannot be a key's updates endpoint (not a well-formed http(s) URL, or one
+    with credentials in it), or None. Whether its address is public is checked at each POST."""
+    try:
+        target_of(url)
+    except Refused as refused:
+        return ServiceRefusal(
+            "open311.key_bad_updates_url", {"url": url[:200], "why": str(refused)}
+        )
+    return None
+
+
+async def set_updates(ctx: ServiceContext, *, name: str, url: str) -> str:
+    """Push the steps of the requests key ``name`` files to ``url``, signed with a new secret:
+    the secret, never shown again."""
+    refusal = updates_url_refusal(url)
+    if refusal is not None:
+        raise refusal
+    secret = secrets.token_hex(32)
+    async with ctx.db.transaction() as session:
+        key = await store.key_by_name(session=session, name=name, lock=True)
+        if key is None:
+            raise ServiceRefusal("open311.key_unknown", {"name": name})
+        key.updates_url, key.updates_secret = url.strip(), secret
+        session.add(key)
+    return secret
 
 
 async def list_keys(ctx: ServiceContext) -> list[Open311Key]:

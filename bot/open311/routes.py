@@ -34,12 +34,11 @@ from .form import read_filing
 from .formats import FORMATS, render
 from .params import case_number, comma_list, language_of, page_of, request_ids, span_of, state_of
 from .throttle import ReadLimits
+from .updates.routes import UpdateRoutes
 
 BASE = "/open311/v2"
 MAX_KEY = 200
 CHANGESET = "2026-12-03T00:00:00Z"  # when the served documents last changed shape
-# The key may come in this header on every route: a query string ends up in proxies' logs.
-KEY_HEADER = "x-api-key"
 
 # An endpoint: the request, its format and language, and the reader's key (None for a POST,
 # which reads its own, and for a GET without one).
@@ -50,7 +49,7 @@ class Open311Api:
     """The endpoints, on the use cases' context and the process's settings."""
 
     def __init__(self, ctx: ServiceContext, settings: Settings, kick: Callable[[], None]) -> None:
-        self._ctx, self._settings, self._kick = ctx, settings, kick
+        self.ctx, self.settings, self.kick = ctx, settings, kick  # the updates' routes use them
         self._reads = ReadLimits(settings.open311_reads_per_minute)
         self._media = FetchPolicy(
             max_bytes=settings.media_max_bytes,
@@ -60,21 +59,22 @@ class Open311Api:
     def routes(self) -> list[BaseRoute]:
         """The routes to mount on the HTTP server."""
         return [
-            Route(f"{BASE}/discovery.{{fmt}}", self._answer(self.discovery), methods=["GET"]),
-            Route(f"{BASE}/services.{{fmt}}", self._answer(self.services), methods=["GET"]),
+            Route(f"{BASE}/discovery.{{fmt}}", self.answer(self.discovery), methods=["GET"]),
+            Route(f"{BASE}/services.{{fmt}}", self.answer(self.services), methods=["GET"]),
             Route(
                 f"{BASE}/services/{{code}}.{{fmt}}",
-                self._answer(self.definition),
+                self.answer(self.definition),
                 methods=["GET"],
             ),
-            Route(f"{BASE}/requests.{{fmt}}", self._answer(self.requests), methods=["GET", "POST"]),
+            Route(f"{BASE}/requests.{{fmt}}", self.answer(self.requests), methods=["GET", "POST"]),
             Route(
-                f"{BASE}/requests/{{number}}.{{fmt}}", self._answer(self.request), methods=["GET"]
+                f"{BASE}/requests/{{number}}.{{fmt}}", self.answer(self.request), methods=["GET"]
             ),
-            Route(f"{BASE}/{{rest:path}}", self._answer(self.unknown), methods=["GET", "POST"]),
+            *UpdateRoutes(self).routes(),
+            Route(f"{BASE}/{{rest:path}}", self.answer(self.unknown), methods=["GET", "POST"]),
         ]
 
-    def _answer(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def answer(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             # Anything else under the endpoint answers in the format its name ends with.
             rest = str(request.path_params.get("rest", ""))
@@ -84,11 +84,11 @@ class Open311Api:
             language = language_of(
                 request.query_params.get("locale", ""),
                 request.headers.get("accept-language", ""),
-                self._settings.default_language,
+                self.settings.default_language,
             )
             try:
                 # Every read is counted: a HEAD does a GET's work, only its body is dropped.
-                key = await self._gate(request) if request.method != "POST" else None
+                key = await self.gate(request) if request.method != "POST" else None
                 if fmt not in FORMATS:
                     raise Problem(404, "open311.err.format", {"fmt": fmt[:20]})
                 return await handler(request, fmt, language, key)
@@ -103,7 +103,7 @@ class Open311Api:
         self, request: Request, fmt: str, language: str, key: keys.Key | None
     ) -> Response:
         """GET discovery: this endpoint and its formats."""
-        url = self._settings.public_url.rstrip("/") + BASE
+        url = self.settings.public_url.rstrip("/") + BASE
         return render(fmt, "discovery", service_list.discovery(url, language, CHANGESET))
 
     async def services(
@@ -111,8 +111,8 @@ class Open311Api:
     ) -> Response:
         """GET services (no key needed; one given must be valid)."""
         params = request.query_params
-        snapshot = await self._snapshot()
-        self._scope(params, key, snapshot)
+        snapshot = await self.snapshot()
+        self.scope(params, key, snapshot)
         listed = service_list.services(snapshot.active_categories(), language)
         return render(fmt, "services", listed)
 
@@ -121,12 +121,12 @@ class Open311Api:
     ) -> Response:
         """GET services/{service_code}: the attributes a request of it may carry."""
         params = request.query_params
-        snapshot = await self._snapshot()
+        snapshot = await self.snapshot()
         code = str(request.path_params["code"])
         category = snapshot.categories.get(code)
         if category is None or not category.active:
             raise Problem(404, "open311.err.service_unknown", {"code": code[:80]})
-        communities, chosen = self._scope(params, key, snapshot)
+        communities, chosen = self.scope(params, key, snapshot)
         document = service_list.definition(category, communities, language, chosen=chosen)
         return render(fmt, "service_definition", document)
 
@@ -141,11 +141,11 @@ class Open311Api:
         numbers = request_ids(params, keyed=key is not None)
         if numbers is None:
             self._reader(key)
-        snapshot = await self._snapshot()
-        communities, chosen = self._scope(params, key, snapshot)
-        async with self._ctx.db.reading() as session:
+        snapshot = await self.snapshot()
+        communities, chosen = self.scope(params, key, snapshot)
+        async with self.ctx.db.reading() as session:
             tz = await zone(session)
-        span = span_of(params, self._ctx.clock(), tz)
+        span = span_of(params, self.ctx.clock(), tz)
         # By id, any community's requests are found (each served as the reader may see it);
         # a search stays within the key's communities.
         limited = chosen or (numbers is None and key is not None and bool(key.communities))
@@ -159,7 +159,7 @@ class Open311Api:
             only_closed=key is None and numbers is None,
             page=page_of(params),
         )
-        found = await reading.find_requests(self._ctx, wanted, self._reading_as(key), language)
+        found = await reading.find_requests(self.ctx, wanted, self._reading_as(key), language)
         return render(fmt, "service_requests", found)
 
     async def request(
@@ -173,13 +173,13 @@ class Open311Api:
         number = case_number(text)
         if number is None:
             raise unknown
-        snapshot = await self._snapshot()
-        communities, chosen = self._scope(params, key, snapshot)
+        snapshot = await self.snapshot()
+        communities, chosen = self.scope(params, key, snapshot)
         wanted = reading.Wanted(
             numbers=(number,),
             communities=tuple(c.id for c in communities) if chosen else None,
         )
-        found = await reading.find_requests(self._ctx, wanted, self._reading_as(key), language)
+        found = await reading.find_requests(self.ctx, wanted, self._reading_as(key), language)
         if not found:
             raise unknown
         return render(fmt, "service_requests", found)
@@ -193,23 +193,18 @@ class Open311Api:
     # ---- POST requests ---------------------------------------------------------------------------
 
     async def _post(self, request: Request, fmt: str, language: str) -> Response:
-        form, key = await self._form(request)
-        per_minute = self._settings.open311_posts_per_minute
-        wait = await keys.take_post(self._ctx, key, per_minute=per_minute)
-        if wait is not None:
-            seconds = str(math.ceil(wait))
-            params = {"limit": per_minute, "seconds": seconds}
-            raise Problem(429, "open311.err.rate_limited", params, {"Retry-After": seconds})
-        filing = read_filing(form, key, await self._snapshot())
+        form, key = await self.form(request)
+        await self.throttle(key)
+        filing = read_filing(form, key, await self.snapshot())
         photos = await self._photos(filing.media_url, language)
         try:
-            case = await file_request(self._ctx, filing, key, language=language, photos=photos)
+            case = await file_request(self.ctx, filing, key, language=language, photos=photos)
         except Limited:
             raise Problem(429, "open311.err.limited", {}, {"Retry-After": "600"}) from None
         except ServiceRefusal as refusal:
             raise Problem(400, refusal.reason, refusal.params) from None
-        self._kick()
-        async with self._ctx.db.reading() as session:
+        self.kick()
+        async with self.ctx.db.reading() as session:
             at = await describing_context(session, language)
         answer = {
             "service_request_id": str(case.number),
@@ -218,12 +213,12 @@ class Open311Api:
         }
         return render(fmt, "service_requests", [answer])
 
-    async def _form(self, request: Request) -> tuple[dict[str, str], keys.Key]:
+    async def form(self, request: Request) -> tuple[dict[str, str], keys.Key]:
         """The form and its valid key. A key in the header or query is checked before a byte of
         the body is read; else the form is read only as far as its ``api_key``, which is checked
         the moment it arrives. Whatever stops the reading before a valid key is known is 403:
         a request without one costs a bounded read and no more."""
-        given = _given_key(request)
+        given = keys.given(request.headers, request.query_params)
         key = await self._key(given) if given else None
         form: dict[str, str] = {}
         try:
@@ -239,6 +234,15 @@ class Open311Api:
         if key is None:
             raise Problem(403, "open311.err.key_missing")
         return form, key
+
+    async def throttle(self, key: keys.Key) -> None:
+        """Count a POST of ``key``: 429 with ``Retry-After`` past ``OPEN311_POSTS_PER_MINUTE``."""
+        per_minute = self.settings.open311_posts_per_minute
+        wait = await keys.take_post(self.ctx, key, per_minute=per_minute)
+        if wait is not None:
+            seconds = str(math.ceil(wait))
+            params = {"limit": per_minute, "seconds": seconds}
+            raise Problem(429, "open311.err.rate_limited", params, {"Retry-After": seconds})
 
     async def _photos(self, url: str | None, language: str) -> tuple[NewPhoto, ...]:
         """The image at ``url`` as the case's photo; a 400 saying why when it may not be had."""
@@ -259,18 +263,18 @@ class Open311Api:
         raw = raw.strip()
         if not raw:
             raise Problem(403, "open311.err.key_missing")
-        found = await keys.check_key(self._ctx, raw) if len(raw) <= MAX_KEY else None
+        found = await keys.check_key(self.ctx, raw) if len(raw) <= MAX_KEY else None
         if found is None:
             raise Problem(403, "open311.err.key_invalid")
         if not isinstance(found, keys.Key):
             raise Problem(403, "open311.err.key_revoked")
         return found
 
-    async def _gate(self, request: Request) -> keys.Key | None:
+    async def gate(self, request: Request) -> keys.Key | None:
         """The valid key a GET gives (None: none given; 403 a wrong one), once the GET is
         counted: against the key's minute, or without a valid key the client address's. 429
         with ``Retry-After`` past ``OPEN311_READS_PER_MINUTE``."""
-        given = _given_key(request)
+        given = keys.given(request.headers, request.query_params)
         key: keys.Key | None = None
         refusal: Problem | None = None
         if given:
@@ -279,24 +283,24 @@ class Open311Api:
             except Problem as problem:
                 refusal = problem  # a wrong key counts against the address: no free guesses
         host = request.client.host if request.client else None
-        self._reads.count(key.id if key else None, host, self._ctx.clock().timestamp())
+        self._reads.count(key.id if key else None, host, self.ctx.clock().timestamp())
         if refusal is not None:
             raise refusal
         return key
 
     def _reader(self, key: keys.Key | None) -> None:
         """Requests are searched with a valid key, or without one when the operator allows it."""
-        if key is None and not self._settings.open311_public_read:
+        if key is None and not self.settings.open311_public_read:
             raise Problem(403, "open311.err.needs_key")
 
     def _reading_as(self, key: keys.Key | None) -> reading.Reader:
-        return reading.reader_for(key, closed_public=self._settings.open311_public_read)
+        return reading.reader_for(key, closed_public=self.settings.open311_public_read)
 
-    async def _snapshot(self) -> DirectorySnapshot:
-        async with self._ctx.db.reading() as session:
+    async def snapshot(self) -> DirectorySnapshot:
+        async with self.ctx.db.reading() as session:
             return await directory(session)
 
-    def _scope(
+    def scope(
         self, params: Mapping[str, str], key: keys.Key | None, snapshot: DirectorySnapshot
     ) -> tuple[list[Community], bool]:
         """The communities asked about: ``jurisdiction_id``'s (404 unknown, 403 not the key's)
@@ -311,8 +315,3 @@ class Open311Api:
         if key is not None and not key.may_use(community.id):
             raise Problem(403, "open311.err.jurisdiction_forbidden", {"id": wanted[:80]})
         return [community], True
-
-
-def _given_key(request: Request) -> str:
-    """The key in the ``X-Api-Key`` header, else in the ``api_key`` query argument ("": none)."""
-    return (request.headers.get(KEY_HEADER) or request.query_params.get("api_key") or "").strip()

@@ -669,6 +669,19 @@ TEXTS: dict[str, str] = {
     "web.b_reply_hint": "The saved reply chosen goes to the resident of every case above, each in their own language; what you write below follows it.",
     "web.b_close_note": "Note (required unless a saved reply is chosen; otherwise it follows the reply)",
     "web.b_close_these": "Close the selected ({count})",
+    # Open311 updates pushed to the city (issue 25)
+    "open311.key_updates": "Each step is POSTed to {url}, signed with this secret (HMAC-SHA256, the X-Wolaiban-Signature header); it too is shown this once:\n{secret}",
+    "open311.key_bad_updates_url": "{url} cannot take updates: {why}.",
+    # Open311 servicerequestupdates: the city's updates and its authority (issue 25)
+    "event.informed": "city's note",
+    "case.informed": "The city system's note on case #{number}: {note}",
+    "case.closed_by_city": "Case #{number} was closed by the city system. Note: {note}",
+    "case.reopened_by_city": "Case #{number} was sent back by the city system to be handled again. Note: {note}",
+    "open311.err.field_missing": "{field} was not provided.",
+    "open311.err.update_refused": "The update could not be applied to request {id}: {reason}",
+    "open311.err.update_replayed": "This update_id was handled before and changed nothing.",
+    "open311.err.key_name_long": "This api_key's name is longer than {limit} characters: it cannot post updates; use a key with a shorter name.",
+    "open311.err.media_unknown": "No such photo: {path}.",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} following",
     "follow.no_place": "no place given",

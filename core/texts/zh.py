@@ -663,6 +663,19 @@ TEXTS: dict[str, str] = {
     "web.b_reply_hint": "所选的常用回复会发给以上每件诉求的居民，各按其语言；下面写的内容接在它后面。",
     "web.b_close_note": "说明（不选常用回复时必填；选了则接在回复后面）",
     "web.b_close_these": "办结这 {count} 件诉求",
+    # Open311 updates pushed to the city (issue 25)
+    "open311.key_updates": "每一步都会 POST 到 {url}，并用以下密钥签名（HMAC-SHA256，X-Wolaiban-Signature 头）；它也只显示这一次：\n{secret}",
+    "open311.key_bad_updates_url": "{url} 不能作为更新地址：{why}。",
+    # Open311 servicerequestupdates: the city's updates and its authority (issue 25)
+    "event.informed": "城市平台留言",
+    "case.informed": "城市平台就诉求 #{number} 留言：{note}",
+    "case.closed_by_city": "诉求 #{number} 已由城市平台办结。说明：{note}",
+    "case.reopened_by_city": "诉求 #{number} 已由城市平台退回重办。说明：{note}",
+    "open311.err.field_missing": "未提供 {field}。",
+    "open311.err.update_refused": "更新未能用于诉求 {id}：{reason}",
+    "open311.err.update_replayed": "此 update_id 之前已处理，但未生效。",
+    "open311.err.key_name_long": "此 api_key 的名称超过 {limit} 个字符，不能用于提交更新；请换一个更短名称的 api_key。",
+    "open311.err.media_unknown": "没有这张照片：{path}。",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} 人关注",
     "follow.no_place": "未注明位置",

@@ -20,6 +20,11 @@ class Open311Key(SQLModel, table=True):
     communities: list[str] = Field(default_factory=list, sa_type=JSON)
     created_at: datetime
     revoked_at: datetime | None = None
+    # The city's endpoint every step of the requests this key filed is POSTed to (the
+    # servicerequestupdates extension's format), signed with ``updates_secret`` (HMAC-SHA256: the
+    # receiver needs it in the clear to check, so it is kept as it is; shown once at creation).
+    updates_url: str | None = Field(default=None, max_length=2000)
+    updates_secret: str | None = Field(default=None, max_length=64)
 
 
 class Open311Post(SQLModel, table=True):

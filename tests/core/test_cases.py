@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from core.access import city_actor, city_refusal, is_city, relations_of
 from core.buttons import MAX_DATA_BYTES, VERBS, Press, buttons_for, decode, encode
 from core.cases import (
     Action,
@@ -99,9 +100,10 @@ TABLE: dict[str, Row] = {
         {S.UNASSIGNED: S.REJECTED, S.ASSIGNED: S.REJECTED, S.ACKNOWLEDGED: S.REJECTED},
         (E.REJECTED,),
     ),
+    # Staff close a case, and so does the city whose key covers its community (Open311).
     "close": Row(
         Action.CLOSE,
-        frozenset({R.STAFF}),
+        frozenset({R.STAFF, R.CITY}),
         {s: S.CLOSED for s in (S.UNASSIGNED, S.ASSIGNED, S.ACKNOWLEDGED, S.RESOLVED)},
         (E.CLOSED,),
     ),
@@ -136,6 +138,16 @@ TABLE: dict[str, Row] = {
     "close_unrated": Row(
         Action.CLOSE_UNRATED, frozenset({R.SYSTEM}), {S.RESOLVED: S.CLOSED}, (E.CLOSED_UNRATED,)
     ),
+    # The city sends a resolved or closed case back to its manager, counted as a reopen.
+    "reopen": Row(
+        Action.REOPEN,
+        frozenset({R.CITY}),
+        {S.RESOLVED: S.ASSIGNED, S.CLOSED: S.ASSIGNED},
+        (E.REOPENED,),
+        changes={"reopen_count": 1},
+    ),
+    # The city's note moves nothing, whatever the case's status.
+    "inform": Row(Action.INFORM, frozenset({R.CITY}), {s: s for s in S}, (E.INFORMED,)),
 }
 ENDED = frozenset({S.CLOSED, S.CANCELLED, S.REJECTED})
 RELATION_SETS = [frozenset(c) for n in range(len(R) + 1) for c in combinations(R, n)]
@@ -436,3 +448,33 @@ def test_a_new_resolution_clears_the_earlier_dissatisfied_rating() -> None:
     assert result.state.status is Status.RESOLVED
     assert result.state.rating is None
     assert result.state.reopen_count == 1
+
+
+CITY = frozenset({R.CITY})
+
+
+def test_the_city_reopens_to_whoever_held_it_and_its_verdict_goes() -> None:
+    rated = CaseState(S.CLOSED, reopen_count=1, rating=Rating.SATISFIED, manager_id="m-1")
+    result = apply(rated, Action.REOPEN, CITY)
+    expected = replace(rated, status=S.ASSIGNED, reopen_count=2, rating=None)
+    assert result == Transition(expected, (E.REOPENED,))
+    # Closed by staff while nobody held it: back to staff, unassigned.
+    unheld = apply(CaseState(S.CLOSED), Action.REOPEN, CITY)
+    assert unheld == Transition(CaseState(S.UNASSIGNED, reopen_count=1), (E.REOPENED,))
+    # The city's actions are no person's buttons.
+    assert buttons_for(rated, CITY, 7) == []
+
+
+def test_a_city_stands_as_its_key_and_acts_only_where_the_key_reaches() -> None:
+    city = city_actor("chaoyang-12345")
+    assert is_city(city)
+    assert not is_city("liubo")
+    assert not is_city(None)
+    who = {"resident_id": "r-1", "manager_id": "m-1", "supervisors": (), "staff": ("s-1",)}
+    assert relations_of(city, **who) == frozenset({Relation.CITY})
+    assert relations_of("s-1", **who) == frozenset({Relation.STAFF})
+    assert city_refusal(city, ["jzsj-south"], "jzsj-south") is None
+    assert city_refusal(city, [], "bgy-north") is None  # a key for every community
+    assert city_refusal(city, ["jzsj-south"], "bgy-north") == "refused.not_entitled"
+    assert city_refusal(city, None, "jzsj-south") == "refused.not_entitled"  # revoked or gone
+    assert city_refusal("liubo", None, "bgy-north") is None  # people are held by relations

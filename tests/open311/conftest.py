@@ -25,6 +25,7 @@ from tests.conftest import Clock
 LISTS = {
     "services": "service",
     "service_requests": "request",
+    "service_request_updates": "request_update",
     "errors": "error",
     "attributes": "attribute",
     "values": "value",

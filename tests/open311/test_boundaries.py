@@ -1,11 +1,12 @@
-"""Open311 is one more adapter: it imports no other channel, nor the delivery; the use cases
-import nothing of it (tests/test_architecture.py keeps the rest of the arrows)."""
+"""Open311 is one more adapter: it imports no other channel (the delivery it may: its sender
+pushes updates to cities, as every channel's sender does); the use cases import nothing of it
+(tests/test_architecture.py keeps the rest of the arrows)."""
 
 from __future__ import annotations
 
 from tests.test_architecture import ROOT, _files, _imports
 
-OTHER_CHANNELS = ("bot.telegram", "bot.sms", "bot.delivery", "bot.console", "sandbox")
+OTHER_CHANNELS = ("bot.telegram", "bot.sms", "bot.console", "sandbox")
 
 
 def test_open311_imports_no_other_channel() -> None:

@@ -16,10 +16,13 @@ from sqlmodel import col, select
 from bot.services.cases.lifecycle import Request, act
 from bot.services.cases.report import NewReport, report
 from bot.services.unit.context import Actor, ServiceContext
+from core.access import city_actor
 from core.cases import Action, Channel, Rating
-from db.models import Case, CaseEvent, OutboxMessage
+from db import open311
+from db.models import Case, CaseEvent, Open311Key, OutboxMessage
 
 TG = Channel.TELEGRAM
+CITY_KEY = "city-jzsj"
 ACTORS: dict[str, Actor] = {
     "resident": Actor("r-jzsj-172", TG),  # reported the case
     "manager": Actor("mgr-jzsj-south", TG),  # it is routed to them
@@ -29,6 +32,7 @@ ACTORS: dict[str, Actor] = {
     "other_manager": Actor("mgr-bgy-north", TG),  # bgy-north's manager
     "stranger": Actor("r-bgy-72", Channel.SMS),  # a resident of another community
     "system": Actor.system(),
+    "city": Actor(city_actor(CITY_KEY), Channel.OPEN311),  # a city's key for jzsj-south
 }
 NEW_MANAGER = "sup-jzsj-south"
 REQUESTS: dict[str, Request] = {
@@ -47,6 +51,8 @@ REQUESTS: dict[str, Request] = {
     "nudge": Request(Action.NUDGE),
     "close_unrated": Request(Action.CLOSE_UNRATED),
     "ask": Request(Action.ASK, note="快递现在还堆在门口吗？"),
+    "reopen": Request(Action.REOPEN, note="居民向12345反映仍未清理"),
+    "inform": Request(Action.INFORM, note="城管已派人查看"),
 }
 
 # How each starting status is reached: (actor, request) steps after the report.
@@ -82,6 +88,9 @@ OUTCOMES: dict[str, Outcome] = {
     "nudge": (None, ["nudged"], {}),
     "close_unrated": ("closed", ["closed_unrated"], {}),
     "ask": (None, ["asked"], {}),  # its status stays; the reporter's next message answers
+    # Back to its manager, counted as a reopen, its verdict gone (from closed: it was rated).
+    "reopen": ("assigned", ["reopened"], {"reopen_count": 1, "rating": None}),
+    "inform": (None, ["informed"], {}),
 }
 
 Snapshot = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
@@ -101,7 +110,14 @@ async def snapshot(ctx: ServiceContext) -> Snapshot:
 
 
 async def case_in(ctx: ServiceContext, status: str) -> int:
-    """A fresh case of r-jzsj-172 in jzsj-south, brought to ``status`` through the services."""
+    """A fresh case of r-jzsj-172 in jzsj-south, brought to ``status`` through the services
+    (the city's key for jzsj-south made the first time)."""
+    async with ctx.db.transaction() as session:
+        if await open311.key_by_name(session=session, name=CITY_KEY) is None:
+            row = Open311Key(
+                name=CITY_KEY, key_hash="0" * 64, communities=["jzsj-south"], created_at=ctx.clock()
+            )
+            session.add(row)
     case = await report(
         ctx,
         resident_id="r-jzsj-172",

@@ -48,6 +48,7 @@ ACTORS: dict[str, Actor] = {
     "other_supervisor": Actor("sup-bgy-north", WEB),
     "other_staff": Actor("suxinghua", TG),
     "system": Actor.system(),
+    "city": example.ACTORS["city"],  # an Open311 key for jzsj-south (example.case_in makes it)
 }
 # Whom a reassignment names: jzsj-south's own supervisor; jzsj-north's manager, whom a routing
 # rule for jzsj-south names (added below); bgy-north's manager and supervisor, whom nothing ties
@@ -85,13 +86,15 @@ ENTITLED: dict[str, set[str]] = {
     "rate_dissatisfied": {"resident"},
     **{name: {"staff", "system"} for name in TARGETS},
     "reject": {"staff"},
-    "close": {"staff"},
+    "close": {"staff", "city"},
     "cancel": {"resident"},
     "escalate": {"system"},
     "remind": {"system"},
     "nudge": {"system"},
     "close_unrated": {"system"},
     "ask": HOLDERS | {"staff"},
+    "reopen": {"city"},
+    "inform": {"city"},
 }
 OPEN_ = {"unassigned", "assigned", "acknowledged"}
 # The statuses each action may start from (§4; cancel: never acknowledged).
@@ -111,6 +114,16 @@ SOURCES: dict[str, set[str]] = {
     "nudge": {"resolved"},
     "close_unrated": {"resolved"},
     "ask": OPEN_,
+    "reopen": {"resolved", "closed"},
+    "inform": {
+        "unassigned",
+        "assigned",
+        "acknowledged",
+        "resolved",
+        "closed",
+        "cancelled",
+        "rejected",
+    },
 }
 # Whom a person may hand the case to; the system (a directory load handing on a leaver's cases)
 # follows the directory's own routes and chains.
@@ -157,7 +170,7 @@ def test_the_table_names_every_action_and_role() -> None:
     assert {r.action for r in REQUESTS.values()} == set(Action)
     assert set(ENTITLED) == set(SOURCES) == set(OUTCOMES) == set(REQUESTS)
     roles = {"resident", "manager", "supervisor", "staff"}
-    assert set(ACTORS) == roles | {f"other_{r}" for r in roles} | {"system"}
+    assert set(ACTORS) == roles | {f"other_{r}" for r in roles} | {"system", "city"}
 
 
 @pytest.fixture
@@ -203,19 +216,21 @@ async def test_every_action_by_every_role_of_either_community(
 
 
 # How many combinations land in each status — a check on ``expected`` itself, counted by hand
-# from §4. unassigned: staff's 2 eligible reassigns, the system's 4, reject, close, cancel,
-# staff's question = 10. assigned: acknowledge, resolve, decline × 2 holders, staff's 2
-# reassigns, the system's 4, reject, close, cancel, escalate, remind, a question by either
-# holder or staff = 20. acknowledged: the same less acknowledge × 2 and cancel = 17. resolved:
-# three ratings, close, nudge, close unrated = 6. The ended ones: none.
+# from §4. unassigned: staff's 2 eligible reassigns, the system's 4, reject, close by staff or the
+# city, cancel, staff's question, the city's note = 12. assigned: acknowledge, resolve, decline ×
+# 2 holders, staff's 2 reassigns, the system's 4, reject, close × 2, cancel, escalate, remind, a
+# question by either holder or staff, the city's note = 22. acknowledged: the same less
+# acknowledge × 2 and cancel = 19. resolved: three ratings, close × 2, nudge, close unrated, the
+# city's reopen and note = 9. closed: the city's reopen and note = 2; cancelled and rejected: the
+# city's note = 1.
 ALLOWED_COUNT = {
-    "unassigned": 10,
-    "assigned": 20,
-    "acknowledged": 17,
-    "resolved": 6,
-    "closed": 0,
-    "cancelled": 0,
-    "rejected": 0,
+    "unassigned": 12,
+    "assigned": 22,
+    "acknowledged": 19,
+    "resolved": 9,
+    "closed": 2,
+    "cancelled": 1,
+    "rejected": 1,
 }
 
 
@@ -280,7 +295,7 @@ CONSOLE_ACTIONS = {
     "reject": "assigned",
     "close": "resolved",
 }
-CONSOLE_PEOPLE = [w for w in ACTORS if w != "system" and not w.endswith("resident")]
+CONSOLE_PEOPLE = [w for w in ACTORS if w not in ("system", "city") and not w.endswith("resident")]
 _updates = iter(range(10_000, 1_000_000))
 
 

@@ -21,13 +21,18 @@ HOLDERS = {"manager", "supervisor"}
 STAFF = {"staff"}
 # Staff reassign; so does the system, handing on the cases of someone a directory load retired.
 REASSIGNERS = {"staff", "system"}
+# Staff close; so does the city whose key covers the community (Open311), which may also send a
+# resolved or closed case back, and leave a note on a case in any status.
+CLOSERS = {"staff", "city"}
+CITY = {"city"}
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "unassigned": {
         "reassign": REASSIGNERS,
         "reject": STAFF,
-        "close": STAFF,
+        "close": CLOSERS,
         "cancel": {"resident"},
         "ask": STAFF,
+        "inform": CITY,
     },
     "assigned": {
         "acknowledge": HOLDERS,
@@ -35,33 +40,37 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
         "decline": HOLDERS,
         "reassign": REASSIGNERS,
         "reject": STAFF,
-        "close": STAFF,
+        "close": CLOSERS,
         "cancel": {"resident"},
         "escalate": {"system"},
         "remind": {"system"},
         "ask": HOLDERS | STAFF,
+        "inform": CITY,
     },
     "acknowledged": {
         "resolve": HOLDERS,
         "decline": HOLDERS,
         "reassign": REASSIGNERS,
         "reject": STAFF,
-        "close": STAFF,
+        "close": CLOSERS,
         "escalate": {"system"},
         "remind": {"system"},
         "ask": HOLDERS | STAFF,
+        "inform": CITY,
     },
     "resolved": {
         "rate_satisfied": {"resident"},
         "rate_basically": {"resident"},
         "rate_dissatisfied": {"resident"},
-        "close": STAFF,
+        "close": CLOSERS,
         "nudge": {"system"},
         "close_unrated": {"system"},
+        "reopen": CITY,
+        "inform": CITY,
     },
-    "closed": {},
-    "cancelled": {},
-    "rejected": {},
+    "closed": {"reopen": CITY, "inform": CITY},
+    "cancelled": {"inform": CITY},
+    "rejected": {"inform": CITY},
 }
 
 ENDED = {"closed", "cancelled", "rejected"}

@@ -6,18 +6,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from bot.services.cases import cards, updates
 from bot.services.cases.parties import Parties
 from bot.services.cases.photos import event_photos
-from bot.services.cases.scene import Scene, both, state_of
+from bot.services.cases.scene import Scene, state_of
 from bot.services.unit.outbox import Outbox
+from core.access import is_city
 from core.buttons import Button, buttons_for
 from core.cases import EventKind, Status
-from core.texts import render
 from db import queries
-from db.models import CaseEvent, OutboxMessage, OutboxStatus, Person
+from db.models import CaseEvent, Person
 
 # Audiences: "resident"; "resident_closed" (only when the case is now closed); "manager" (the
 # manager after the change), "manager_closed" (likewise, once closed); "previous_manager" (the
@@ -88,6 +86,8 @@ ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
     # A question to the reporter; the answer goes to whoever asked (``inquiry``), not from here.
     EventKind.ASKED: (("resident", "case.asked"),),
     EventKind.FIX_PHOTO: (("resident", "case.fix_photo"), ("followers", "case.fix_photo")),
+    # The city's note (Open311): for whoever holds the case now.
+    EventKind.INFORMED: (("holders", "case.informed"),),
     EventKind.CLOSED_UNRATED: (
         ("resident", "case.closed_unrated"),
         ("followers", "case.f_closed"),
@@ -95,6 +95,13 @@ ANNOUNCEMENTS: dict[EventKind, tuple[tuple[str, str], ...]] = {
 }
 
 
+# What the city's own steps say instead (Open311 updates it POSTed): "closed by the city", not
+# by staff; "sent back by the city", not "the resident is not satisfied".
+_BY_CITY = {
+    "case.closed_by_staff": "case.closed_by_city",
+    "case.reopened": "case.reopened_by_city",
+    "case.reopened_resident": "case.reopened_by_city",
+}
 # The messages that bring a case to someone who must act on it: they carry its photos.
 WITH_PHOTOS = frozenset({"case.card", "case.unrouted", "case.escalated"})
 # The messages that carry the photos their own event brought: the fix's to the resident and
@@ -108,6 +115,7 @@ WITH_EVENT_PHOTOS = frozenset(
 WITHOUT_BUTTONS = frozenset(
     {"case.feedback", "case.commented", "case.merged_in", "case.f_following"}
     | {"case.f_feedback_thanks", "case.f_comment_added", "case.asked", "case.fix_photo"}
+    | {"case.informed"}
 )
 
 
@@ -182,6 +190,7 @@ def told(
         for audience, template in ANNOUNCEMENTS.get(EventKind(event.kind), ()):
             if template == "case.resolved" and event.note:
                 template = "case.resolved_note"  # the manager's word on the fix goes with it
+            template = _BY_CITY.get(template, template) if is_city(event.actor_id) else template
             for person in _audience(audience, scene, event, before, after):
                 buttons = (
                     []
@@ -225,7 +234,7 @@ async def announce(
         kept = await queries.case_photos(session=outbox.session, number=number)
         scene = replace(scene, photos=len(kept))
     # A case just reported (nobody stood in any relation before) has sent nothing yet.
-    earlier = await _cards(outbox, number) if before is not None else []
+    earlier = await cards.sent(outbox, number) if before is not None else []
     await outbox.know(p.id for p in after.everyone)
     for one in told(scene, events, before=before, after=after):
         await outbox.tell(
@@ -239,75 +248,8 @@ async def announce(
             photos=one.photos,
         )
 
+    await updates.queue(outbox, scene.case, events)  # a city that filed it hears the steps
     if earlier and events:
-        await _refresh(outbox, scene, earlier, after, key=f"case:{number}:event:{events[-1].id}")
-
-
-async def _cards(outbox: Outbox, number: int) -> list[OutboxMessage]:
-    """The case's earlier messages on channels that edit them (those with buttons get edited as
-    it moves)."""
-    editing = outbox.book.editing
-    if not editing:
-        return []
-    query = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.case_number == number,
-            col(OutboxMessage.channel).in_(editing),
-            col(OutboxMessage.edit_of).is_(None),
-            OutboxMessage.status != OutboxStatus.DEAD,
+        await cards.refresh(
+            outbox, scene, earlier, after, key=f"case:{number}:event:{events[-1].id}"
         )
-        .order_by(col(OutboxMessage.id))
-    )
-    return list((await outbox.session.exec(query)).all())
-
-
-async def _refresh(
-    outbox: Outbox, scene: Scene, cards: list[OutboxMessage], after: Parties, *, key: str
-) -> None:
-    """Edit each earlier card: its first text, the status now, the buttons its reader has now."""
-    state = state_of(scene.case)
-    number = scene.case.number
-    assert number is not None
-    for card in cards:
-        if not card.buttons:
-            continue  # nothing to press on it, nothing that can go stale
-        status = render(card.language, f"status.{scene.case.status}")
-        text = card.text
-        if scene.case.followers:  # how many residents it concerns, above the status line
-            concerns = scene.case.followers + 1
-            text += f"\n{render(card.language, 'card.concerns', concerns=concerns)}"
-        text += f"\n\n{render(card.language, 'card.status', status=status)}"
-        buttons = buttons_for(state, after.relations(card.person_id or ""), number)
-        if await _reads_already(outbox.session, card, text, buttons, status=scene.case.status):
-            continue
-        await outbox.edit(card, key=key, text=text, buttons=buttons)
-
-
-async def _reads_already(
-    session: AsyncSession,
-    card: OutboxMessage,
-    text: str,
-    buttons: list[list[Button]],
-    *,
-    status: str,
-) -> bool:
-    """True when the card's last edit already says this, or, never edited, it was written in
-    this status with these buttons (a reminder changes nothing it shows: no edit)."""
-    query = (
-        select(OutboxMessage)
-        .where(OutboxMessage.edit_of == card.id)
-        .order_by(col(OutboxMessage.id).desc())
-        .limit(1)
-    )
-    last = (await session.exec(query)).first()
-    data = [[b.data for b in row] for row in buttons]
-    if last is None:
-        written = card.params.get("status")  # the status a card was written in, when it says
-        return written == both(f"status.{status}") and _data(card) == data
-    return last.text == text and _data(last) == data
-
-
-def _data(row: OutboxMessage) -> list[list[str]]:
-    """The callback data of a stored row's buttons."""
-    return [[b["data"] for b in buttons] for buttons in row.buttons]

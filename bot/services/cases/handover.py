@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.cases import updates
 from bot.services.cases.lifecycle import Request, act_in
 from bot.services.cases.routing import policy_for
 from bot.services.cases.scene import scene_of
@@ -146,3 +147,4 @@ async def _hand_on_waiting(unit: Unit, move: Move, note: str) -> None:
         params=scene.params(event),
         photos=range(photos),
     )
+    await updates.queue(unit.outbox, case, [event])  # a city that filed it hears of the move

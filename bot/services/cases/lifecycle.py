@@ -25,11 +25,11 @@ from bot.services.cases.scene import both, scene_of, state_of
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal, Unit
 from bot.services.unit.inbound import Inbound
 from bot.services.unit.work import unit_of_work
-from core.access import handover_refusal
+from core.access import city_refusal, handover_refusal
 from core.cases import Action, CaseState, EventKind, Rating, Refusal, apply
 from core.clean import MAX_DESCRIPTION, cap, clean
 from core.due import next_due_at
-from db import queries
+from db import open311, queries
 from db.models import Case, CaseEvent
 
 
@@ -128,8 +128,11 @@ async def _check_arguments(
     session: AsyncSession, request: Request, case: Case, actor: Actor
 ) -> None:
     """Refuse arguments that name nobody or nothing — an unknown manager, a missing original —
-    and a new holder the case's community may not be handed to."""
+    a new holder the case's community may not be handed to, and a city not the case's."""
     number = case.number
+    covered = await open311.city_communities(session=session, actor_id=actor.person_id)
+    if (refused := city_refusal(actor.person_id, covered, case.community_id)) is not None:
+        raise ServiceRefusal(refused, {"number": number})
     if request.action is Action.REASSIGN and request.manager_id:
         person = await queries.get_person(session=session, person_id=request.manager_id)
         reason = handover_refusal(
@@ -157,10 +160,8 @@ def _write_state(
     """Copy the new state onto the row, stamping times and setting the sweep's timer."""
     entered = state.status != case.status or state.reopen_count != case.reopen_count
     case.status = state.status.value
-    case.escalation_level = state.escalation_level
-    case.reopen_count = state.reopen_count
-    case.rating = state.rating.value if state.rating else None
-    case.manager_id = state.manager_id
+    case.escalation_level, case.reopen_count = state.escalation_level, state.reopen_count
+    case.rating, case.manager_id = state.rating.value if state.rating else None, state.manager_id
     case.updated_at = now
     match request.action:
         case Action.ACKNOWLEDGE:
@@ -179,7 +180,9 @@ def _write_state(
             # One nudge; the rest of confirm_within later, the case closes unrated.
             case.reminders_sent += 1
             case.next_due_at = (case.resolved_at or now) + policy.levels.confirm_within
-    if not state.status.is_open:
+    if state.status.is_open:
+        case.closed_at = None  # reopened (by the city): it is closed only when it closes again
+    elif entered:  # a note on a closed case leaves when it closed as it was
         case.closed_at = now
         case.asked_by = case.asked_at = None  # nothing more to ask of a finished case
     if entered:
