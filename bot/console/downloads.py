@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from bot.media.kept import PhotoCache, TelegramFiles, served_type
 from bot.services.staff import case as workplace_case
 from bot.services.staff import listing
 
-from .photos import PhotoCache, TelegramFiles, served_type
 from .render import message
 from .session import Sessions
 
@@ -58,15 +60,9 @@ class Downloads:
         if isinstance(reader, Response):
             return reader
         filters = listing.Filters.parse(dict(request.query_params))
-        ctx, language = self.sessions.ctx, reader.language
-        rows = await listing.export(ctx, reader.viewer, filters, language=language)
-        out = io.StringIO()
-        out.write("\ufeff")  # a spreadsheet then reads the Chinese text as UTF-8
-        writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
-        return Response(
-            out.getvalue().encode("utf-8"),
+        batches = listing.export(self.sessions.ctx, reader.viewer, filters, language=reader.language)
+        return StreamingResponse(
+            _csv(batches),
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="cases.csv"'},
         )
@@ -99,6 +95,21 @@ class Downloads:
         if kind is None:  # not an image we know: a download, never shown as a page
             headers["content-disposition"] = f'attachment; filename="case-{number}-{position}"'
         return Response(content, media_type=kind or "application/octet-stream", headers=headers)
+
+
+async def _csv(batches: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
+    """The CSV's bytes, a batch of cases at a time: the header after a BOM (a spreadsheet then
+    reads the Chinese text as UTF-8), then each batch's rows as they are read."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    out.write("\ufeff")
+    writer.writeheader()
+    async for rows in batches:
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        yield out.getvalue().encode("utf-8")
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue().encode("utf-8")  # the header alone when nothing matched
 
 
 def _cell(value: object) -> object:

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.config import Settings
+from bot.media.kept import TelegramFiles
 from bot.services.staff import signin
 from bot.services.unit.context import ServiceContext
 
@@ -25,7 +26,6 @@ from .downloads import Downloads
 from .merging import Merging
 from .pages import Pages
 from .people import People
-from .photos import TelegramFiles
 from .render import message, page
 from .security import CSRF_FIELD, LOGIN_COOKIE, LOGIN_PATH, CookieJar, SecurityHeaders
 from .session import MAX_FIELDS, Sessions, back_to

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.console.photos import PhotoCache
+from bot.media.kept import PhotoCache
 from bot.services.cases.photos import NewPhoto, keep
 from bot.services.unit.context import ServiceContext
 from sandbox.harness import serve_emulators

@@ -21,12 +21,15 @@ from bot.open311 import keys
 from bot.open311.updates.signing import HEADER, valid
 from db.engine import Database
 from sandbox.serve import serving
+from tests.console.in_browser import png
 from tests.e2e.channels import both_channels
 
 RESIDENT = "+8613900000077"  # nobody the directory knows: the key's resident, by SMS
 COMMUNITY_NUMBER = "+8610690000001"  # jzsj-south's SMS number
 MANAGER = 2001  # mgr-jzsj-south on Telegram
 DOWN = 20.0  # seconds the city's endpoint answers 503
+FIX = "AgACAgIAAx-fix-east-gate"  # the file id of 王经理's photo of the fix
+FIX_PNG = png()
 
 
 @dataclass
@@ -80,7 +83,9 @@ async def test_a_city_hears_each_step_once_in_order_through_a_downtime(
             card = tg.inbox(MANAGER)[0]
             await tg.user_presses(MANAGER, card, f"ack:{number}")
             await run.until(lambda: any("接单" in m.body for m in phone.inbox(RESIDENT)))
-            await tg.user_presses(MANAGER, card, f"done:{number}")
+            # The fix shown, not just pressed: a photo replying to the card (kept by file id).
+            tg.files[FIX] = FIX_PNG
+            await tg.user_says(MANAGER, "门口已清理", photo=FIX, reply_to=card)
             await run.until(lambda: any("回复 1 满意" in m.body for m in phone.inbox(RESIDENT)))
             reply = await run.text(RESIDENT, COMMUNITY_NUMBER, "1")
             assert any("已办结" in m for m in reply.messages)
@@ -112,3 +117,11 @@ async def test_a_city_hears_each_step_once_in_order_through_a_downtime(
             pushed = [{k: u.get(k, "") for k in sorted(u)} for u in city.taken()]
             read = [{k: str(v or "") for k, v in sorted(u.items())} for u in listed.json()]
             assert read == pushed
+            # The fix's photo is the FIXED update's media_url: fetched from Telegram for the key.
+            [fixed] = [u for u in city.taken() if u["status"] == "FIXED"]
+            assert fixed["media_url"].startswith(f"{run.public_url}/open311/v2/requests/{number}/")
+            photo = await http.get(fixed["media_url"], headers={"X-Api-Key": key})
+            assert photo.status_code == 200, photo.text
+            assert photo.content == FIX_PNG
+            assert photo.headers["content-type"] == "image/png"
+            assert (await http.get(fixed["media_url"])).status_code == 403  # no key, no photo

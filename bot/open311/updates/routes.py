@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.config import Settings
 from bot.media.images import image_type
+from bot.media.kept import PhotoCache, TelegramFiles, photo_bytes
 from bot.services.cases.photos import MAX_POSITION
 from bot.services.cases.routing import zone
 from bot.services.unit.context import ServiceContext
@@ -58,6 +59,9 @@ class UpdateRoutes:
 
     def __init__(self, api: Api) -> None:
         self.api = api
+        # A fix photo sent on Telegram is kept as its file id: fetched from there when asked for.
+        self.telegram = TelegramFiles.of(api.settings)
+        self.cache = PhotoCache()
 
     def routes(self) -> list[BaseRoute]:
         """The routes to mount before the endpoint's catch-all."""
@@ -130,8 +134,12 @@ class UpdateRoutes:
             if case is None or not key.may_use(case.community_id):
                 raise unknown
             photo = await queries.case_photo(session=session, number=number, position=position)
-        # Bytes we keep (fetched, or sent as a file); a channel's own reference is not served.
-        content = photo.content if photo is not None else None
+        # Bytes we keep (fetched, or sent as a file), or Telegram's, by the file id we keep.
+        content = (
+            await photo_bytes(photo.content, photo.file_id, self.telegram, self.cache)
+            if photo is not None
+            else None
+        )
         kind = image_type(content) if content else None
         if content is None or kind is None:
             raise unknown

@@ -1,7 +1,8 @@
-"""A case's photos served through the console, behind the same authorization as the case: kept
-bytes from the row, Telegram photos fetched by file id from the Bot API (``getFile``, then the
-file server), both held in a small bounded in-process cache. The type served is an image type
-the bytes bear out, else a download: never something a browser would run as a page."""
+"""A case's photos as they are served (the console's pages, an Open311 update's ``media_url``),
+behind the reader's authorization: kept bytes from the row, Telegram photos fetched by file id
+from the Bot API (``getFile``, then the file server), both held in a small bounded in-process
+cache. The type served is an image type the bytes bear out, else a download: never something a
+browser would run as a page."""
 
 from __future__ import annotations
 
@@ -56,6 +57,24 @@ def served_type(content: bytes, declared: str) -> str | None:
     if actual is None:
         return None
     return declared if declared in IMAGE_TYPES and declared == actual else actual
+
+
+async def photo_bytes(
+    content: bytes | None, file_id: str | None, files: TelegramFiles | None, cache: PhotoCache
+) -> bytes | None:
+    """A photo's bytes: kept with the case, else fetched from Telegram by its file id (cached);
+    None when neither can be had."""
+    if content is not None:
+        return content
+    if file_id is None or files is None:
+        return None
+    found = cache.get(file_id)
+    if found is not None:
+        return found[0]
+    fetched = await files.fetch(file_id)
+    if fetched is not None:
+        cache.put(file_id, fetched, image_type(fetched) or "application/octet-stream")
+    return fetched
 
 
 @dataclass
