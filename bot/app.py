@@ -64,6 +64,22 @@ async def prepare_database(db: Database, language: str) -> None:
         raise SettingsError(render(language, "cli.schema_old"))
 
 
+def _say_unknown_years() -> None:
+    """Loudly, at start: a year the working calendar does not know counts Monday to Friday."""
+    from bot.cli.calendar import today_in_china
+    from bot.services.directory.calendar import china, unknown_years
+
+    for year in unknown_years(china(), today_in_china().date()):
+        log.warning(
+            "the working calendar does not know %s: working_days deadlines in it count Monday "
+            "to Friday, without its public holidays or make-up working days (upgrade "
+            "chinese-calendar once the State Council's notice for %s is out; "
+            "`wolaiban calendar check`)",
+            year,
+            year,
+        )
+
+
 async def run(settings: Settings) -> None:
     """Run Wolaiban: database checks, the directory file, then the whole stack until stopped."""
     secrets = [
@@ -79,6 +95,7 @@ async def run(settings: Settings) -> None:
     ]
     logs.configure(settings.log_level, secrets)
     ctx = build_context(settings)
+    _say_unknown_years()
     try:
         await prepare_database(ctx.db, settings.default_language)
         if settings.directory_file:

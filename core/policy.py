@@ -156,6 +156,26 @@ DEFAULT_LEVELS = ServiceLevels(
 _WEEKEND = (5, 6)  # Saturday, Sunday as date.weekday() numbers them
 
 
+@dataclass(frozen=True, slots=True)
+class WorkCalendar:
+    """Which days are working days: Monday to Friday, except the public holidays, plus the
+    make-up working days (调休) — as the State Council's yearly notice sets them for the
+    ``known`` years; any other year is counted Monday to Friday (and said so at start)."""
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()  # weekend days that are working days
+    known: frozenset[int] = frozenset()
+
+    def is_workday(self, day: date) -> bool:
+        """Whether ``day`` is a working day."""
+        if day in self.workdays:
+            return True
+        return day not in self.holidays and day.weekday() not in _WEEKEND
+
+
+MONDAY_TO_FRIDAY = WorkCalendar()
+
+
 def _require_aware(value: datetime, name: str) -> None:
     # A naive datetime would be read as the host's local time: an implicit environment read.
     if value.tzinfo is None or value.utcoffset() is None:
@@ -169,9 +189,15 @@ def _local_midnight(day: date, tz: tzinfo) -> datetime:
 
 
 def add_duration(
-    start: datetime, duration: timedelta, *, tz: tzinfo, working_days: bool
+    start: datetime,
+    duration: timedelta,
+    *,
+    tz: tzinfo,
+    working_days: bool,
+    calendar: WorkCalendar = MONDAY_TO_FRIDAY,
 ) -> datetime:
-    """Return ``start + duration``; with ``working_days``, local weekends in ``tz`` do not count."""
+    """Return ``start + duration``; with ``working_days``, only the local working days in ``tz``
+    count (``calendar``: weekends, public holidays and make-up working days)."""
     _require_aware(start, "start")
     # Elapsed time is counted in UTC: aware arithmetic on a zoneinfo datetime is wall-clock
     # arithmetic and would be an hour off across a DST change.
@@ -181,13 +207,15 @@ def add_duration(
     remaining = duration
     while True:
         local_day = current.astimezone(tz).date()
-        weekday = local_day.weekday()
         # Each step must move forward; only a pathological zone could put the next local midnight
         # behind us, and then an hour's step keeps the loop finite.
-        if weekday in _WEEKEND:
-            # Jump to the local Monday 00:00; nothing counts until then.
-            monday = _local_midnight(local_day + timedelta(days=7 - weekday), tz)
-            current = monday if monday > current else current + timedelta(hours=1)
+        if not calendar.is_workday(local_day):
+            # Jump to the next working day's local 00:00; nothing counts until then.
+            following = local_day + timedelta(days=1)
+            while not calendar.is_workday(following):
+                following += timedelta(days=1)
+            start_of = _local_midnight(following, tz)
+            current = start_of if start_of > current else current + timedelta(hours=1)
             continue
         day_end = _local_midnight(local_day + timedelta(days=1), tz)
         if day_end <= current:
@@ -223,10 +251,19 @@ def defer_for_quiet_hours(
 
 
 def deadlines(
-    reported_at: datetime, levels: ServiceLevels, *, tz: tzinfo
+    reported_at: datetime,
+    levels: ServiceLevels,
+    *,
+    tz: tzinfo,
+    calendar: WorkCalendar = MONDAY_TO_FRIDAY,
 ) -> tuple[datetime, datetime]:
     """Return ``(ack_due_at, resolve_due_at)`` for a case reported at ``reported_at``."""
+    working = levels.working_days
     return (
-        add_duration(reported_at, levels.ack_within, tz=tz, working_days=levels.working_days),
-        add_duration(reported_at, levels.resolve_within, tz=tz, working_days=levels.working_days),
+        add_duration(
+            reported_at, levels.ack_within, tz=tz, working_days=working, calendar=calendar
+        ),
+        add_duration(
+            reported_at, levels.resolve_within, tz=tz, working_days=working, calendar=calendar
+        ),
     )

@@ -6,6 +6,7 @@ import argparse
 
 from bot import app
 from bot.cli import apikeys, backups, people
+from bot.cli import calendar as calendar_cli
 from bot.cli.env import NOT_FOUND, Env, Result
 from bot.config import SettingsError
 from bot.delivery import store
@@ -280,5 +281,6 @@ HANDLERS = {
     "stats": stats_show,
 }
 HANDLERS.update(apikeys.HANDLERS)
+HANDLERS.update(calendar_cli.HANDLERS)
 HANDLERS.update(people.HANDLERS)
 HANDLERS.update(backups.HANDLERS)

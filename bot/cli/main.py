@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--until", type=_date, metavar="D", help="last day (YYYY-MM-DD)")
     stats.add_argument("--by", choices=("community", "manager"))
     stats.add_argument("--json", action="store_true")
+    calendar = sub.add_parser("calendar", help="the working calendar (China's holidays)")
+    calendar.add_subparsers(dest="calendar", required=True).add_parser(
+        "check", help="which years it knows; exit 1 when it does not know this one"
+    )
     apikey = sub.add_parser("apikey", help="Open311 API keys")
     asub = apikey.add_subparsers(dest="apikey", required=True)
     create = asub.add_parser("create", help="a new key, printed once")
@@ -121,7 +125,7 @@ def _command(args: argparse.Namespace) -> str:
     name: str = args.command
     sub = (
         getattr(args, name, None)
-        if name in ("db", "directory", "cases", "apikey", "people")
+        if name in ("db", "directory", "cases", "apikey", "people", "calendar")
         else None
     )
     return f"{name} {sub}" if sub else name

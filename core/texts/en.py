@@ -682,6 +682,9 @@ TEXTS: dict[str, str] = {
     "open311.err.update_replayed": "This update_id was handled before and changed nothing.",
     "open311.err.key_name_long": "This api_key's name is longer than {limit} characters: it cannot post updates; use a key with a shorter name.",
     "open311.err.media_unknown": "No such photo: {path}.",
+    # China's working calendar (issue 27)
+    "calendar.known": "The working calendar knows the public holidays and make-up working days of {first}–{last}.",
+    "calendar.unknown": "{year} is not known: working_days deadlines in it count Monday to Friday, without holidays or make-up days. Upgrade chinese-calendar once the State Council's notice is out.",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} following",
     "follow.no_place": "no place given",

@@ -676,6 +676,9 @@ TEXTS: dict[str, str] = {
     "open311.err.update_replayed": "此 update_id 之前已处理，但未生效。",
     "open311.err.key_name_long": "此 api_key 的名称超过 {limit} 个字符，不能用于提交更新；请换一个更短名称的 api_key。",
     "open311.err.media_unknown": "没有这张照片：{path}。",
+    # China's working calendar (issue 27)
+    "calendar.known": "工作日历已知 {first}–{last} 年的法定节假日和调休上班日。",
+    "calendar.unknown": "未知 {year} 年：该年 working_days 期限按周一至周五计算，不含节假日和调休。国务院通知发布后请升级 chinese-calendar。",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} 人关注",
     "follow.no_place": "未注明位置",

@@ -145,7 +145,7 @@ def new_case(
     """The case row a report opens — text, place, route, deadlines — not stored yet (no I/O:
     the writer's hot paths make theirs here too, with ``make`` building an untracked row)."""
     location = clean(new.location) or location_in(description, opened.community.buildings)
-    ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz)
+    ack_due, resolve_due = deadlines(now, policy.levels, tz=policy.tz, calendar=policy.calendar)
     status = Status.ASSIGNED if manager_id else Status.UNASSIGNED
     return make(
         status=status.value,

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.directory.calendar import china
 from bot.services.unit.context import ServiceContext, Unit
 from core.access import MANAGING_ROLES, may_hold
 from core.directory import LevelOverrides
-from core.policy import DEFAULT_LEVELS, QuietHours, ServiceLevels, defer_for_quiet_hours
+from core.policy import (
+    DEFAULT_LEVELS,
+    QuietHours,
+    ServiceLevels,
+    WorkCalendar,
+    defer_for_quiet_hours,
+)
 from db import queries
 from db.directory_cache import DirectorySnapshot, directory
 from db.models import Person
@@ -28,6 +35,8 @@ class Policy:
     tz: ZoneInfo
     chain: tuple[str, ...]
     levels: ServiceLevels
+    # The days ``working_days`` counts: China's, with its holidays and make-up working days.
+    calendar: WorkCalendar = field(default_factory=china)
 
 
 def _overrides(stored: object) -> dict[str, object]:
