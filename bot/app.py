@@ -66,10 +66,9 @@ async def prepare_database(db: Database, language: str) -> None:
 
 def _say_unknown_years() -> None:
     """Loudly, at start: a year the working calendar does not know counts Monday to Friday."""
-    from bot.cli.calendar import today_in_china
-    from bot.services.directory.calendar import china, unknown_years
+    from bot.services.unit.calendar import china, today, unknown_years
 
-    for year in unknown_years(china(), today_in_china().date()):
+    for year in unknown_years(china(), today()):
         log.warning(
             "the working calendar does not know %s: working_days deadlines in it count Monday "
             "to Friday, without its public holidays or make-up working days (upgrade "

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.services.cases.report import NewReport, report
-from bot.services.directory.calendar import china, unknown_years
+from bot.services.unit.calendar import china, unknown_years
 from bot.services.unit.context import ServiceContext
 from core.policy import MONDAY_TO_FRIDAY, add_duration
 from tests.cli.conftest import Cli

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services.directory.calendar import china
+from bot.services.unit.calendar import china
 from bot.services.unit.context import ServiceContext, Unit
 from core.access import MANAGING_ROLES, may_hold
 from core.directory import LevelOverrides

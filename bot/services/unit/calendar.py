@@ -7,11 +7,19 @@ it does not know is counted Monday to Friday — never silently: ``run`` says so
 from __future__ import annotations
 
 import functools
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 from core.policy import WorkCalendar
+
+BEIJING = ZoneInfo("Asia/Shanghai")  # the calendar's own day: a holiday is Beijing's date
+
+
+def today() -> date:
+    """Today's date in Beijing, the day the calendar is read for."""
+    return datetime.now(UTC).astimezone(BEIJING).date()
 
 
 @functools.cache
