@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from db.engine import open_database
 from db.models import CaseEvent
-from sandbox.child import Process
+from sandbox.child import Process, wait_ready
 from sandbox.harness import directory_file, serve_emulators, sqlite_url
 from sandbox.telegram import Limits, TelegramEmulator
 from tests.e2e.process import run_env
@@ -34,6 +34,7 @@ async def test_a_reminder_due_while_down_is_sent_once_after_restart(tmp_path: Pa
         process = Process(env, tmp_path / "run.log")
         process.start()
         try:
+            await wait_ready(process)  # started (a loaded machine may take a while), then report
             await report(emulator, RESIDENT, "快递堆在路上")
             await until(lambda: "ack:1" in buttons(emulator, MANAGER))
             process.stop()  # down before the acknowledge deadline (5 s after the report)
@@ -72,6 +73,7 @@ async def test_after_a_kill_the_restarted_process_sweeps_at_once(tmp_path: Path)
         process = Process(env, tmp_path / "run.log")
         process.start()
         try:
+            await wait_ready(process)  # started (a loaded machine may take a while), then report
             await report(emulator, RESIDENT, "快递堆在路上")
             await until(lambda: "ack:1" in buttons(emulator, MANAGER))
             process.kill()
