@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from core.cases import Rating, Status
 
 # Weight of a "basically satisfied" rating in the satisfaction rate (docs/reference.md §5).
 BASICALLY_SATISFIED_WEIGHT = 0.9
+
+# A moment after every deadline: an ended case's share of the rates once nothing about it can
+# still change with the clock (``settled``).
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 # Withdrawn by the resident or turned away by staff: in the count of cases, in no rate — except
 # that a resident who withdrew after the acknowledge deadline passed unanswered counts as a case
@@ -68,6 +72,23 @@ class Rates:
             return None
         weighted = self.satisfied + BASICALLY_SATISFIED_WEIGHT * self.basically_satisfied
         return weighted / rated
+
+    def plus(self, other: Rates, sign: int = 1) -> Rates:
+        """These counts with ``other``'s added (``sign`` -1: taken away), count for count."""
+        return Rates(*(a + sign * b for a, b in zip(self.counts(), other.counts(), strict=True)))
+
+    def counts(self) -> tuple[int, ...]:
+        """The counts in field order, as the rollup's columns hold them."""
+        return (
+            self.cases,
+            self.responded_in_time,
+            self.response_base,
+            self.resolved,
+            self.resolution_base,
+            self.satisfied,
+            self.basically_satisfied,
+            self.dissatisfied,
+        )
 
     def as_dict(self) -> dict[str, object]:
         """The figures in the shape of ``stats --json``."""
@@ -137,3 +158,13 @@ def compute_rates(facts: Iterable[CaseFacts], *, now: datetime) -> Rates:
         basically_satisfied=basically,
         dissatisfied=dissatisfied,
     )
+
+
+NO_CASES = Rates(0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def settled(fact: CaseFacts) -> Rates:
+    """An ended case's share of the rates once every deadline of it has passed: fixed for good
+    except that a case closed unacknowledged before its acknowledge deadline joins the response
+    base only when that deadline passes (``db.aggregates`` counts those few live)."""
+    return compute_rates([fact], now=_END_OF_TIME)

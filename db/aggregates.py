@@ -1,27 +1,42 @@
 """Counts over many cases, computed by the database (SUM(CASE …) and COUNT, the same on SQLite and
 PostgreSQL) rather than row by row in Python.
 
-``rate_counts`` is ``core.rates.compute_rates`` in SQL: core/rates.py stays the definition, and
-tests/db/test_aggregates.py checks on varied cases, on both backends, that the two agree exactly.
+``recount_rates`` is ``core.rates.compute_rates`` in SQL over every case of a period: core/rates.py
+stays the definition, and tests/db/test_aggregates.py checks on varied cases, on both backends,
+that the two agree exactly. ``rate_counts`` gives the same figures from the rollup
+(``db.models.rollup``) plus the open cases; tests/services/test_rates_rollup.py checks it equals
+``recount_rates`` after random histories through the use cases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.cases import Rating, Status
-from core.rates import Rates
-from db.models import Case
-
-GroupBy = Literal["community", "manager"]
-UNASSIGNED_KEY = "-"  # the group of cases no manager holds
+from core.cases import OPEN_STATUSES, TERMINAL, Rating, Status
+from core.rates import NO_CASES, Rates
+from db.models import Case, RateRollup
+from db.models.rollup import COUNTS, UNASSIGNED_KEY, manager_key
+from db.rollup import END_OF_TIME, midnight, rollup_sums, whole_days
+from db.rollup import GroupBy as GroupBy  # the callers' name for it stays here
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
@@ -29,7 +44,7 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _rate_columns(now: datetime) -> list[ColumnElement[Any]]:
+def rate_columns(now: datetime) -> list[ColumnElement[Any]]:
     """The counts behind ``Rates``, in its field order after ``cases``."""
     status, rating = col(Case.status), col(Case.rating)
     ack_due, acked = col(Case.ack_due_at), col(Case.acknowledged_at)
@@ -66,6 +81,21 @@ def _group_key(by: GroupBy) -> ColumnElement[Any] | Mapped[str]:
     return case((or_(manager.is_(None), manager == ""), UNASSIGNED_KEY), else_=manager)
 
 
+async def recount_rates(
+    *,
+    session: AsyncSession,
+    now: datetime,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    communities: Sequence[str] | None = None,
+    by: GroupBy | None = None,
+) -> dict[str, Rates]:
+    """``rate_counts`` by reading every case of the period: what the rollup must equal (its
+    property test's oracle, and the benchmark's "before")."""
+    window = _window(created_from, created_before, communities)
+    return await _count_cases(session, now, by, window)
+
+
 async def rate_counts(
     *,
     session: AsyncSession,
@@ -76,26 +106,121 @@ async def rate_counts(
     by: GroupBy | None = None,
 ) -> dict[str, Rates]:
     """The rates of the cases created in [``created_from``, ``created_before``), as they stand
-    at ``now``: ``{"": all}``, or one entry per community or manager, in key order."""
-    key = _group_key(by) if by is not None else None
-    columns = [func.count(), *_rate_columns(now)]
-    query = select(*columns) if key is None else select(key, *columns).group_by(key)
-    # A merged duplicate is its original's problem, counted there: it counts in nothing.
-    query = query.where(col(Case.duplicate_of).is_(None))
+    at ``now``: ``{"": all}``, or one entry per community or manager, in key order.
+
+    Ended cases come from the rollup over the period's whole UTC days (``db.models.rollup``);
+    the open cases, the ended ones of a partial first or last day, and the few ended ones whose
+    acknowledge deadline is still ahead are counted case by case."""
+    days = whole_days(created_from, created_before)
+    status, ended = col(Case.status), [s.value for s in TERMINAL]
+    # IN, not NOT IN: the status index answers it (the open cases are few; the ended, all).
+    open_cases = [
+        *_window(created_from, created_before, communities),
+        status.in_([s.value for s in OPEN_STATUSES]),
+    ]
+    parts = [await _count_cases(session, now, by, open_cases)]
+    for start, end in days.partial:
+        ended_cases = [*_window(start, end, communities), status.in_(ended)]
+        parts.append(await _count_cases(session, now, by, ended_cases))
+    if days.whole:
+        parts.append(await rollup_sums(session, by, days.first, days.last, communities))
+        start, end = midnight(days.first), midnight(days.last)
+        parts.append(await _not_yet_due(session, now, by, start, end, communities))
+    return _combined(parts, by)
+
+
+async def _not_yet_due(
+    session: AsyncSession,
+    now: datetime,
+    by: GroupBy | None,
+    start: datetime | None,
+    end: datetime | None,
+    communities: Sequence[str] | None,
+) -> dict[str, Rates]:
+    """Closed unacknowledged before the acknowledge deadline: in the rollup's response base
+    (settled), in none yet while the deadline is ahead — taken back out, group by group."""
+    # Found by status and deadline (``ix_cases_status_ack_due_at``: the closed cases whose
+    # deadline is after ``now`` are recent ones); the few rows found are sorted into the period
+    # here.
+    query = select(
+        col(Case.community_id), col(Case.manager_id), col(Case.created_at), col(Case.duplicate_of)
+    ).where(
+        col(Case.ack_due_at) > now,
+        col(Case.acknowledged_at).is_(None),
+        col(Case.status) == Status.CLOSED.value,
+    )
+    late: dict[str, Rates] = {}
+    for community, manager, created, duplicate_of in await (await session.connection()).execute(
+        query
+    ):
+        created = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+        if duplicate_of is not None or (communities is not None and community not in communities):
+            continue
+        if (start is not None and created < start) or (end is not None and created >= end):
+            continue
+        key = "" if by is None else community if by == "community" else manager_key(manager)
+        late[key] = late.get(key, NO_CASES).plus(Rates(0, 0, 1, 0, 0, 0, 0, 0), -1)
+    return late
+
+
+def _window(
+    created_from: datetime | None,
+    created_before: datetime | None,
+    communities: Sequence[str] | None,
+) -> list[ColumnElement[bool]]:
+    """The cases of a period (no merged duplicate: it is its original's problem, counted there)."""
+    conditions: list[ColumnElement[bool]] = [col(Case.duplicate_of).is_(None)]
     if created_from is not None:
-        query = query.where(col(Case.created_at) >= created_from)
+        conditions.append(col(Case.created_at) >= created_from)
     if created_before is not None:
-        query = query.where(col(Case.created_at) < created_before)
+        conditions.append(col(Case.created_at) < created_before)
     if communities is not None:
-        query = query.where(col(Case.community_id).in_(communities))
-    result = await (await session.connection()).execute(query)
+        conditions.append(col(Case.community_id).in_(communities))
+    return conditions
+
+
+async def _count_cases(
+    session: AsyncSession, now: datetime, by: GroupBy | None, where: list[ColumnElement[bool]]
+) -> dict[str, Rates]:
+    """The rates of the cases meeting ``where``, read case by case."""
+    key = _group_key(by) if by is not None else None
+    columns = [func.count(), *rate_columns(now)]
+    query = select(*columns) if key is None else select(key, *columns).group_by(key)
+    result = await (await session.connection()).execute(query.where(*where))
     if key is None:
         return {"": _rates(result.one())}
+    return {str(row[0]): _rates(row[1:]) for row in result.all()}
+
+
+def _combined(parts: list[dict[str, Rates]], by: GroupBy | None) -> dict[str, Rates]:
+    """The parts added group by group; every group that has a case, in key order."""
+    total: dict[str, Rates] = {"": NO_CASES} if by is None else {}
+    for part in parts:
+        for key, rates in part.items():
+            total[key] = total.get(key, NO_CASES).plus(rates)
     # Sorted here, not by ORDER BY: the database's collation may order ids differently.
-    rows = sorted(result.all(), key=lambda row: str(row[0]))
-    return {str(row[0]): _rates(row[1:]) for row in rows}
+    return {key: total[key] for key in sorted(total) if by is None or total[key].cases}
 
 
 def _rates(counts: Sequence[Any]) -> Rates:
     """``Rates`` from the counts of ``rate_counts``'s columns, which are in its field order."""
     return Rates(*(int(count) for count in counts))
+
+
+def rebuild(connection: Connection) -> int:
+    """Fill the (empty) rollup from the ended cases stored; return the rows written."""
+    c = Case.__table__.c  # type: ignore[attr-defined]
+    if connection.dialect.name == "postgresql":
+        day: ColumnElement[Any] = cast(func.timezone("UTC", c.created_at), Date)
+    else:  # SQLite keeps UTC text; date() reads its date
+        day = func.date(c.created_at)
+    manager = func.coalesce(func.nullif(c.manager_id, ""), literal(UNASSIGNED_KEY))
+    query = (
+        select(day, c.community_id, manager, func.count(), *rate_columns(END_OF_TIME))
+        .where(c.status.in_([s.value for s in TERMINAL]), c.duplicate_of.is_(None))
+        .group_by(day, c.community_id, manager)
+    )
+    table = RateRollup.__table__  # type: ignore[attr-defined]
+    names = ["day", "community_id", "manager_key", *COUNTS]
+    result = connection.execute(insert(table).from_select(names, query))
+    return int(result.rowcount or 0)

@@ -27,6 +27,7 @@ from db.models.outbox import (
     OutboxMessage,
     OutboxStatus,
 )
+from db.models.rollup import RateRollup
 from db.models.sessions import ConsoleLogin, ConsoleSession, Draft, Invite
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "RateRollup",
     "RoutingRule",
     "Setting",
 ]

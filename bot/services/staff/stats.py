@@ -1,7 +1,8 @@
 """The three rates over a period, overall or per community or manager (``wolaiban stats``).
 
-The database counts them (``db.aggregates.rate_counts``): the definition is ``core.rates``, and a
-test keeps the two equal.
+The database counts them (``db.aggregates.rate_counts``): the ended cases from the rollup kept with
+every step (``db.models.rollup``), the open ones case by case, so a month or a community costs the
+same however many cases are stored. The definition is ``core.rates``; tests keep the two equal.
 """
 
 from __future__ import annotations

@@ -1,0 +1,187 @@
+"""The rates' rollup: the settled counts of the ended cases per community, holder and creation
+day, kept by every flush that ends a case, brings one back, merges, unmerges or moves it.
+
+An ended case (closed, cancelled, rejected; a merged duplicate counts nowhere) contributes fixed
+counts (``core.rates.settled``), so ``db.aggregates.rate_counts`` sums these rows for the ended
+cases and counts only the open ones (the current work, not the archive) row by row. The listener
+below sees every ``Case`` the ORM writes — whatever the use case — and moves its contribution from
+the row it was in to the row it is in now, inside the same flush, so the rollup commits or rolls
+back with the step. Nothing deletes cases today (retention empties texts and photos, never a
+case row); were one deleted through the ORM it would leave the rollup, through a bulk DELETE it
+would stay counted — the rates of a month already graded would not change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Index, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm.base import NO_VALUE
+from sqlmodel import Field, SQLModel
+
+from core.cases import Rating, Status
+from core.rates import NO_CASES, CaseFacts, Rates, settled
+from db.models.cases import Case
+
+UNASSIGNED_KEY = "-"  # the holder key of the cases no manager holds
+COUNTS = (
+    "cases",
+    "responded_in_time",
+    "response_base",
+    "resolved",
+    "resolution_base",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+)
+
+
+class RateRollup(SQLModel, table=True):
+    """The settled counts of the ended cases created on one UTC ``day`` in one community under
+    one holder (``manager_key``, ``-`` for none); the columns are ``core.rates.Rates``'s."""
+
+    __tablename__ = "rate_rollup"
+    # A period over every community reads a range of days; a few communities, their own rows.
+    __table_args__ = (Index("ix_rate_rollup_community_day", "community_id", "day"),)
+
+    day: date = Field(primary_key=True)
+    community_id: str = Field(primary_key=True, max_length=64)
+    manager_key: str = Field(primary_key=True, max_length=64)
+    cases: int = 0
+    responded_in_time: int = 0
+    response_base: int = 0
+    resolved: int = 0
+    resolution_base: int = 0
+    satisfied: int = 0
+    basically_satisfied: int = 0
+    dissatisfied: int = 0
+
+
+# The few ended cases whose share still moves with the clock (closed unacknowledged before the
+# acknowledge deadline) are found by that deadline among the closed: a range of recent cases.
+Index(
+    "ix_cases_status_ack_due_at",
+    Case.__table__.c.status,  # type: ignore[attr-defined]
+    Case.__table__.c.ack_due_at,  # type: ignore[attr-defined]
+)
+# What the rollup leaves to count case by case — the open cases of a period, the ended ones of its
+# partial first and last day — is a range of creation times within each status: one seek each
+# (the status index alone would read every open case, ``created_at``'s every case of the period).
+Index(
+    "ix_cases_status_created_at",
+    Case.__table__.c.status,  # type: ignore[attr-defined]
+    Case.__table__.c.created_at,  # type: ignore[attr-defined]
+)
+
+_FIELDS = frozenset(
+    {
+        "status",
+        "community_id",
+        "manager_id",
+        "created_at",
+        "duplicate_of",
+        "ack_due_at",
+        "acknowledged_at",
+        "resolve_due_at",
+        "resolved_at",
+        "rating",
+        "closed_at",
+    }
+)
+_ENDED = frozenset({Status.CLOSED.value, Status.CANCELLED.value, Status.REJECTED.value})
+
+Key = tuple[date, str, str]
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC date of ``moment`` (a naive one is UTC, as SQLite returns them)."""
+    return moment.astimezone(UTC).date() if moment.tzinfo is not None else moment.date()
+
+
+def manager_key(manager_id: str | None) -> str:
+    """The holder key of a case: its manager, or ``-`` for none."""
+    return manager_id or UNASSIGNED_KEY
+
+
+def _share(values: dict[str, Any]) -> tuple[Key, Rates] | None:
+    """Where a case with these column values counts in the rollup, and what; None when it is
+    not there (open, or a merged duplicate)."""
+    if values["status"] not in _ENDED or values["duplicate_of"] is not None:
+        return None
+    rating = values["rating"]
+    facts = CaseFacts(
+        status=Status(values["status"]),
+        ack_due_at=values["ack_due_at"],
+        acknowledged_at=values["acknowledged_at"],
+        resolve_due_at=values["resolve_due_at"],
+        resolved_at=values["resolved_at"],
+        rating=Rating(rating) if rating else None,
+        closed_at=values["closed_at"],
+    )
+    key = (utc_day(values["created_at"]), values["community_id"], manager_key(values["manager_id"]))
+    return key, settled(facts)
+
+
+def _now(case: Case) -> dict[str, Any]:
+    return {name: getattr(case, name) for name in _FIELDS}
+
+
+def _before(session: Session, case: Case) -> dict[str, Any]:
+    """The values the database holds for ``case`` (as of its last flush)."""
+    committed = inspect(case).committed_state
+    values = {name: committed.get(name, getattr(case, name)) for name in _FIELDS}
+    if any(value is NO_VALUE for value in values.values()):
+        # Set without having been loaded: the row, not yet written, still holds the old values.
+        table = Case.__table__  # type: ignore[attr-defined]
+        query = select(*(table.c[name] for name in _FIELDS)).where(table.c.number == case.number)
+        values = dict(session.connection().execute(query).one()._mapping)
+    return values
+
+
+def _move(deltas: dict[Key, Rates], share: tuple[Key, Rates] | None, sign: int) -> None:
+    if share is not None:
+        key, rates = share
+        deltas[key] = deltas.get(key, NO_CASES).plus(rates, sign)
+
+
+def _keep_rollup(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    """Move the contribution of every case this flush writes, in the same transaction."""
+    deltas: dict[Key, Rates] = {}
+    for case in session.new:
+        if isinstance(case, Case):
+            _move(deltas, _share(_now(case)), 1)
+    for case in session.dirty:
+        # Only a change of what the rates read can move a case (not a reminder, a follower...).
+        if isinstance(case, Case) and _FIELDS & inspect(case).committed_state.keys():
+            _move(deltas, _share(_before(session, case)), -1)
+            _move(deltas, _share(_now(case)), 1)
+    for case in session.deleted:
+        if isinstance(case, Case):
+            _move(deltas, _share(_before(session, case)), -1)
+    rows = [
+        {"day": day, "community_id": community, "manager_key": holder}
+        | dict(zip(COUNTS, rates.counts(), strict=True))
+        for (day, community, holder), rates in deltas.items()
+        if any(rates.counts())
+    ]
+    if rows:
+        connection = session.connection()
+        for row in rows:  # one statement each: a step moves a case between at most two rows
+            connection.execute(_upsert(connection.dialect.name, row))
+
+
+def _upsert(dialect: str, row: dict[str, Any]) -> Any:
+    """INSERT the row, or add its counts to the one already there (both dialects say it so)."""
+    table = RateRollup.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**row)
+    added = {name: table.c[name] + statement.excluded[name] for name in COUNTS}
+    return statement.on_conflict_do_update(
+        index_elements=["day", "community_id", "manager_key"], set_=added
+    )
+
+
+event.listen(Session, "before_flush", _keep_rollup)
