@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import re
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
 
 from bot import app
 from bot.cli import apikeys, backups, people
@@ -15,7 +21,12 @@ from bot.services.staff import signin, stats, views
 from bot.services.talk import invites
 from bot.services.unit.context import ServiceRefusal
 from core.cases import OPEN_STATUSES, Status
+from core.clean import printable
 from core.tables import percent, table
+
+# What ``printable`` may escape: anything but tab, newline, printable ASCII, CJK punctuation and
+# ideographs, and the full-width forms (none of them a control, format or separator character).
+_MAYBE_ESCAPED = re.compile(r"[^\t\n\x20-\x7e\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uffef]")
 
 # Alembic and the directory file's reader and loader are imported by the commands that use them:
 # the read-only ones (stats, cases, outbox) start without them.
@@ -160,8 +171,10 @@ async def cases_list(args: argparse.Namespace, env: Env) -> Result:
     community, limit = args.community, args.limit
     async with env.context() as ctx:
         if args.json:
-            found = await views.list_cases(ctx, statuses=statuses, community=community, limit=limit)
-            return Result(json=found)
+            batches = views.case_batches(ctx, statuses=statuses, community=community, limit=limit)
+            with contextlib.suppress(BrokenPipeError):  # `| head` has had enough (bot.cli.main)
+                await _print_json_list(batches)
+            return Result()
         lines = await views.case_lines(ctx, statuses=statuses, community=community, limit=limit)
     if not lines:
         return Result(text=env.say("cli.no_cases"))
@@ -169,6 +182,27 @@ async def cases_list(args: argparse.Namespace, env: Env) -> Result:
     said = {s.value: env.say(f"status.{s.value}") for s in Status}  # not once per line
     rows = [_row(c, said) for c in lines]
     return Result(text=table([env.say(f"col.{c}") for c in columns], rows))
+
+
+async def _print_json_list(batches: AsyncIterator[list[dict[str, Any]]]) -> None:
+    """The JSON list the batches make, printed a batch at a time exactly as ``bot.cli.main``
+    prints a whole ``Result.json`` (indented by two, escaped for a terminal), so the memory held
+    is one batch's, never the whole list's."""
+    out, first = sys.stdout, True
+    async for batch in batches:
+        rows = [
+            _printable("  " + json.dumps(r, ensure_ascii=False, indent=2).replace("\n", "\n  "))
+            for r in batch
+        ]
+        out.write(("[\n" if first else ",\n") + ",\n".join(rows))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
+def _printable(text: str) -> str:
+    """``core.clean.printable``, skipped for text of characters it always keeps as they are (it
+    looks at every character: a third of the time of a long listing)."""
+    return printable(text) if _MAYBE_ESCAPED.search(text) else text
 
 
 def _row(case: views.CaseLine, statuses: dict[str, str]) -> list[object]:

@@ -19,6 +19,7 @@ from bot.services.staff import listing
 from .render import message
 from .session import Sessions
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell that starts so
 CSV_FIELDS = (
     "number",
     "status",
@@ -60,7 +61,9 @@ class Downloads:
         if isinstance(reader, Response):
             return reader
         filters = listing.Filters.parse(dict(request.query_params))
-        batches = listing.export(self.sessions.ctx, reader.viewer, filters, language=reader.language)
+        batches = listing.export(
+            self.sessions.ctx, reader.viewer, filters, language=reader.language
+        )
         return StreamingResponse(
             _csv(batches),
             media_type="text/csv; charset=utf-8",
@@ -101,21 +104,22 @@ async def _csv(batches: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[by
     """The CSV's bytes, a batch of cases at a time: the header after a BOM (a spreadsheet then
     reads the Chinese text as UTF-8), then each batch's rows as they are read."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer = csv.writer(out)
     out.write("\ufeff")
-    writer.writeheader()
+    writer.writerow(CSV_FIELDS)
     async for rows in batches:
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        writer.writerows(map(_cells, rows))
         yield out.getvalue().encode("utf-8")
         out.seek(0)
         out.truncate()
-    yield out.getvalue().encode("utf-8")  # the header alone when nothing matched
+    if out.tell():  # the header alone, when nothing matched
+        yield out.getvalue().encode("utf-8")
 
 
-def _cell(value: object) -> object:
-    """A CSV cell: empty for nothing; a text that a spreadsheet would run as a formula, quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+def _cells(row: dict[str, Any]) -> list[object]:
+    """A case's CSV line: empty for nothing; a text that a spreadsheet would run as a formula,
+    quoted (in one expression: a call per cell was a third of the export's time)."""
+    return [
+        "" if v is None else "'" + v if v.__class__ is str and v[:1] in _FORMULA else v
+        for v in map(row.get, CSV_FIELDS)
+    ]

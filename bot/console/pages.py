@@ -75,8 +75,16 @@ class Pages:
             "filters": filters,
             "query": query,
             "refresh": REFRESH_SECONDS,
-            "prev_query": urlencode(filters.query(page=found.page - 1)),
-            "next_query": urlencode(filters.query(page=found.page + 1)),
+            # The pages around this one by the keys of its first and last rows; the first page by
+            # no key at all (its newest cases, whatever came in since).
+            "prev_query": urlencode(
+                filters.query(page=1, after="", before="")
+                if found.page <= 2
+                else filters.query(page=found.page - 1, after="", before=found.before)
+            ),
+            "next_query": urlencode(
+                filters.query(page=found.page + 1, after=found.after, before="")
+            ),
         }
         if request.headers.get("hx-request") == "true":
             return page("_list.html", language=reader.language, **values)

@@ -10,10 +10,11 @@ import re
 
 from sqlmodel import select
 
+from bot.console.downloads import CSV_FIELDS
 from bot.services.cases.report import NewReport, report
-from bot.services.staff import stats
+from bot.services.staff import listing, stats
 from core.cases import Channel
-from db.models import Case, OutboxMessage
+from db.models import Case, OutboxMessage, Person
 from tests.conftest import Clock
 from tests.services.example import case_in
 
@@ -71,15 +72,66 @@ async def test_the_list_filters_counts_and_pages(browser: Browser, clock: Clock)
     assert "没有符合条件的诉求" in wild  # a % is searched for, not a wildcard
 
 
+def _next_link(page: str) -> str | None:
+    found = re.search(r'<a href="(/console/cases\?[^"]*)">[^<]*→</a>', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def _prev_link(page: str) -> str | None:
+    found = re.search(r'<a href="(/console/cases\?[^"]*)">← ', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
 async def test_the_list_pages_by_fifty(browser: Browser) -> None:
     numbers = [await _report(browser, f"第{i}件") for i in range(52)]
     await browser.sign_in(STAFF)
     first = (await browser.client.get("/console/cases?category=parcels")).text
     assert len(re.findall(r'data-number="', first)) == 50
     assert "第 1 / 2 页" in first
-    assert 'href="/console/cases?category=parcels&amp;page=2"' in first
-    second = (await browser.client.get("/console/cases?category=parcels&page=2")).text
+    # The next page is found by the last row's key (phase 1: not overdue; its number).
+    assert f'href="/console/cases?category=parcels&amp;page=2&amp;after=1_{numbers[2]}"' in first
+    assert _prev_link(first) is None
+    second = (await browser.client.get(_next_link(first) or "")).text
     assert re.findall(r'data-number="(\d+)"', second) == [str(numbers[1]), str(numbers[0])]
+    assert "第 2 / 2 页" in second
+    assert _next_link(second) is None
+    back = (await browser.client.get(_prev_link(second) or "")).text
+    assert re.findall(r'data-number="(\d+)"', back) == re.findall(r'data-number="(\d+)"', first)
+    # A bare page number (a link from before paging by key) is the first page, not an error.
+    old = (await browser.client.get("/console/cases?category=parcels&page=2")).text
+    assert "第 1 / 2 页" in old
+
+
+async def test_paging_shows_every_case_once_while_cases_come_in(
+    browser: Browser, clock: Clock
+) -> None:
+    older = [await _report(browser, f"旧{i}") for i in range(60)]
+    clock.advance(hours=1)  # these are overdue now: they come first
+    newer = [await _report(browser, f"新{i}") for i in range(60)]
+    await browser.sign_in(STAFF)
+    for sort in ("", "&sort=due"):
+        seen: list[str] = []
+        link: str | None = f"/console/cases?category=parcels{sort}"
+        pages = []
+        while link is not None:
+            page = (await browser.client.get(link)).text
+            pages.append(page)
+            seen += re.findall(r'data-number="(\d+)"', page)
+            await _report(browser, "翻页时新来的")  # a new case between two pages
+            link = _next_link(page)
+        assert len(seen) == len(set(seen)), "a case shown twice"
+        assert {str(n) for n in older + newer} <= set(seen), "a case skipped"
+        assert len(pages) == 3
+        if not sort:  # the overdue first, the newest first within each
+            assert seen[:60] == [str(n) for n in reversed(older)]
+            later = [n for n in seen[60:] if int(n) in newer]  # new arrivals may come among them
+            assert later == [str(n) for n in reversed(newer)]
+        # Back from the last page: the fifty cases just before it (new arrivals among them
+        # push the oldest of them onto the page before).
+        back = _prev_link(pages[-1])
+        middle = re.findall(r'data-number="(\d+)"', (await browser.client.get(back or "")).text)
+        assert len(middle) == 50
+        assert middle[-20:] == re.findall(r'data-number="(\d+)"', pages[1])[-20:]
 
 
 async def test_htmx_polls_the_list_with_its_filters(browser: Browser) -> None:
@@ -314,3 +366,34 @@ async def test_what_was_sent_reads_as_words(browser: Browser) -> None:
     assert "待发送" in shown
     assert ">case.card<" not in shown
     assert ">pending<" not in shown
+
+
+async def test_the_streamed_csv_is_the_csv_written_at_once(browser: Browser) -> None:
+    for i in range(5):
+        await _report(browser, f'第{i}件, "引号"\n换行')
+    await _report(browser, "=1+1", category="noise")
+    await browser.sign_in(STAFF)
+    answer = await browser.client.get("/console/cases.csv?status=all")
+    viewer = await _viewer(browser, STAFF)
+    rows = [
+        r
+        async for b in listing.export(browser.ctx, viewer, listing.Filters(status="all"))
+        for r in b
+    ]
+    out = io.StringIO()  # how the CSV was written before it was streamed: all of it at once
+    out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    expected = out.getvalue().replace("=1+1", "'=1+1")
+    assert len(rows) == 6
+    assert answer.content.decode("utf-8") == expected
+    empty = await browser.client.get("/console/cases.csv?status=closed")
+    assert empty.content.decode("utf-8") == "\ufeff" + ",".join(CSV_FIELDS) + "\r\n"
+
+
+async def _viewer(browser: Browser, person_id: str) -> listing.Viewer:
+    async with browser.ctx.db.reading() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        return await listing.viewer_of(session, person)

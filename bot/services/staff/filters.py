@@ -3,6 +3,7 @@ dropped; and the same filters back as query parameters (the pages' links, the ex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
@@ -12,6 +13,7 @@ from core.cases import Status
 from core.clean import clean
 
 MAX_SEARCH = 100
+_KEY = re.compile(r"[0-9A-Za-z_.:+-]*")
 MAX_PAGE = 10_000
 VIEWS = ("mine", "unassigned", "escalated")  # the list's one-click views (cases.html says how)
 SORTS = ("due",)  # besides the default: overdue first, then the newest
@@ -34,6 +36,10 @@ class Filters:
     page: int = 1
     view: str = ""  # one of VIEWS, or every case the other filters match
     sort: str = ""  # one of SORTS, or the default order
+    # The page's place by key (listing.py reads them): the page after the row ``after`` names,
+    # or the one before the row ``before`` names; neither, the first page. ``page`` is its label.
+    after: str = ""
+    before: str = ""
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
@@ -53,6 +59,8 @@ class Filters:
             page=_page(params.get("page", "")),
             view=params.get("view", "") if params.get("view") in VIEWS else "",
             sort=params.get("sort", "") if params.get("sort") in SORTS else "",
+            after=_key(params.get("after", "")),
+            before=_key(params.get("before", "")),
         )
 
     def query(self, **changes: Any) -> dict[str, str]:
@@ -72,6 +80,8 @@ class Filters:
             "page": str(values.page) if values.page > 1 else "",
             "view": values.view,
             "sort": values.sort,
+            "after": values.after,
+            "before": values.before,
         }
         return {k: v for k, v in found.items() if v}
 
@@ -80,6 +90,11 @@ def _word(value: str) -> str:
     """An id from a URL: short, printable, or nothing."""
     value = value.strip()
     return value if len(value) <= 64 and value.isprintable() else ""
+
+
+def _key(value: str) -> str:
+    """A row's sort key from a URL: short, of the characters a key is written with, or nothing."""
+    return value if len(value) <= 64 and _KEY.fullmatch(value) else ""
 
 
 def _day(value: str) -> date | None:

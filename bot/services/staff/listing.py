@@ -1,23 +1,25 @@
 """The staff console's case list: who reads it (a ``Viewer``), which cases they may see (the rule
 of ``core.access`` as a query) and which are theirs, the filters and views as conditions, a page
-of it with counts by status, and the export of the same filtered cases. Read only; paged and
-indexed."""
+of it with counts by status, and the export of the same filtered cases. Read only; paged by key
+and indexed."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, true
+from sqlalchemy import ColumnElement, and_, case, false, func, not_, or_, true
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.routing import zone
+from bot.services.staff import keyset
 from bot.services.staff.filters import Filters as Filters  # the pages parse theirs from here
+from bot.services.staff.keyset import Phase
 from bot.services.staff.queue import (
     StaffLevel,
     acted_on,
@@ -40,7 +42,6 @@ from db.search import matching
 
 _COLUMNS: Sequence[Any] = JSON_COLUMNS
 PAGE_SIZE = 50
-MAX_EXPORT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +128,39 @@ def _status_condition(filters: Filters) -> ColumnElement[bool]:
 class Page:
     """One page of the list: its cases (the contract's JSON, plus ``overdue``, ``mine``,
     ``at_staff`` — escalated to the staff —, ``due`` and ``summary``), how many match, and the
-    counts by status of the cases matching every filter but the status."""
+    counts by status of the cases matching every filter but the status; the keys its links to the
+    pages before and after carry (``""``: there is none)."""
 
     cases: list[dict[str, Any]]
     total: int
     counts: dict[str, int]
     page: int
     pages: int
+    before: str = ""
+    after: str = ""
     # The id of the page's bulk form: that form sent twice acts once on each case.
     form_id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+
+
+def _phases(filters: Filters, now: datetime) -> list[Phase]:
+    """The list's order as phases: the overdue cases, then the others, each the newest first;
+    or (sorted by due) the cases waiting on a deadline, the earliest first, then the others."""
+    number = col(Case.number)
+    if filters.sort == "due":
+        waits = next_deadline()
+        return [
+            Phase(waits.is_not(None), (waits, number), False, _due_key),
+            Phase(waits.is_(None), (number,), False, lambda r: (r.number,)),
+        ]
+    late = overdue(now)
+    return [
+        Phase(late, (number,), True, lambda r: (r.number,)),
+        Phase(not_(late), (number,), True, lambda r: (r.number,)),
+    ]
+
+
+def _due_key(row: Any) -> tuple[Any, ...]:
+    return (deadline(row.status, row.ack_due_at, row.resolve_due_at), row.number)
 
 
 async def case_page(
@@ -143,7 +168,8 @@ async def case_page(
 ) -> Page:
     """The page of the list ``filters`` ask for — overdue cases first, then the newest; or by
     the next deadline, the most overdue first and cases waiting on none last — with names of
-    communities and categories in ``language``."""
+    communities and categories in ``language``. A page is found by the key of the row before
+    (or after) it, never by skipping rows: any page costs what the first does."""
     now = ctx.clock()
     async with ctx.db.reading() as session:
         tz = await zone(session)
@@ -156,21 +182,11 @@ async def case_page(
         counts = {s: n for s, n in (await conn.execute(counted.group_by(Case.status))).all()}
         total = (await conn.execute(select_columns(func.count()).where(where))).scalar_one()
         pages = max(1, -(-total // PAGE_SIZE))
-        page = min(filters.page, pages)
-        late, waits = overdue(now), next_deadline()
-        order = (
-            (case((waits.is_(None), 1), else_=0), waits, col(Case.number))
-            if filters.sort == "due"
-            else (case((late, 0), else_=1), col(Case.number).desc())
-        )
-        query: Select[Any] = (
-            select_columns(*_COLUMNS, case((late, 1), else_=0).label("overdue"))
-            .where(where)
-            .order_by(*order)
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-        )
-        rows = (await conn.execute(query)).all()
+        phases = _phases(filters, now)
+        place = keyset.place(filters.after, filters.before, phases)
+        base = select_columns(*_COLUMNS, case((overdue(now), 1), else_=0).label("overdue"))
+        walked = await keyset.page(conn, base.where(where), phases, place, PAGE_SIZE)
+        rows = walked.rows
         acted = await acted_on(session, viewer.person_id, [r.number for r in rows])
     cases = [
         {
@@ -183,28 +199,31 @@ async def case_page(
         }
         for r in rows
     ]
-    return Page(cases, total, counts, page, pages)
+    number = 1 if place is None or not walked.earlier else max(2, min(filters.page, pages))
+    before = walked.keys[0] if walked.earlier and walked.keys else ""
+    after = walked.keys[-1] if walked.later and walked.keys else ""
+    return Page(cases, total, counts, number, max(pages, number), before, after)
 
 
 async def export(
-    ctx: ServiceContext, viewer: Viewer, filters: Filters, *, language: str = "zh"
-) -> list[dict[str, Any]]:
-    """Every case the filters match (at most ``MAX_EXPORT``), by number, as the contract's JSON
-    (names in ``language``)."""
+    ctx: ServiceContext,
+    viewer: Viewer,
+    filters: Filters,
+    *,
+    language: str = "zh",
+    batch: int = keyset.BATCH,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every case the filters match, by number, as the contract's JSON (names in ``language``),
+    ``batch`` at most at a time: the memory it holds does not grow with the cases."""
     async with ctx.db.reading() as session:
         tz = await zone(session)
         names = await _names(session, language)
         level = await staff_level(session)
-        dialect = ctx.db.engine.dialect.name
-        where = and_(*_conditions(filters, ctx.clock(), tz, viewer, level, dialect))
-        query: Select[Any] = (
-            select_columns(*_COLUMNS)
-            .where(where, _status_condition(filters))
-            .order_by(col(Case.number))
-            .limit(MAX_EXPORT)
-        )
-        rows = (await (await session.connection()).execute(query)).all()
-    return [case_json(r._mapping, tz, names=names) for r in rows]
+    dialect = ctx.db.engine.dialect.name
+    where = and_(*_conditions(filters, ctx.clock(), tz, viewer, level, dialect))
+    query = select_columns(*_COLUMNS).where(where, _status_condition(filters))
+    async for rows in keyset.batches(ctx, query, col(Case.number), batch):
+        yield [case_json(r._mapping, tz, names=names) for r in rows]
 
 
 async def choices(ctx: ServiceContext, viewer: Viewer) -> dict[str, list[tuple[str, str, str]]]:

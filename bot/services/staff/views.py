@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.photos import event_photos
 from bot.services.cases.routing import zone
+from bot.services.staff import keyset
 from bot.services.unit.context import ServiceContext
 from db import queries
 from db.models import Case, CaseEvent, CaseFollower, CasePhoto, Category, Community
@@ -203,20 +204,48 @@ async def _rows(session: AsyncSession, query: Executable) -> list[Any]:
 
 
 def _listed(
-    columns: Sequence[Any],
-    statuses: Sequence[str] | None,
-    community: str | None,
-    limit: int | None,
+    columns: Sequence[Any], statuses: Sequence[str] | None, community: str | None
 ) -> Select[Any]:
-    """The cases asked for, oldest first: only ``columns`` of them."""
-    query = select_columns(*columns).order_by(col(Case.number))
+    """The cases asked for: only ``columns`` of them (``keyset.batches`` orders them)."""
+    query = select_columns(*columns)
     if statuses:
         query = query.where(col(Case.status).in_(statuses))
     if community:
         query = query.where(col(Case.community_id) == community)
-    if limit:
-        query = query.limit(limit)
     return query
+
+
+async def _batches(
+    ctx: ServiceContext, query: Select[Any], limit: int | None, size: int = keyset.BATCH
+) -> AsyncIterator[list[Any]]:
+    """The rows of ``query`` oldest first, a bounded batch at a time, at most ``limit`` of them."""
+    left = limit
+    async for rows in keyset.batches(ctx, query, col(Case.number), size):
+        if left is not None:
+            rows, left = rows[:left], left - len(rows[:left])
+        if rows:
+            yield rows
+        if left == 0:
+            return
+
+
+async def case_batches(
+    ctx: ServiceContext,
+    *,
+    statuses: Sequence[str] | None = None,
+    community: str | None = None,
+    limit: int | None = None,
+    batch: int = keyset.BATCH,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Cases as the contract's JSON, oldest first, filtered by status and community when given
+    (the command line asks for the open ones unless told otherwise), ``batch`` at most at a time:
+    what ``cases list --json`` streams, in memory that does not grow with the cases."""
+    names = await _names(ctx, ctx.default_language)
+    async with ctx.db.reading() as session:
+        tz = await zone(session)
+    async for rows in _batches(ctx, _listed(JSON_COLUMNS, statuses, community), limit, batch):
+        # By name from each row's mapping: a third the time of attribute access.
+        yield [case_json(row._mapping, tz, names=names) for row in rows]
 
 
 async def list_cases(
@@ -226,15 +255,11 @@ async def list_cases(
     community: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Cases as the contract's JSON, oldest first, filtered by status and community when given
-    (the command line asks for the open ones unless told otherwise)."""
-    names = await _names(ctx, ctx.default_language)
-    query = _listed(JSON_COLUMNS, statuses, community, limit)
-    async with ctx.db.reading() as session:
-        rows = await _rows(session, query)
-        tz = await zone(session)
-    # By name from each row's mapping: a third the time of attribute access, over 10,000 rows.
-    return [case_json(row._mapping, tz, names=names) for row in rows]
+    """The cases ``case_batches`` gives, as one list."""
+    found: list[dict[str, Any]] = []
+    async for batch in case_batches(ctx, statuses=statuses, community=community, limit=limit):
+        found += batch
+    return found
 
 
 async def case_lines(
@@ -255,10 +280,9 @@ async def case_lines(
         Case.created_at,
         Case.location,
     )
-    query = _listed(columns, statuses, community, limit)
     async with ctx.db.reading() as session:
-        rows = await _rows(session, query)
         tz = await zone(session)
+    rows = [r async for b in _batches(ctx, _listed(columns, statuses, community), limit) for r in b]
     return [
         CaseLine(
             number=number,
