@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///./wolaiban.db"
+    # A PostgreSQL streaming replica the console's lists and rates, Open311 GETs, exports and
+    # stats read from (unset: everything reads the primary); writes never go there.
+    database_read_url: str | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_url: str | None = None
@@ -35,6 +38,23 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     sms_per_second: float = Field(default=1.0, gt=0, le=100)  # per sending number
+    # WeCom (企业微信) for staff, managers and supervisors: a self-built app (自建应用). The
+    # callback URL is PUBLIC_URL/wecom/callback, verified with WECOM_TOKEN and WECOM_AES_KEY
+    # (the app's Token and EncodingAESKey). Its pace per member: WeCom's own limits, or lower.
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_token: SecretStr | None = None
+    wecom_aes_key: SecretStr | None = None
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
+    wecom_per_minute: int = Field(default=30, gt=0, le=30)
+    wecom_per_hour: int = Field(default=1000, gt=0, le=1000)
+    # WeChat customer service (微信客服) for residents, through the self-built app that manages
+    # the customer-service accounts (its own secret, Token and EncodingAESKey); its callback URL
+    # is PUBLIC_URL/wechat-kf/callback. Uses WECOM_CORP_ID and WECOM_API_URL.
+    wechat_kf_secret: SecretStr | None = None
+    wechat_kf_token: SecretStr | None = None
+    wechat_kf_aes_key: SecretStr | None = None
     public_url: str = "http://127.0.0.1:8080"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
@@ -92,6 +112,22 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("database_read_url")
+    @classmethod
+    def _replica_is_postgres(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must start with postgresql+asyncpg:// (a PostgreSQL replica)")
+        return value
+
+    @field_validator("wecom_aes_key", "wechat_kf_aes_key", mode="after")
+    @classmethod
+    def _encoding_aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # WeCom's EncodingAESKey: 43 characters of base64 (a 32-byte AES key without its "=").
+        key = value.get_secret_value().strip() if value is not None else None
+        if key is not None and (len(key) != 43 or not key.isascii() or not key.isalnum()):
+            raise ValueError("must be the app's EncodingAESKey: 43 letters and digits")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -129,6 +165,10 @@ class Settings(BaseSettings):
         "twilio_auth_token",
         "console_secret",
         "metrics_token",
+        "wecom_secret",
+        "wecom_token",
+        "wechat_kf_secret",
+        "wechat_kf_token",
         mode="after",
     )
     @classmethod
@@ -169,6 +209,27 @@ class Settings(BaseSettings):
     def console_enabled(self) -> bool:
         """The staff console runs only when ``CONSOLE_SECRET`` is set."""
         return self.console_secret is not None
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """WeCom runs when its corp, app, secret and callback keys are all set."""
+        return bool(
+            self.wecom_corp_id
+            and self.wecom_agent_id
+            and self.wecom_secret
+            and self.wecom_token
+            and self.wecom_aes_key
+        )
+
+    @property
+    def wechat_kf_enabled(self) -> bool:
+        """WeChat customer service runs when the corp, its secret and callback keys are set."""
+        return bool(
+            self.wecom_corp_id
+            and self.wechat_kf_secret
+            and self.wechat_kf_token
+            and self.wechat_kf_aes_key
+        )
 
     @property
     def sms_enabled(self) -> bool:

@@ -27,6 +27,7 @@ from db.models.outbox import (
     OutboxMessage,
     OutboxStatus,
 )
+from db.models.providers import InboundCursor, ProviderToken, ReplyWindow
 from db.models.rollup import RateRollup
 from db.models.sessions import ConsoleLogin, ConsoleSession, Draft, Invite
 
@@ -47,6 +48,7 @@ __all__ = [
     "DeliveryReport",
     "Draft",
     "Identity",
+    "InboundCursor",
     "InboundReceipt",
     "Invite",
     "Open311Key",
@@ -56,7 +58,9 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "Person",
+    "ProviderToken",
     "RateRollup",
+    "ReplyWindow",
     "RoutingRule",
     "Setting",
 ]
