@@ -227,6 +227,20 @@ def add_duration(
         current = day_end
 
 
+def resting_until(at: datetime, *, tz: tzinfo, calendar: WorkCalendar) -> datetime | None:
+    """On a day off in ``calendar`` (a weekend, a public holiday): the start (local 00:00) of
+    the next working day; on a working day, None. Reminders of ``working_days`` categories
+    wait it out."""
+    _require_aware(at, "at")
+    day = at.astimezone(tz).date()
+    if calendar.is_workday(day):
+        return None
+    following = day + timedelta(days=1)
+    while not calendar.is_workday(following):
+        following += timedelta(days=1)
+    return _local_midnight(following, tz).astimezone(at.tzinfo)
+
+
 def defer_for_quiet_hours(
     at: datetime, *, quiet: QuietHours | None, tz: tzinfo, urgent: bool
 ) -> datetime:

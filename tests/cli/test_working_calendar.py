@@ -10,9 +10,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.services.cases.report import NewReport, report
+from bot.services.cases.timers import run_due
 from bot.services.unit.calendar import china, unknown_years
 from bot.services.unit.context import ServiceContext
+from core.due import Step
 from core.policy import MONDAY_TO_FRIDAY, add_duration
+from db.models import Case
 from tests.cli.conftest import Cli
 from tests.conftest import Clock
 
@@ -64,6 +67,32 @@ async def test_a_case_in_a_working_days_category_is_due_as_the_notice_counts(
     )
     case = await report(loaded, resident_id="r-yuanxiang-5", channel="sms", new=bench)
     assert case.resolve_due_at.astimezone(BEIJING) == at(11, 10)
+
+
+async def test_reminders_of_a_working_days_case_wait_out_the_holiday(
+    loaded: ServiceContext, clock: Clock
+) -> None:
+    # Reported Tuesday 30 Sep 09:00; its manager does not acknowledge. On 2 October (National
+    # Day) the case is overdue, but a deadline counted in working days is not chased on a
+    # holiday: the reminder waits for Thursday 9 October, after the quiet hours (07:00).
+    clock.now = at(30)
+    bench = NewReport(
+        "yuanxiang", "broken-facility", "5号楼和6号楼之间的长椅坏了", location="5号楼"
+    )
+    case = await report(loaded, resident_id="r-yuanxiang-5", channel="sms", new=bench)
+    assert case.number is not None
+    clock.now = at(2, 10, hour=10)
+    assert await run_due(loaded) == {Step.WAIT: 1}
+    async with loaded.db.reading() as session:
+        held = await session.get(Case, case.number)
+        assert held is not None
+        assert held.next_due_at is not None
+        assert held.next_due_at.astimezone(BEIJING) == at(9, 10, hour=7)
+        assert held.reminders_sent == 0
+    clock.now = at(8, 10, hour=23)  # the holiday's last evening: still waiting
+    assert await run_due(loaded) == {}
+    clock.now = at(9, 10, hour=7)
+    assert await run_due(loaded) == {Step.REMIND: 1}
 
 
 def test_a_year_it_does_not_know_is_said_not_counted_silently(cli: Cli) -> None:

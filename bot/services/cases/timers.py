@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from bot.services.cases.lifecycle import Request, act_in
-from bot.services.cases.routing import policy_for, quiet_until
+from bot.services.cases.routing import Policy, policy_for, quiet_until
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal
 from bot.services.unit.work import unit_of_work
 from core.cases import Action, Status
 from core.due import Step, step_for
+from core.policy import defer_for_quiet_hours, resting_until
 from db.models import Case, Setting
 
 _ACTIVE = (Status.ASSIGNED.value, Status.ACKNOWLEDGED.value, Status.RESOLVED.value)
@@ -56,18 +57,19 @@ async def _step_one(ctx: ServiceContext, quiet_end: datetime | None) -> Step | N
             return None
         assert case.number is not None
         policy = await policy_for(session=unit.session, category_id=case.category_id)
+        wait_until = _rest_or_quiet(Status(case.status), policy, now=unit.now, quiet=quiet_end)
         step = step_for(
             Status(case.status),
             reminders_sent=case.reminders_sent,
             escalation_level=case.escalation_level,
             chain_length=len(policy.chain),
             levels=policy.levels,
-            quiet_until=quiet_end,
+            quiet_until=wait_until,
         )
         if step is None:  # not a status the clock looks after: stop watching it
             case.next_due_at = None
         elif step is Step.WAIT:
-            case.next_due_at = quiet_end
+            case.next_due_at = wait_until
         else:
             request = Request(_ACTIONS[step])
             try:
@@ -78,6 +80,21 @@ async def _step_one(ctx: ServiceContext, quiet_end: datetime | None) -> Step | N
                 step = Step.WAIT
         unit.session.add(case)
         return step or Step.WAIT
+
+
+def _rest_or_quiet(
+    status: Status, policy: Policy, *, now: datetime, quiet: datetime | None
+) -> datetime | None:
+    """When a due step may happen, if not now: the end of the quiet hours, and for the managers'
+    reminders and escalations of a ``working_days`` category, the next working day's start
+    (after its quiet hours) — a deadline counted in working days is not chased on a holiday."""
+    levels = policy.levels
+    if not levels.working_days or levels.urgent or status is Status.RESOLVED:
+        return quiet
+    rest = resting_until(now, tz=policy.tz, calendar=policy.calendar)
+    if rest is None:
+        return quiet
+    return defer_for_quiet_hours(rest, quiet=levels.quiet_hours, tz=policy.tz, urgent=False)
 
 
 async def hold_lease(
