@@ -56,11 +56,14 @@ class Bounds:
     def cap(self, path: str) -> int:
         """The largest body ``path`` takes, by its first segment (``/console/…`` but not
         ``/consoles``): the routes are mounted as ``/telegram/webhook``, ``/twilio/sms`` and
-        ``/twilio/status``, ``/console/…`` and ``/open311/v2/…``."""
+        ``/twilio/status``, ``/wecom/callback``, ``/wechat-kf/callback``, ``/console/…`` and
+        ``/open311/v2/…``."""
         first = path.split("/", 2)[1] if path.startswith("/") else ""
         caps = {
             "telegram": self.webhook_max_bytes,
             "twilio": self.webhook_max_bytes,
+            "wecom": self.webhook_max_bytes,
+            "wechat-kf": self.webhook_max_bytes,
             "console": self.console_max_bytes,
             "open311": self.open311_max_bytes,
         }

@@ -39,6 +39,9 @@ _CREDENTIALS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"([?&]start=)[A-Za-z0-9_-]+"), r"\1***"),
     # An Open311 key in a query string, and any Authorization header's credentials.
     (re.compile(r"(api_key=)[^&\s\"'<>]+"), r"\1***"),
+    # WeCom's access token and app secret in a request URL (an httpx error keeps the URL).
+    (re.compile(r"(access_token=)[^&\s\"'<>]+"), r"\1***"),
+    (re.compile(r"(corpsecret=)[^&\s\"'<>]+"), r"\1***"),
     (re.compile(r"(?i)(authorization\W{1,4}(?:basic|bearer)\s+)[^\s'\",}]+"), r"\1***"),
 )
 

@@ -78,6 +78,8 @@ def test_every_form_of_a_secret_token_sid_link_or_phone_is_masked(logs: io.Strin
     log.info("/2010-04-01/Accounts/%s/Messages/%s.json", ACCOUNT, MESSAGE)
     log.info("sign in at %s", SIGN_IN)
     log.info("GET /open311/v2/requests.json?api_key=k3y-SECRET-value&status=open")
+    log.info("POST https://qyapi.weixin.qq.com/cgi-bin/message/send?access_token=wX-t0ken.v4l")
+    log.info("GET /cgi-bin/gettoken?corpid=ww1&corpsecret=c0rp-S3cret_v4lue")
     log.info("Authorization: Basic QUMwMTIzOmZlZGNiYQ==")
     for phone, _ in PHONES:
         log.info("To=%s&Body=hello", phone)
@@ -95,6 +97,9 @@ def test_every_form_of_a_secret_token_sid_link_or_phone_is_masked(logs: io.Strin
     for sid in (ACCOUNT, MESSAGE, MEDIA_MESSAGE, SERVICE):
         assert sid[2:] not in out, sid
     assert "k3y-SECRET-value" not in out
+    assert "wX-t0ken.v4l" not in out
+    assert "c0rp-S3cret_v4lue" not in out
+    assert "message/send?access_token=***" in out
     assert "QUMwMTIzOmZlZGNiYQ" not in out
     for phone, digits in PHONES:
         assert digits not in out, phone
