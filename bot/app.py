@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
@@ -24,8 +27,11 @@ def build_context(settings: Settings) -> ServiceContext:
 
     # Only the channels these settings run: nobody is queued a message no process would send.
     running = [adapter for adapter in REGISTRY if adapter.enabled(settings)]
+    read_url = settings.database_read_url
+    if read_url is not None and not settings.database_url.startswith("postgresql"):
+        raise SettingsError(render(settings.default_language, "cli.replica_needs_postgres"))
     return ServiceContext(
-        db=open_database(settings.database_url),
+        db=open_database(settings.database_url, read_url=read_url),
         default_language=settings.default_language,
         channels=book_of(running),
         limits=SenderLimits(
@@ -33,6 +39,13 @@ def build_context(settings: Settings) -> ServiceContext:
             cases=settings.resident_cases_per_10_minutes,
         ),
     )
+
+
+@asynccontextmanager
+async def reading(ctx: ServiceContext) -> AsyncIterator[ServiceContext]:
+    """``ctx`` reading from the replica (DATABASE_READ_URL) when it answers, else from the
+    primary: for the reads that may lag (``stats``, ``cases list``); writes stay on the primary."""
+    yield dataclasses.replace(ctx, db=await ctx.db.reads())
 
 
 async def reach_database(db: Database, language: str) -> None:

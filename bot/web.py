@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -20,6 +20,7 @@ from bot.bounds import Bounded, Bounds
 from bot.config import Settings
 from bot.services.health import Snapshot, metrics_snapshot, readiness
 from bot.services.unit.context import ServiceContext
+from db.replica import Replica
 
 # Headers a reverse proxy adds: such a request came from elsewhere, whatever its socket says.
 FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip")
@@ -57,21 +58,43 @@ def metric_families(snapshot: Snapshot) -> list[Metric]:
     escalations = CounterMetricFamily(
         "wolaiban_escalations", "Escalations made.", value=snapshot.escalations
     )
-    failed = CounterMetricFamily(
+    failed = _counted(
         "wolaiban_deliveries_failed",
         "Outbox messages given up on, by channel.",
-        labels=["channel"],
+        "channel",
+        snapshot.dead,
     )
-    for channel, count in sorted(snapshot.dead.items()):
-        failed.add_metric([channel], count)
-    suppressed = CounterMetricFamily(
+    suppressed = _counted(
         "wolaiban_deliveries_suppressed",
         "Outbox messages not sent because the number opted out, by channel.",
-        labels=["channel"],
+        "channel",
+        snapshot.suppressed,
     )
-    for channel, count in sorted(snapshot.suppressed.items()):
-        suppressed.add_metric([channel], count)
     return [cases, waiting, oldest, reminders, escalations, failed, suppressed]
+
+
+def _counted(name: str, documentation: str, label: str, counts: Mapping[str, int]) -> Metric:
+    """A counter family with one sample per ``label`` value, in order."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
+def read_families(replica: Replica | None) -> list[Metric]:
+    """With a replica (DATABASE_READ_URL), how many reads that may lag each database served:
+    the primary serves those of people whose last action the replica has not yet replayed, and
+    all of them while it does not answer."""
+    if replica is None:
+        return []
+    return [
+        _counted(
+            "wolaiban_lagging_reads",
+            "Reads that may come from the replica, by the database that served them.",
+            "database",
+            replica.served,
+        )
+    ]
 
 
 def loopback(request: Request) -> bool:
@@ -135,7 +158,7 @@ def create_web_app(
         except Exception:  # the database is down: say so rather than show wrong numbers
             return PlainTextResponse("metrics unavailable: database error", status_code=503)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families(metric_families(snapshot)))
+        registry.register(_Families(metric_families(snapshot) + read_families(ctx.db.replica)))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.directory_cache import DirectoryCache
+from db.replica import FAILURES, Replica, written
 from db.writer import PG_LANES, PG_MAX_BATCH, Writer
 
 T = TypeVar("T")
@@ -62,6 +64,8 @@ class Database:
     # in groups; on SQLite it takes the same write turn, so there is still one writer.
     writer: Writer | None = None
     directory_cache: DirectoryCache | None = None
+    # DATABASE_READ_URL: a streaming replica for the reads that may lag (``reads``).
+    replica: Replica | None = None
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` (Core statements on a sync connection) in the writer's next batch; its
@@ -87,17 +91,68 @@ class Database:
         async with self._reader() as session, session.begin():
             yield session
 
+    async def written(self) -> int | None:
+        """With a replica, the primary's WAL position now (a reader who just wrote sees the
+        replica once it has replayed this far); None without one."""
+        return await written(self.engine) if self.replica is not None else None
+
+    async def reads(self, *, after: int | None = None) -> Database:
+        """This database reading from the replica when it answers and has replayed ``after``
+        (the reader's own last write), else this database; counted for ``/metrics``. Writes
+        made through either always go to the primary."""
+        replica = self.replica
+        if replica is None:
+            return self
+        served = await replica.reached(after)
+        replica.count("replica" if served else "primary")
+        return self._on_replica(replica) if served else self
+
+    async def read_lagging(
+        self, work: Callable[[Database], Awaitable[T]], *, after: int | None = None
+    ) -> T:
+        """``work`` on ``reads(after=after)``; when it fails on the replica's side, ``work``
+        again on the primary (a read may be repeated): a reader never sees the replica fail."""
+        replica = self.replica
+        if replica is None or not await replica.reached(after):
+            if replica is not None:
+                replica.count("primary")
+            return await work(self)
+        try:
+            done = await work(self._on_replica(replica))
+        except FAILURES as error:
+            replica.failed(error)  # left alone for a while (said once), this read repeated
+        else:
+            replica.count("replica")
+            return done
+        replica.count("primary")
+        return await work(self)
+
+    def _on_replica(self, replica: Replica) -> Database:
+        """This database with its read-only sessions on the replica."""
+        return dataclasses.replace(
+            self, _reader=replica.sessions, replica=None, directory_cache=replica.directory_cache
+        )
+
     async def dispose(self) -> None:
-        """Stop the writer and close every pooled connection."""
+        """Stop the writer and close every pooled connection (the replica's too)."""
         if self.writer is not None:
             await self.writer.close()
+        if self.replica is not None:
+            await self.replica.dispose()
         await self.engine.dispose()
 
 
 def open_database(
-    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+    url: str,
+    *,
+    echo: bool = False,
+    connect_args: dict[str, Any] | None = None,
+    read_url: str | None = None,
 ) -> Database:
-    """Create the engine for ``url`` (sqlite+aiosqlite:// or postgresql+asyncpg://)."""
+    """Create the engine for ``url`` (sqlite+aiosqlite:// or postgresql+asyncpg://), with a
+    streaming replica of it at ``read_url`` (PostgreSQL only) for the reads that may lag."""
+    if read_url is not None and url.startswith("sqlite"):
+        raise ValueError("a replica (read_url) needs a PostgreSQL primary")
     engine = create_async_engine(
         url,
         echo=echo,
@@ -124,6 +179,7 @@ def open_database(
         _write_turn=turn,
         writer=writer,
         directory_cache=cache,
+        replica=Replica(read_url) if read_url is not None else None,
     )
 
 

@@ -13,12 +13,12 @@ from typing import Any
 from bot import app
 from bot.cli import apikeys, backups, people
 from bot.cli import calendar as calendar_cli
+from bot.cli import invites as invite_cli
 from bot.cli.env import NOT_FOUND, Env, Result
 from bot.config import SettingsError
 from bot.delivery import store
 from bot.services.cases import routing
 from bot.services.staff import signin, stats, views
-from bot.services.talk import invites
 from bot.services.unit.context import ServiceRefusal
 from core.cases import OPEN_STATUSES, Status
 from core.clean import printable
@@ -100,24 +100,6 @@ async def directory_load(args: argparse.Namespace, env: Env) -> Result:
     return Result(text=text)
 
 
-async def invite(args: argparse.Namespace, env: Env) -> Result:
-    """``wolaiban invite PERSON_ID`` — a one-time deep link."""
-    token = env.settings.telegram_bot_token
-    if token is None:
-        raise SettingsError(env.say("cli.invite_needs_bot"))
-    username = await app.bot_username(env.settings)
-    async with env.context() as ctx:
-        try:
-            made = await invites.create_invite(ctx, person_id=args.person)
-        except ServiceRefusal as refusal:
-            return Result(NOT_FOUND, env.say(refusal.reason, **refusal.params))
-        person = await views.person_name(ctx, person_id=made.person_id)
-        tz = await routing.local_zone(ctx)
-    expires = made.expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    header = env.say("cli.invite", name=person, person=made.person_id, expires=expires)
-    return Result(text=f"{header}\nhttps://t.me/{username}?start={made.code}")
-
-
 async def console_link(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban console-link PERSON_ID [--sms]`` — a one-time sign-in link to the console."""
     if not env.settings.console_enabled:
@@ -169,7 +151,7 @@ async def cases_list(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban cases list``."""
     statuses = args.status or [s.value for s in OPEN_STATUSES]
     community, limit = args.community, args.limit
-    async with env.context() as ctx:
+    async with env.context() as primary, app.reading(primary) as ctx:
         if args.json:
             batches = views.case_batches(ctx, statuses=statuses, community=community, limit=limit)
             with contextlib.suppress(BrokenPipeError):  # `| head` has had enough (bot.cli.main)
@@ -275,7 +257,7 @@ def _following(following: list[dict[str, object]], env: Env) -> str:
 async def stats_show(args: argparse.Namespace, env: Env) -> Result:
     """``wolaiban stats``."""
     period = stats.Period(since=args.since, until=args.until)
-    async with env.context() as ctx:
+    async with env.context() as primary, app.reading(primary) as ctx:
         found = await stats.rates(ctx, period=period, by=args.by)
     if args.json:
         if args.by is None:
@@ -307,7 +289,7 @@ HANDLERS = {
     "db upgrade": db_upgrade,
     "directory check": directory_check,
     "directory load": directory_load,
-    "invite": invite,
+    "invite": invite_cli.invite,
     "console-link": console_link,
     "outbox": outbox_list,
     "cases list": cases_list,

@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--console", action="store_true", help="then keep the staff console up (Ctrl+C stops)"
     )
+    demo.add_argument(
+        "--channels",
+        choices=("telegram", "wecom"),
+        default="telegram",
+        help="wecom: staff on WeCom, residents on WeChat customer service",
+    )
 
     db = sub.add_parser("db", help="database schema, backup and restore").add_subparsers(
         dest="db", required=True
@@ -64,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("check", "validate FILE"), ("load", "apply FILE (all or nothing)")):
         dsub.add_parser(name, help=text).add_argument("file", type=Path, metavar="FILE")
 
-    sub.add_parser("invite", help="a one-time Telegram link for a person").add_argument(
-        "person", metavar="PERSON_ID"
-    )
+    sub.add_parser(
+        "invite", help="a one-time Telegram link (or WeCom code) for a person"
+    ).add_argument("person", metavar="PERSON_ID")
     link = sub.add_parser("console-link", help="a one-time sign-in link to the staff console")
     link.add_argument("person", metavar="PERSON_ID")
     link.add_argument("--sms", action="store_true", help="text it to the person's phone")

@@ -28,7 +28,7 @@ from .pages import Pages
 from .people import People
 from .render import message, page
 from .security import CSRF_FIELD, LOGIN_COOKIE, LOGIN_PATH, CookieJar, SecurityHeaders
-from .session import MAX_FIELDS, Sessions, back_to
+from .session import MAX_FIELDS, RememberWrites, Sessions, back_to
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -124,7 +124,8 @@ def console_routes(
     lifetime = timedelta(hours=settings.console_session_hours)
     sessions = Sessions(ctx, jar, kick, lifetime)
     console, pages, people = Console(sessions), Pages(sessions), People(sessions)
-    files = Downloads(sessions, TelegramFiles.of(settings))
+    telegram = TelegramFiles.of(settings)
+    files = Downloads(sessions, telegram)
     merging = Merging(pages)
     bulk = Bulk(sessions)
     app = Starlette(
@@ -134,8 +135,9 @@ def console_routes(
             Route("/login/{token}", console.login, methods=["POST"]),
             Route("/logout", console.logout, methods=["POST"]),
             Route("/language", console.language, methods=["POST"]),
-            Route("/cases", pages.cases),
-            Route("/cases.csv", files.export),
+            # The lists, the rates and the export may read from a replica (``lagging``).
+            Route("/cases", sessions.lagging(lambda s, r: Pages(s).cases(r))),
+            Route("/cases.csv", sessions.lagging(lambda s, r: Downloads(s, telegram).export(r))),
             Route("/cases/bulk", bulk.apply, methods=["POST"]),
             Route("/cases/{number:int}", pages.case),
             Route("/cases/{number:int}/act", pages.act, methods=["POST"]),
@@ -143,13 +145,13 @@ def console_routes(
             Route("/cases/{number:int}/merge", merging.merge, methods=["POST"]),
             Route("/cases/{number:int}/unmerge", merging.unmerge, methods=["POST"]),
             Route("/cases/{number:int}/photos/{position:int}", files.photo),
-            Route("/rates", pages.rates),
+            Route("/rates", sessions.lagging(lambda s, r: Pages(s).rates(r))),
             Route("/cases/{number:int}/reporter", people.show),
             Route("/cases/{number:int}/reporter/export", people.export, methods=["POST"]),
             Route("/cases/{number:int}/reporter/erase", people.confirm, methods=["GET"]),
             Route("/cases/{number:int}/reporter/erase", people.erase, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC)),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(RememberWrites, sessions=sessions)],
     )
     return [Mount("/console", app=app)]

@@ -32,6 +32,7 @@ from .errors import Problem, problem_response
 from .filing import CHANNEL, file_request
 from .form import read_filing
 from .formats import FORMATS, render
+from .own_writes import KeyReads
 from .params import case_number, comma_list, language_of, page_of, request_ids, span_of, state_of
 from .throttle import ReadLimits
 from .updates.routes import UpdateRoutes
@@ -51,6 +52,7 @@ class Open311Api:
     def __init__(self, ctx: ServiceContext, settings: Settings, kick: Callable[[], None]) -> None:
         self.ctx, self.settings, self.kick = ctx, settings, kick  # the updates' routes use them
         self._reads = ReadLimits(settings.open311_reads_per_minute)
+        self.reads = KeyReads(ctx)  # searches on a replica, save a key's own fresh writes
         self._media = FetchPolicy(
             max_bytes=settings.media_max_bytes,
             allowance=Allowance.parse(settings.media_fetch_allow),
@@ -159,7 +161,7 @@ class Open311Api:
             only_closed=key is None and numbers is None,
             page=page_of(params),
         )
-        found = await reading.find_requests(self.ctx, wanted, self._reading_as(key), language)
+        found = await self.reads.requests(key, wanted, self._reading_as(key), language)
         return render(fmt, "service_requests", found)
 
     async def request(
@@ -179,7 +181,7 @@ class Open311Api:
             numbers=(number,),
             communities=tuple(c.id for c in communities) if chosen else None,
         )
-        found = await reading.find_requests(self.ctx, wanted, self._reading_as(key), language)
+        found = await self.reads.requests(key, wanted, self._reading_as(key), language)
         if not found:
             raise unknown
         return render(fmt, "service_requests", found)
@@ -204,6 +206,7 @@ class Open311Api:
         except ServiceRefusal as refusal:
             raise Problem(400, refusal.reason, refusal.params) from None
         self.kick()
+        await self.reads.wrote(key)
         async with self.ctx.db.reading() as session:
             at = await describing_context(session, language)
         answer = {

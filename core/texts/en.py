@@ -115,7 +115,7 @@ TEXTS: dict[str, str] = {
     "cli.database_unreachable": "DATABASE_URL: cannot open the database ({error}).",
     "cli.database_folder_missing": "DATABASE_URL: the folder {folder} does not exist.",
     "cli.invite": "Invite link for {name} ({person}); it works once, until {expires}:",
-    "cli.invite_needs_bot": "TELEGRAM_BOT_TOKEN: an invite link needs the bot's token (to read the bot's username).",
+    "cli.invite_needs_bot": "TELEGRAM_BOT_TOKEN: an invite needs a chat to bind: set the bot's token (the link names the bot), or WeCom's settings (WECOM_*).",
     "cli.telegram_unreachable": "TELEGRAM_API_URL: cannot reach Telegram ({error}).",
     "cli.serving": "Wolaiban is running on http://{host}:{port} (Ctrl+C stops it)",
     "cli.rates_title": "The three rates ({period})",
@@ -685,6 +685,18 @@ TEXTS: dict[str, str] = {
     # China's working calendar (issue 27)
     "calendar.known": "The working calendar knows the public holidays and make-up working days of {first}–{last}.",
     "calendar.unknown": "{year} is not known: working_days deadlines in it count Monday to Friday, without holidays or make-up days. Upgrade chinese-calendar once the State Council's notice is out.",
+    # reads off the primary (issue 26)
+    "cli.replica_needs_postgres": "DATABASE_READ_URL: a replica needs a PostgreSQL primary (DATABASE_URL postgresql+asyncpg://…).",
+    # WeChat customer service for residents, the reply window on the case page (issue 27)
+    "channel.wechat": "WeChat",
+    "chat.text_only": "Only text messages reach us here: photos, voice and the like do not. Please describe the problem in words, or send /report to report it step by step.",
+    "web.outbox.waits_reply": "goes when they next write (this channel answers only for a while after a message from them)",
+    "web.outbox.window_closed": "not sent here: the time to answer after their last message had passed",
+    "web.outbox.went_by": "sent by {channel} instead",
+    # the demo on WeCom and WeChat customer service (issue 27)
+    "demo.later": "—— {hours} hours later: {name} has not written since ——",
+    # WeCom for staff: an invite's code, sent to the app (issue 27)
+    "cli.invite_wecom": "Or open the app in WeCom and send it this code (it too works once):\n{code}",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} following",
     "follow.no_place": "no place given",

@@ -109,7 +109,7 @@ TEXTS: dict[str, str] = {
     "cli.database_unreachable": "DATABASE_URL：无法打开数据库（{error}）。",
     "cli.database_folder_missing": "DATABASE_URL：文件夹 {folder} 不存在。",
     "cli.invite": "{name}（{person}）的邀请链接，仅可使用一次，{expires} 前有效：",
-    "cli.invite_needs_bot": "TELEGRAM_BOT_TOKEN：生成邀请链接需要机器人令牌（用于读取机器人用户名）。",
+    "cli.invite_needs_bot": "TELEGRAM_BOT_TOKEN：邀请需要可绑定的聊天渠道：请设置机器人令牌（链接中含机器人用户名），或企业微信的设置（WECOM_*）。",
     "cli.telegram_unreachable": "TELEGRAM_API_URL：无法连接 Telegram（{error}）。",
     "cli.serving": "Wolaiban 正在运行：http://{host}:{port}（按 Ctrl+C 停止）",
     "cli.rates_title": "三率（{period}）",
@@ -679,6 +679,18 @@ TEXTS: dict[str, str] = {
     # China's working calendar (issue 27)
     "calendar.known": "工作日历已知 {first}–{last} 年的法定节假日和调休上班日。",
     "calendar.unknown": "未知 {year} 年：该年 working_days 期限按周一至周五计算，不含节假日和调休。国务院通知发布后请升级 chinese-calendar。",
+    # reads off the primary (issue 26)
+    "cli.replica_needs_postgres": "DATABASE_READ_URL：只读副本须配合 PostgreSQL 主库（DATABASE_URL 为 postgresql+asyncpg://…）。",
+    # WeChat customer service for residents, the reply window on the case page (issue 27)
+    "channel.wechat": "微信客服",
+    "chat.text_only": "这里只能收文字消息，照片、语音等暂时收不到。请用文字描述问题；发 /report 按步骤反映问题。",
+    "web.outbox.waits_reply": "等对方下次发来消息后发出（此渠道只能在对方来信后的一段时间内回复）",
+    "web.outbox.window_closed": "未在此渠道发出：对方来信后的回复时限已过",
+    "web.outbox.went_by": "已改由{channel}发送",
+    # the demo on WeCom and WeChat customer service (issue 27)
+    "demo.later": "—— {hours} 小时过去了：{name}一直没有再发消息 ——",
+    # WeCom for staff: an invite's code, sent to the app (issue 27)
+    "cli.invite_wecom": "或在企业微信里打开本应用，把这串邀请码发过去（同样仅可使用一次）：\n{code}",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} 人关注",
     "follow.no_place": "未注明位置",

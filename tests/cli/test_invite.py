@@ -152,3 +152,25 @@ def test_invite_when_the_bot_api_is_unreachable(
     assert done.err_lines[0].startswith("wolaiban: TELEGRAM_API_URL")
     assert TOKEN not in done.err  # the secret is never printed
     assert _invites(loaded_cli) == {}
+
+
+def test_with_wecom_alone_the_invite_is_a_code_for_the_app(
+    loaded_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No Telegram bot: the invite is the code a member sends the WeCom app (no Bot API asked).
+    for name, value in {
+        "WECOM_CORP_ID": "ww0123456789abcdef",
+        "WECOM_AGENT_ID": "1000002",
+        "WECOM_SECRET": "app-secret-for-the-test",
+        "WECOM_TOKEN": "callbacktoken",
+        "WECOM_AES_KEY": "a" * 43,
+    }.items():
+        monkeypatch.setenv(name, value)
+    done = loaded_cli("invite", "mgr-jzsj-south")
+    assert done.code == 0, done.err
+    lines = done.out.strip().splitlines()
+    assert "王经理（mgr-jzsj-south）" in lines[0]
+    assert "企业微信" in lines[1]
+    assert "t.me" not in done.out
+    code = lines[-1]
+    assert list(_invites(loaded_cli)) == [_hashed(code)]

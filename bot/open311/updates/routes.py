@@ -24,9 +24,10 @@ from db.models import Community
 from ..errors import Problem, problem_response
 from ..formats import render
 from ..keys import Key
+from ..own_writes import KeyReads
 from ..params import case_number, language_of, page_of, span_of
 from .city import post_update, read_update
-from .listing import Window, find_updates
+from .listing import Window
 from .shape import MEDIA, ROOT
 
 Handler = Callable[[Request, str, str, Key | None], Awaitable[Response]]
@@ -38,6 +39,7 @@ class Api(Protocol):
     ctx: ServiceContext
     settings: Settings
     kick: Callable[[], None]
+    reads: KeyReads
 
     def answer(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]: ...
 
@@ -94,7 +96,7 @@ class UpdateRoutes:
             communities=tuple(c.id for c in communities) if limited else None,
             page=page_of(params),
         )
-        found = await find_updates(api.ctx, window, language, base_url=api.settings.public_url)
+        found = await api.reads.updates(key, window, language, base_url=api.settings.public_url)
         return render(fmt, ROOT, found)
 
     async def _post(self, request: Request, fmt: str, language: str) -> Response:
@@ -105,6 +107,7 @@ class UpdateRoutes:
         api.scope(form, key, await api.snapshot())  # a jurisdiction_id given is the key's
         ours = await post_update(api.ctx, update, key, language)
         api.kick()
+        await api.reads.wrote(key)
         return render(fmt, ROOT, [{"update_id": ours}])
 
     async def media(self, request: Request) -> Response:
