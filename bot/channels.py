@@ -11,8 +11,9 @@ from bot.open311.adapter import Open311Adapter
 from bot.services.unit.traits import ChannelBook
 from bot.sms.adapter import SmsAdapter
 from bot.telegram.adapter import TelegramAdapter
+from bot.wecom import ADAPTERS as WECOM
 
-REGISTRY: tuple[Adapter, ...] = (TelegramAdapter(), SmsAdapter(), Open311Adapter())
+REGISTRY: tuple[Adapter, ...] = (TelegramAdapter(), *WECOM, SmsAdapter(), Open311Adapter())
 
 
 def book_of(adapters: Sequence[Adapter]) -> ChannelBook:

@@ -2,20 +2,25 @@
 file:line, out.
 
 Validation is ``core.directory``'s; this module adds what only the file knows: where each field
-was written. The YAML is composed once into a node tree, and each problem's path is followed down
-that tree to the line of its node; when the key is absent (a missing field) the nearest enclosing
-node that exists gives the line, so a missing field points at its mapping.
+was written, and the keys by which it names a person's account on a channel (``wecom_userid``),
+which core reads as a channel -> address map. The YAML is composed once into a node tree, and
+each problem's path is followed down that tree to the line of its node; when the key is absent (a
+missing field) the nearest enclosing node that exists gives the line, so a missing field points at
+its mapping.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from core.directory import Directory, DirectoryProblem
+from core.directory import Path as FieldPath
 from core.directory_checks import validate_directory
 
 
@@ -51,7 +56,7 @@ def read_directory(path: Path) -> Directory:
         raise DirectoryFileError([f"{path}:{line}: directory: {expected}; {found}"])
 
     located = list(_duplicate_keys(root, ()))
-    result = validate_directory(data)
+    result = validate_file_data(data)
     if isinstance(result, Directory) and not located:
         return result
     if not isinstance(result, Directory):
@@ -59,6 +64,78 @@ def read_directory(path: Path) -> Directory:
     # stable sort: problems read top to bottom like the file, same-line ones in found order
     located.sort(key=lambda pair: pair[0])
     raise DirectoryFileError([f"{path}:{n}: {p.field}: {p.message}" for n, p in located])
+
+
+# A person's keys in the file that name their account on a channel, and that channel. WeCom's
+# userids are case-insensitive (its API answers them lower-cased): kept lower-case.
+ACCOUNT_KEYS = {"wecom_userid": "wecom"}
+_HIDDEN = "addresses"  # core's name for them, not the file's
+
+
+def validate_file_data(data: object) -> Directory | list[DirectoryProblem]:
+    """Validate a directory file's parsed data: its account keys read into each person's
+    addresses, and every problem said in the file's own keys."""
+    people = data.get("people") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(people, list):
+        return _in_file_words(validate_directory(data))
+    found: list[DirectoryProblem] = []
+    entries = [_entry_of(entry, i, found) for i, entry in enumerate(people)]
+    result = _in_file_words(validate_directory({**data, "people": entries}))
+    if not found:
+        return result
+    return found + (result if isinstance(result, list) else [])
+
+
+def _entry_of(entry: object, index: int, found: list[DirectoryProblem]) -> object:
+    """A person's entry with its account keys moved into ``addresses``."""
+    if not isinstance(entry, dict):
+        return entry
+    if _HIDDEN in entry:  # not a key of the file's: only the account keys write it
+        found.append(DirectoryProblem(("people", index, _HIDDEN), _unknown(_HIDDEN)))
+    moved = {k: v for k, v in entry.items() if k not in ACCOUNT_KEYS and k != _HIDDEN}
+    accounts: dict[str, Any] = {}
+    for key, channel in ACCOUNT_KEYS.items():
+        value = entry.get(key)
+        if value is not None:
+            accounts[channel] = value.lower() if isinstance(value, str) else value
+    if accounts:
+        moved[_HIDDEN] = accounts
+    return moved
+
+
+def _unknown(key: str) -> str:
+    keys = ", ".join(repr(k) for k in ACCOUNT_KEYS)
+    return f"unknown key {key!r}; a person's accounts are written as {keys}"
+
+
+def _in_file_words(
+    result: Directory | list[DirectoryProblem],
+) -> Directory | list[DirectoryProblem]:
+    """Problems at ``addresses.<channel>`` said at the file's key for that channel."""
+    if isinstance(result, Directory):
+        return result
+    return [DirectoryProblem(_file_path(p.path), _file_message(p.message)) for p in result]
+
+
+_KEY_OF = {channel: key for key, channel in ACCOUNT_KEYS.items()}
+
+
+def _file_path(path: FieldPath) -> FieldPath:
+    """A path through ``addresses`` as the file's key: (people, 3, wecom_userid)."""
+    for at, part in enumerate(path):
+        if part == _HIDDEN and at + 1 < len(path) and path[at + 1] in _KEY_OF:
+            return (*path[:at], _KEY_OF[str(path[at + 1])], *path[at + 2 :])
+        if part == _HIDDEN:
+            return (*path[: at + 1],)
+    return path
+
+
+def _file_message(message: str) -> str:
+    """Core's words for the accounts in the file's words."""
+    message = message.replace(f"; did you mean {_HIDDEN!r}?", "")  # a key the file never has
+    for channel, key in _KEY_OF.items():
+        message = message.replace(f"{_HIDDEN}.{channel}", key)
+    return re.sub(rf"\b{_HIDDEN}\b", ", ".join(ACCOUNT_KEYS), message)
 
 
 # libyaml's loader where the machine has it (the wheels do): a district's 100,000 people parse in

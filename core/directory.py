@@ -33,6 +33,11 @@ ANY = "*"
 BUILTIN_CATEGORY = "other"  # the loader adds it when the file has none, so references are fine
 _ID = re.compile(r"[A-Za-z0-9._-]+")
 _E164 = re.compile(r"\+\d{8,15}")
+# A channel's name (ChannelTraits.name), and a person's address on it as a file may name it: an
+# account id of letters, digits and "_-@.", starting with a letter or digit (never a separator,
+# a space or a "to everyone" such as "@all").
+_CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,15}")
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 _T = TypeVar("_T")
 Path = tuple[str | int, ...]
@@ -70,6 +75,21 @@ def _phone(value: object) -> str:
     if _E164.fullmatch(text):
         return text
     raise ValueError(f"bad phone {value!r}: expected E.164, + and 8-15 digits (+8613800000001)")
+
+
+def _channel(value: object) -> str:
+    if isinstance(value, str) and _CHANNEL.fullmatch(value):
+        return value
+    raise ValueError(f"bad channel name {value!r}: lower-case letters, digits, '_' or '-'")
+
+
+def _address(value: object) -> str:
+    if isinstance(value, str) and _ADDRESS.fullmatch(value):
+        return value
+    raise ValueError(
+        f"bad account {value!r}: at most 64 letters, digits, '_', '-', '@' or '.', starting "
+        f"with a letter or digit{needs_quotes(value)}"
+    )
 
 
 def _building(value: object) -> object:
@@ -144,6 +164,8 @@ Id = Annotated[str, PlainValidator(_id)]
 Ref = Annotated[str, PlainValidator(_ref_or_any)]
 Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
 Phone = Annotated[str, PlainValidator(_phone)]
+Channel = Annotated[str, PlainValidator(_channel)]
+Address = Annotated[str, PlainValidator(_address)]
 Building = Annotated[str, BeforeValidator(_building), Strict(), StringConstraints(min_length=1)]
 # JSON dumps give the file's own form back ("48h", "08:30"), so stored overrides re-validate
 Duration = Annotated[
@@ -224,6 +246,9 @@ class PersonEntry(BaseModel):
     role: Role
     phone: Phone | None = None
     telegram_id: Annotated[int, Strict(), Field(gt=0)] | None = None
+    # Their address on channels a file names by keys of its own (channel name -> account id):
+    # bot/directory_file.py reads those keys into it, the loader binds them as identities.
+    addresses: dict[Channel, Address] = Field(default_factory=dict)
     language: Literal["zh", "en"] | None = None
     supervisor: Id | None = None
     community: Id | None = None

@@ -124,6 +124,13 @@ def _cross_references(d: Directory) -> Iterator[DirectoryProblem]:
         yield from _duplicates(
             (((section, i, key), getattr(e, key)) for i, e in enumerate(entries)), key
         )
+    # No two people share an account on one channel: a message there would reach one of them.
+    for channel in sorted({c for p in d.people for c in p.addresses}):
+        accounts = (
+            (("people", i, "addresses", channel), p.addresses.get(channel))
+            for i, p in enumerate(d.people)
+        )
+        yield from _duplicates(accounts, "account")
 
     def person(path: Path, ref: str, *roles: str) -> Iterator[DirectoryProblem]:
         found = people.get(ref)

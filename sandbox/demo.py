@@ -78,13 +78,20 @@ def demo_directory(language: str, *, fast: bool = True) -> dict[str, Any]:
     return data
 
 
-async def play(*, language: str, keep: Path | None, console: bool = False) -> int:
+async def play(
+    *, language: str, keep: Path | None, console: bool = False, channels: str = "telegram"
+) -> int:
     """Run the demo; 0 when every story reaches its expected end."""
     # With ``console``, the server and the staff console stay up afterwards, with a sign-in link
-    # for the town desk, until Ctrl+C.
+    # for the town desk, until Ctrl+C. ``channels``: "wecom" plays the stories on WeCom and
+    # WeChat customer service instead (sandbox/demo_wecom.py).
     folder = Path(tempfile.mkdtemp(prefix="wolaiban-demo-"))
     started = time.monotonic()
     try:
+        if channels == "wecom":
+            from sandbox.demo_wecom import play_wecom  # it builds on this module
+
+            return await play_wecom(folder, language, console)
         return await _play(folder, language, console)
     finally:
         _clean_up(folder, keep)

@@ -31,6 +31,7 @@ from db.migrate import upgrade
 from sandbox.serve import free_port, serving
 from sandbox.telegram import TelegramEmulator
 from sandbox.twilio import TwilioEmulator
+from sandbox.wecom import WeComEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "changyang.yaml"
@@ -77,24 +78,39 @@ def add_people(telegram: TelegramEmulator, directory: Directory) -> None:
             telegram.add_user(person.telegram_id, str(person.name), person.language or "zh")
 
 
+def add_wecom_members(wecom: WeComEmulator, directory: Directory) -> None:
+    """Everyone in ``directory`` with a WeCom userid is a member of the emulator's corp (it
+    refuses to send to anyone else)."""
+    for person in directory.people:
+        userid = person.addresses.get("wecom")
+        if userid is not None:
+            wecom.add_member(userid)
+
+
 # ---- the emulators ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Emulators:
-    """The Telegram Bot API (and Twilio, when asked for) served on loopback, with their URLs."""
+    """The Telegram Bot API (and Twilio, WeCom, when asked for) served on loopback, with their
+    URLs."""
 
     telegram: TelegramEmulator
     telegram_url: str
     twilio: TwilioEmulator | None = None
     twilio_url: str = ""
+    wecom: WeComEmulator | None = None
+    wecom_url: str = ""
 
 
 @asynccontextmanager
 async def serve_emulators(
-    telegram: TelegramEmulator, twilio: TwilioEmulator | None = None
+    telegram: TelegramEmulator,
+    twilio: TwilioEmulator | None = None,
+    *,
+    wecom: WeComEmulator | None = None,
 ) -> AsyncIterator[Emulators]:
-    """Serve ``telegram`` (and ``twilio``) until the block ends.
+    """Serve ``telegram`` (and ``twilio``, ``wecom``: both WeCom apps) until the block ends.
 
     Stop whatever talks to them inside the block: on the way out the long polls still open are
     ended (the server would wait for them) and Twilio's pending status callbacks are posted
@@ -102,8 +118,9 @@ async def serve_emulators(
     async with AsyncExitStack() as servers:
         telegram_url = await servers.enter_async_context(serving(telegram.app))
         twilio_url = await servers.enter_async_context(serving(twilio.app)) if twilio else ""
+        wecom_url = await servers.enter_async_context(serving(wecom.app)) if wecom else ""
         try:
-            yield Emulators(telegram, telegram_url, twilio, twilio_url)
+            yield Emulators(telegram, telegram_url, twilio, twilio_url, wecom, wecom_url)
         finally:
             telegram.close()
             if twilio is not None:
@@ -128,8 +145,9 @@ def run_settings(
     free port of its own, since its public URL must be known before it starts; others take any
     port (0)."""
     twilio = emulators.twilio if emulators is not None else None
+    wecom = emulators.wecom if emulators is not None else None
     if port is None:
-        port = free_port() if webhook or twilio is not None else 0
+        port = free_port() if webhook or twilio is not None or wecom is not None else 0
     found: dict[str, Any] = {"database_url": database_url, "http_port": port}
     public = f"http://127.0.0.1:{port}"
     if port:
@@ -145,9 +163,28 @@ def run_settings(
         found["twilio_auth_token"] = emulators.twilio.auth_token
         found["twilio_from_number"] = FROM_NUMBER
         found["twilio_api_url"] = emulators.twilio_url
+    if emulators is not None and wecom is not None:
+        found |= wecom_settings(wecom, emulators.wecom_url)
+        # The emulator posts its callbacks to this run (its people write to this bot).
+        wecom.bot_url = public
     found.update(values)
     # No .env file: a developer's own settings must not leak into a test or a benchmark.
     return Settings(_env_file=None, **found)
+
+
+def wecom_settings(wecom: WeComEmulator, url: str) -> dict[str, Any]:
+    """The settings of both WeCom apps (staff app, customer service) for ``wecom`` at ``url``."""
+    return {
+        "wecom_corp_id": wecom.corp_id,
+        "wecom_agent_id": wecom.agent_id,
+        "wecom_secret": wecom.secret,
+        "wecom_token": wecom.token,
+        "wecom_aes_key": wecom.aes_key,
+        "wecom_api_url": url,
+        "wechat_kf_secret": wecom.kf_secret,
+        "wechat_kf_token": wecom.kf_token,
+        "wechat_kf_aes_key": wecom.kf_aes_key,
+    }
 
 
 def new_stack(settings: Settings, ctx: ServiceContext) -> Stack:

@@ -462,7 +462,19 @@ VENDOR_WORDS = (
     "MessageSid",
     "twilio",
     "TwiML",
+    "qyapi",
+    "template_card",
+    "response_code",
+    "msgmenu",
+    "sync_msg",
+    "open_kfid",
+    "external_userid",
+    "45009",
+    "95001",
 )
+# Channels' names: the texts catalogs name them to people ("sent by WeChat"); no code does.
+CHANNEL_NAMES = ("wecom", "wechat", "weixin", "企业微信", "微信")
+TEXTS = "core/texts/"
 # The directory file's parser and its binding of identities read the file's ``telegram_id`` field.
 VENDOR_PARSERS = {
     "core/directory.py",
@@ -479,7 +491,7 @@ def test_use_cases_speak_no_vendor(folder: str) -> None:
         f"{_rel(path)}: {word}"
         for path in _files(folder)
         if _rel(path) not in VENDOR_PARSERS
-        for word in VENDOR_WORDS
+        for word in (*VENDOR_WORDS, *(() if _rel(path).startswith(TEXTS) else CHANNEL_NAMES))
         if word.casefold() in path.read_text(encoding="utf-8").casefold()
     ]
     assert not wrong, "\n".join(wrong)

@@ -136,7 +136,7 @@ def test_unknown_key(tmp_path: Path) -> None:
     path = _write(tmp_path, _spoil("    role: staff\n", "    role: staff\n    wechat: liubo88\n"))
     assert _lines(path) == [
         f"{path}:10: people[2].wechat: unknown key 'wechat'; allowed: id, name, role, phone, "
-        "telegram_id, language, supervisor, community, building"
+        "telegram_id, wecom_userid, language, supervisor, community, building"
     ]
 
 

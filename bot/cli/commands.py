@@ -44,7 +44,11 @@ async def play_demo(args: argparse.Namespace, env: Env) -> Result:
     from sandbox.demo import play
 
     language = args.lang or env.language
-    return Result(code=await play(language=language, keep=args.keep, console=args.console))
+    return Result(
+        code=await play(
+            language=language, keep=args.keep, console=args.console, channels=args.channels
+        )
+    )
 
 
 async def db_upgrade(args: argparse.Namespace, env: Env) -> Result:

@@ -136,6 +136,23 @@ def state_of(state: str, delivery: str | None, language: str) -> str:
     return f"{ours} · {said(language, f'web.delivered.{delivery}') or delivery}"
 
 
+def window_state(message: Sent, language: str) -> str:
+    """Where a message stands on a channel that answers only for a while after its reader
+    wrote: waiting for their next message, or not sent (and by which channel it went instead);
+    "" for any other message."""
+    if message.waits:
+        return render(language, "web.outbox.waits_reply")
+    if not message.window_closed:
+        return ""
+    closed = render(language, "web.outbox.window_closed")
+    if message.went_by is None:
+        return closed
+    instead = render(
+        language, "web.outbox.went_by", channel=channel_name(message.went_by, language)
+    )
+    return f"{closed} · {instead}"
+
+
 def lines(sent: Sequence[Sent], people: Mapping[str, Party], language: str) -> tuple[Line, ...]:
     """What was sent to whom, one line per message, a card's edits under it."""
     return tuple(_line(m, people, language) for m in sent)
@@ -167,7 +184,8 @@ def _line(message: Sent, people: Mapping[str, Party], language: str) -> Line:
         to=_recipient(message, people, language),
         channel=channel_name(message.channel, language),
         what=message.excerpt or render(language, "web.outbox_album"),
-        state=state_of(message.state, message.delivery_status, language),
+        state=window_state(message, language)
+        or state_of(message.state, message.delivery_status, language),
         edits=edits,
         summary=summary,
     )

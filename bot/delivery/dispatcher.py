@@ -291,12 +291,14 @@ class Dispatcher:
                     ctx, message_id=message.id, error=error, unreachable=False
                 )
             case Permanent(error, unreachable, opted_out):
+                # A closed reply window: elsewhere, or kept until the person writes again.
                 fallback = await results.record_dead(
                     ctx,
                     message_id=message.id,
                     error=error,
                     unreachable=unreachable,
                     opted_out=opted_out,
+                    waits=isinstance(outcome, results.UntilTheyWrite),
                 )
                 if fallback is not None and self._on_fallback is not None:
                     self._on_fallback()

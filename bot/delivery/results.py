@@ -1,23 +1,29 @@
 """What became of a claimed message: sent (the provider's id kept, a sign-in link's token wiped
 from the stored copy), to be retried, or given up (the address marked unreachable and the text
-queued on the person's next channel); a lease renewed while a send is still under way."""
+queued on the person's next channel — or, where the channel only answers people who wrote and
+they have no other, kept until they next write); a lease renewed while a send is still under
+way."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy import select as core_select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.delivery.outcomes import Permanent
 from bot.delivery.reports import Sent, opt_out, reconcile_sent
 from bot.delivery.store import OUTBOX
 from bot.services.unit import identities
 from bot.services.unit.context import ServiceContext
 from bot.services.unit.outbox import Outbox
+from bot.services.unit.reach import FALLBACK, UNTIL_THEY_WRITE
 from db import queries
 from db.models import OutboxMessage, OutboxStatus
 from db.statements import execute_many
@@ -27,6 +33,14 @@ from db.statements import execute_many
 SIGN_IN_TEMPLATES = ("web.link", "web.link_sms")
 _TOKEN = re.compile(r"(/console/login/)[A-Za-z0-9_-]+")
 SCRUBBED = r"\1…"
+
+
+@dataclass(frozen=True, slots=True)
+class UntilTheyWrite(Permanent):
+    """Not sent: the channel writes to a person only for a while after they last wrote, and that
+    window has closed. The message goes by their next channel, or waits until they write."""
+
+    unreachable: bool = True
 
 
 async def renew_claims(ctx: ServiceContext, *, ids: Sequence[int], lease: timedelta) -> None:
@@ -118,11 +132,14 @@ async def record_dead(
     error: str,
     unreachable: bool,
     opted_out: bool = False,
+    waits: bool = False,
 ) -> OutboxMessage | None:
     """Give up on a message. ``unreachable``: the person cannot get messages on this channel
     (blocked the bot, the chat is gone) — mark their address so and queue the same text on the
     next channel of theirs that can reach them. ``opted_out``: the address unsubscribed —
-    remember it, so nothing more is tried there."""
+    remember it, so nothing more is tried there. ``waits``: they cannot be reached here only
+    until they next write — the message waits for that instead when they have no other
+    channel, or when it answers what they did here."""
     now = ctx.clock()
     async with ctx.db.transaction() as session:
         row = await session.get(OutboxMessage, message_id)
@@ -135,25 +152,59 @@ async def record_dead(
         session.add(row)
         if opted_out:
             await opt_out(session, row.address, now)
-        if not unreachable or row.person_id is None:
+        # An answer to what they just did here waits for them here: they are talking here.
+        if not unreachable or row.person_id is None or (waits and row.reply_to is not None):
+            if waits:
+                _wait(row)
             return None
-        await identities.mark_unreachable(session, person_id=row.person_id, channel=row.channel)
+        marked = await identities.mark_unreachable(
+            session, person_id=row.person_id, channel=row.channel
+        )
         person = await queries.get_person(session=session, person_id=row.person_id)
         if person is None or row.edit_of is not None or (row.photos and not row.text):
             return None  # an edit, or an album: nothing to say elsewhere (the card falls back)
         outbox = Outbox(session, now, ctx.default_language, ctx.channels)
         other = await outbox.address_of(person)
         if other is None or other.channel == row.channel:
+            if waits:  # nowhere else: still theirs here, and the message waits for them
+                await _still_reachable(session, row, marked)
+                _wait(row)
             return None
         fallback = outbox.like(
             row,
-            key=f"{row.idempotency_key}:fallback-{other.channel}",
+            key=f"{row.idempotency_key}{FALLBACK}{other.channel}",
             channel=other.channel,
             address=other.address,
             person_id=person.id,
         )
         session.add(fallback)
         return fallback
+
+
+def _wait(row: OutboxMessage) -> None:
+    """Keep ``row`` until its reader next writes (``release_waiting`` makes it due)."""
+    row.status, row.next_attempt_at, row.claimed_by = OutboxStatus.PENDING, UNTIL_THEY_WRITE, None
+
+
+async def _still_reachable(session: AsyncSession, row: OutboxMessage, marked: bool) -> None:
+    """Undo marking ``row``'s reader unreachable on its channel: what is said to them meanwhile
+    is queued there too, and waits with this one."""
+    if not marked or row.person_id is None:
+        return
+    identity = await queries.identity_of(
+        session=session, person_id=row.person_id, channel=row.channel
+    )
+    if identity is not None:
+        identity.reachable = True
+        session.add(identity)
+
+
+async def release_waiting(
+    session: AsyncSession, *, channel: str, address: str, now: datetime
+) -> None:
+    """The person at ``address`` on ``channel`` wrote: the messages that waited for it are due."""
+    params = {"to_channel": channel, "to_address": address, "due_at": now}
+    await session.exec(_RELEASE, params=params)
 
 
 # The statements, built once (the writer compiles each once per dialect).
@@ -175,3 +226,13 @@ _RENEW = (
     .values(next_attempt_at=bindparam("until", type_=OUTBOX.c.next_attempt_at.type))
 )
 _RETRY = update(OUTBOX).where(_BY_ID).values(attempts=OUTBOX.c.attempts + bindparam("more"))
+_RELEASE = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.channel == bindparam("to_channel"),
+        OUTBOX.c.address == bindparam("to_address"),
+        OUTBOX.c.status == OutboxStatus.PENDING.value,
+        OUTBOX.c.next_attempt_at >= UNTIL_THEY_WRITE,
+    )
+    .values(next_attempt_at=bindparam("due_at", type_=OUTBOX.c.next_attempt_at.type))
+)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.unit.context import ServiceContext
+from bot.services.unit.reach import UNTIL_THEY_WRITE
 from core.cases import EventKind, Status
 from db.models import WAITING, Case, CaseEvent, OutboxMessage, OutboxStatus
 
@@ -134,7 +135,17 @@ async def metrics_snapshot(ctx: ServiceContext) -> Snapshot:
                 OutboxMessage.status,
                 OutboxMessage.channel,
                 func.count(),
-                func.min(OutboxMessage.created_at),
+                # A message kept until its reader next writes (a reply window closed) may wait
+                # for weeks by design: it is counted as waiting, but it is not late.
+                func.min(
+                    case(
+                        (
+                            col(OutboxMessage.next_attempt_at) < UNTIL_THEY_WRITE,
+                            OutboxMessage.created_at,
+                        ),
+                        else_=None,
+                    )
+                ),
             )
             .where(col(OutboxMessage.status).in_((*WAITING, _DEAD, _SUPPRESSED)))
             .group_by(col(OutboxMessage.status), col(OutboxMessage.channel))

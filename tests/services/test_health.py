@@ -16,6 +16,7 @@ from bot.services.cases.report import NewReport, report
 from bot.services.cases.timers import run_due
 from bot.services.health import metrics_snapshot, readiness
 from bot.services.unit.context import Actor, ServiceContext
+from bot.services.unit.reach import UNTIL_THEY_WRITE
 from core.cases import Channel
 from core.due import Step
 from db.models import Case, OutboxMessage
@@ -196,8 +197,25 @@ async def test_the_snapshot_counts(loaded: ServiceContext, clock: Clock) -> None
     assert snap.cases["acknowledged"] == 1
     assert snap.cases["closed"] == 0
     assert (snap.reminders, snap.escalations) == (1, 0)
-    assert snap.dead == {"telegram": 1, "sms": 0}
-    assert snap.suppressed == {"telegram": 0, "sms": 0}
+    # every channel that reaches people is reported, the empty ones as 0
+    assert set(snap.dead) == set(loaded.channels.reach_order)
+    assert snap.dead == dict.fromkeys(loaded.channels.reach_order, 0) | {"telegram": 1}
+    assert snap.suppressed == dict.fromkeys(loaded.channels.reach_order, 0)
     assert snap.outbox_waiting["sms"] == 1
     assert snap.oldest_waiting_seconds is not None
     assert snap.oldest_waiting_seconds >= 30.0
+
+
+async def test_a_message_waiting_for_its_reader_to_write_is_waiting_but_not_late(
+    ctx: ServiceContext, clock: Clock
+) -> None:
+    # A reply window closed and the resident has no other channel: the message is kept until
+    # they next write — for days, by design. It is counted, but neither /readyz nor the oldest
+    # waiting age calls it stuck.
+    await add_message(ctx, "until-they-write", at=UNTIL_THEY_WRITE)
+    clock.advance(seconds=3 * 86_400)
+    snap = await metrics_snapshot(ctx)
+    assert snap.outbox_waiting["sms"] == 1
+    assert snap.oldest_waiting_seconds is None
+    state = await readiness(ctx)
+    assert state.ready, state.reasons

@@ -1,6 +1,7 @@
-"""The directory file's phones and Telegram ids as identities: the file owns what it names; a
-binding the person made themselves (an invite) stays while the file names none; a resident met
-on a channel whose address the file now names hands their cases over and is retired."""
+"""The directory file's phones, Telegram ids and accounts on other channels (an entry's
+``addresses``, by channel name) as identities: the file owns what it names; a binding the person
+made themselves (an invite) stays while the file names none; a resident met on a channel whose
+address the file now names hands their cases over and is retired."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def _named(directory: Directory) -> dict[tuple[str, str], str]:
             named[("sms", p.phone)] = p.id
         if p.telegram_id is not None:
             named[("telegram", str(p.telegram_id))] = p.id
+        for channel, address in p.addresses.items():
+            named[(channel, address)] = p.id
     return named
 
 
@@ -71,9 +74,12 @@ async def sync_identities(session: AsyncSession, directory: Directory, now: date
 def _dropped(row: Identity, directory: Directory, named: dict[tuple[str, str], str]) -> bool:
     """True when the file owned this address of its entry and names none there now (a binding
     the person made, by invite, stays until the file names another)."""
-    if row.channel not in _FILE_CHANNELS or (row.channel, row.address) in named:
+    if (row.channel, row.address) in named:
         return False
     entry = next(p for p in directory.people if p.id == row.person_id)
+    if row.channel not in _FILE_CHANNELS:
+        # An account the entry names on that channel now replaces this one; none: it stays.
+        return row.channel in entry.addresses
     file_value = entry.phone if row.channel == "sms" else entry.telegram_id
     return file_value is not None or (row.source == "directory" and row.channel == "sms")
 

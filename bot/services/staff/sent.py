@@ -12,10 +12,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.data.held import embedded
+from bot.services.unit.reach import FALLBACK, closed_window, waits_for_them
 from core.cases import Status
 from core.texts import LANGUAGES, render
 from db import queries
-from db.models import Identity, OutboxMessage
+from db.models import Identity, OutboxMessage, OutboxStatus
 
 LOCAL = "%Y-%m-%d %H:%M"
 EXCERPT = 80  # characters of a message's first line
@@ -63,6 +64,12 @@ class Sent:
     state: str
     delivery_status: str | None
     edits: tuple[Edit, ...] = ()
+    # A channel that answers only for a while after its reader wrote: the message waits for
+    # their next message, or was not sent because that time had passed (and went by
+    # ``went_by`` instead, when they have another channel).
+    waits: bool = False
+    window_closed: bool = False
+    went_by: str | None = None
 
     @property
     def last_shown(self) -> str | None:
@@ -87,6 +94,12 @@ def sent_messages(rows: Sequence[OutboxMessage], tz: tzinfo) -> tuple[Sent, ...]
     """``rows`` (a case's outbox, in id order) as messages: each edit under the card it edits;
     an edit whose card is not among them stands as a message of its own."""
     cards = {r.id for r in rows if r.edit_of is None}
+    # Where a message given up on went instead: its fallback's key is its own and the channel.
+    instead = {
+        key: channel
+        for key, _, channel in (r.idempotency_key.rpartition(FALLBACK) for r in rows)
+        if key and channel
+    }
     edits: dict[int, list[Edit]] = {}
     for row in rows:
         if row.edit_of is not None and row.edit_of in cards:
@@ -111,6 +124,9 @@ def sent_messages(rows: Sequence[OutboxMessage], tz: tzinfo) -> tuple[Sent, ...]
             state=row.status,
             delivery_status=row.delivery_status,
             edits=tuple(edits.get(row.id or 0, ())),
+            waits=row.status == OutboxStatus.PENDING and waits_for_them(row.next_attempt_at),
+            window_closed=row.status == OutboxStatus.DEAD and closed_window(row.last_error),
+            went_by=instead.get(row.idempotency_key),
         )
         for row in rows
         if row.edit_of not in cards

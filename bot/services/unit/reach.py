@@ -4,6 +4,7 @@ they are reached at among theirs — what the outbox writer and the delivery ask
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.services.unit.traits import ChannelBook
@@ -15,6 +16,14 @@ from db.models import Identity, Person
 CAPTION_LIMIT = 1024
 CAPTION_ROOM = CAPTION_LIMIT - 100
 MAX_ALBUM = 10
+# A channel that may write to a person only for a while after they last wrote (a reply window):
+# what it cannot send once the window has closed goes by the person's next channel, or, when
+# they have none, waits — due at this "never" until they next write (a timer as a column).
+UNTIL_THEY_WRITE = datetime(9999, 1, 1, tzinfo=UTC)
+# How a message not sent because the window had closed says so (its ``last_error`` begins so).
+WINDOW_CLOSED = "reply window closed"
+# A fallback's idempotency key: the key of the message it stands for, this, and its channel.
+FALLBACK = ":fallback-"
 
 
 def language_of(person: Person | None, default: str) -> str:
@@ -42,3 +51,13 @@ def reach(
         usable,
         key=lambda i: (i.channel != first, not i.preferred, order.index(i.channel)),
     )
+
+
+def waits_for_them(next_attempt_at: datetime | None) -> bool:
+    """True for a message kept until its reader next writes (``UNTIL_THEY_WRITE``)."""
+    return next_attempt_at is not None and next_attempt_at.year >= UNTIL_THEY_WRITE.year
+
+
+def closed_window(error: str | None) -> bool:
+    """True for a message given up on here because the channel's reply window had closed."""
+    return error is not None and error.startswith(WINDOW_CLOSED)
