@@ -224,6 +224,15 @@ class Script:
         confirm = await self.message_with(user, "the confirmation", "r:confirm:ok")
         await self.presses(user, confirm, "r:confirm:ok")
 
+    async def neighbour_follows(self, lines: dict[str, str]) -> None:
+        """Story 1's neighbour: texts the same problem, is offered #1 and follows it (issue 23)."""
+        self.names[f"sms:{NEIGHBOUR}"] = lines["neighbour"]
+        await self.texts(NEIGHBOUR, SOUTH_NUMBER, lines["parcels_sms"])
+        if not self.texted(NEIGHBOUR, "#1"):
+            raise StoryFailed("story 1: the neighbour is offered #1")
+        await self.texts(NEIGHBOUR, SOUTH_NUMBER, "1")  # "reply 1 to follow #1"
+        await self.until_followed("story 1: the neighbour follows #1", 1, 1)
+
     async def story_parcels(self, lines: dict[str, str]) -> None:
         """1. 嘉州水郡南区: parcels piled on the road at building 172, reported on Telegram; a
         neighbour texts the same, is offered the open case and follows it instead (issue 23)."""
@@ -231,12 +240,7 @@ class Script:
         name = await self.category_name("parcels")
         await self._guided_report(resident, name, lines["parcels_where"], lines["parcels_what"])
         await self.until_case("story 1: reported", 1, "assigned")
-        self.names[f"sms:{NEIGHBOUR}"] = lines["neighbour"]
-        await self.texts(NEIGHBOUR, SOUTH_NUMBER, lines["parcels_sms"])
-        if not self.texted(NEIGHBOUR, "#1"):
-            raise StoryFailed("story 1: the neighbour is offered #1")
-        await self.texts(NEIGHBOUR, SOUTH_NUMBER, "1")  # "reply 1 to follow #1"
-        await self.until_followed("story 1: the neighbour follows #1", 1, 1)
+        await self.neighbour_follows(lines)
         card = await self.message_with(manager, "story 1: the manager's case card", "ack:1")
         await self.presses(manager, card, "ack:1")
         await self.until_case("story 1: acknowledged", 1, "acknowledged")

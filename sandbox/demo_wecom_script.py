@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from core.texts import render
 from db.models import Identity, Person
-from sandbox.demo_script import NEIGHBOUR, SOUTH_NUMBER, Line, Script, StoryFailed
+from sandbox.demo_script import NEIGHBOUR, Line, Script, StoryFailed
 from sandbox.demo_wecom_people import HE, KFID, LI, LV, SILENT_HOURS
 from sandbox.wecom import WeComEmulator
 from sandbox.wecom_state import AppMessage, KfMessage, Posted
@@ -173,12 +173,7 @@ class WeComScript(Script):
         name = await self.category_name("parcels")
         await self._report(LI, name, "jzsj-south", lines["parcels_where"], lines["parcels_what"])
         await self.until_case("story 1: reported", 1, "assigned")
-        self.names[f"sms:{NEIGHBOUR}"] = lines["neighbour"]
-        await self.texts(NEIGHBOUR, SOUTH_NUMBER, lines["parcels_sms"])
-        if not self.texted(NEIGHBOUR, "#1"):
-            raise StoryFailed("story 1: the neighbour is offered #1")
-        await self.texts(NEIGHBOUR, SOUTH_NUMBER, "1")  # "reply 1 to follow #1"
-        await self.until_followed("story 1: the neighbour follows #1", 1, 1)
+        await self.neighbour_follows(lines)
         card = await self.card_with(manager, "story 1: the manager's case card", "ack:1")
         await self.member_presses(manager, card, "ack:1")
         await self.until_case("story 1: acknowledged", 1, "acknowledged")
