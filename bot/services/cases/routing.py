@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.unit.calendar import china
 from bot.services.unit.context import ServiceContext, Unit
-from core.access import MANAGING_ROLES, may_hold
+from core.access import MANAGING_ROLES, may_hold, routed_to
 from core.directory import LevelOverrides
 from core.policy import (
     DEFAULT_LEVELS,
@@ -105,12 +106,16 @@ async def managers_for(unit: Unit, *, community: str, exclude: str | None) -> li
     """Who a case of ``community`` may be handed to (``core.access.may_hold``, the rule the
     reassignment itself is checked against): its active managers and supervisors, and those a
     routing rule for it names; managers before supervisors, then by id."""
+    routes = await queries.routes(session=unit.session)
+    # Only the community's own people and those its rules name can qualify: ask for those alone
+    # (a city has thousands of managers), then hold each to the rule itself.
+    named = routed_to(routes, community)
     query = (
         select(Person)
         .where(col(Person.active), col(Person.role).in_(MANAGING_ROLES))
+        .where(or_(col(Person.community_id) == community, col(Person.id).in_(named)))
         .order_by(col(Person.role), col(Person.id))
     )
-    routes = await queries.routes(session=unit.session)
     return [
         p
         for p in (await unit.session.exec(query)).all()

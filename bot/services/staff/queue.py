@@ -1,24 +1,27 @@
 """The case list as a work queue: each case's next deadline (as a column to sort by, and in words
 on its row), which cases the community's staff hold because their escalation reached them, which
-are the reader's own ("mine"), and the one line of a description a row shows. Reads only, for
-``listing``."""
+are the reader's own ("mine"), the one line of a description a row shows, and the names a row
+shows. Reads only, for ``listing``."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, union
+from sqlalchemy import ColumnElement, and_, case, false, not_, or_, union
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.routing import DEFAULT_CHAIN
+from bot.services.staff.keyset import Phase
 from core.access import MANAGING_ROLES
 from core.cases import Status
-from db.directory_cache import directory
+from db.directory_cache import DirectorySnapshot, directory
 from db.models import Case, CaseEvent, Person
+
+T = TypeVar("T")
 
 WAITING_ACK = (Status.UNASSIGNED.value, Status.ASSIGNED.value)
 WORKING = (*WAITING_ACK, Status.ACKNOWLEDGED.value)
@@ -132,8 +135,12 @@ async def staff_level(session: AsyncSession) -> StaffLevel:
     known = await directory(session)
     chain = tuple(known.settings.get("escalation", DEFAULT_CHAIN))
     query = select(Person.id).where(col(Person.role).in_(MANAGING_ROLES))
-    holders = (await session.exec(query)).all()
-    alone = tuple(sorted(p for p in holders if not known.supervisor_chain(p)))
+    holders = frozenset((await session.exec(query)).all())
+    alone = per_directory(
+        known,
+        ("alone", holders),
+        lambda: tuple(sorted(p for p in holders if not known.supervisor_chain(p))),
+    )
     return StaffLevel(
         _from(chain, frozenset({"manager", "supervisor"})),
         _from(chain, frozenset({"manager"})),
@@ -195,3 +202,76 @@ async def acted_on(session: AsyncSession, person_id: str, numbers: Collection[in
         CaseEvent.actor_id == person_id, col(CaseEvent.case_number).in_(sorted(numbers))
     )
     return set((await session.exec(query.distinct())).all())
+
+
+def list_phases(sort: str, now: datetime) -> list[Phase]:
+    """The console list's order (``sort``) as phases: the overdue cases, then the others, each
+    the newest first; or (sorted by due) the cases waiting on a deadline, the earliest first,
+    then the others."""
+    number = col(Case.number)
+    if sort == "due":
+        waits = next_deadline()
+        return [
+            Phase(waits.is_not(None), (waits, number), False, _due_key),
+            Phase(waits.is_(None), (number,), False, lambda r: (r.number,)),
+        ]
+    late = overdue(now)
+    return [
+        Phase(late, (number,), True, lambda r: (r.number,)),
+        Phase(not_(late), (number,), True, lambda r: (r.number,)),
+    ]
+
+
+def _due_key(row: Any) -> tuple[Any, ...]:
+    return (deadline(row.status, row.ack_due_at, row.resolve_due_at), row.number)
+
+
+# What the list works out from a directory snapshot, kept while that snapshot is the current one:
+# a city's directory (7,000 communities, 100,000 people) made each page walk all of it. A
+# snapshot is never changed (``db.directory_cache``), so what it gave stays right; the key says
+# what else an entry was made from.
+_DERIVED: dict[Hashable, tuple[DirectorySnapshot, Any]] = {}
+
+
+def per_directory(known: DirectorySnapshot, key: Hashable, make: Callable[[], T]) -> T:
+    """``make()``, made once per snapshot ``known`` and ``key``."""
+    held = _DERIVED.get(key)
+    if held is None or held[0] is not known:
+        if len(_DERIVED) > 64:  # old snapshots' entries (or many keys): start again
+            _DERIVED.clear()
+        held = _DERIVED[key] = (known, make())
+    return cast(T, held[1])
+
+
+async def people_names(session: AsyncSession, ids: Collection[str]) -> dict[str, str]:
+    """The names of the staff, managers and supervisors among ``ids``, by id."""
+    query = select(Person.id, Person.name).where(
+        col(Person.id).in_(sorted(ids)), col(Person.role) != "resident"
+    )
+    return dict((await session.exec(query)).all())
+
+
+async def display_names(
+    session: AsyncSession, language: str, rows: Sequence[Any], places: dict[str, Any] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Names for the case JSON of ``rows``: ``places`` (made if not given), their managers'."""
+    names = dict(places) if places is not None else await place_names(session, language)
+    people = await people_names(session, {r.manager_id for r in rows if r.manager_id})
+    names.update({f"person:{i}": (name, i) for i, name in people.items()})
+    return names
+
+
+async def place_names(session: AsyncSession, language: str) -> dict[str, tuple[str, str]]:
+    """The names of the communities and categories in ``language``, by ``kind:id``."""
+    known = await directory(session)
+    en = language == "en"
+    groups = (("community", known.communities), ("category", known.categories))
+    return per_directory(
+        known,
+        ("places", en),
+        lambda: {
+            f"{kind}:{c.id}": (c.name_en if en else c.name_zh, c.id)
+            for kind, group in groups
+            for c in group.values()
+        },
+    )

@@ -45,10 +45,19 @@ async def period_rates(
     """The rates of ``period`` over ``communities`` (none: nothing counts)."""
     if not communities:
         return PeriodRates(period, NOTHING, {}, {})
-    overall = await stats.rates(ctx, period=period, communities=communities)
-    by_community = await stats.rates(ctx, period=period, by="community", communities=communities)
-    by_holder = await stats.rates(ctx, period=period, by="manager", communities=communities)
+    scope = await _scope(ctx, communities)
+    overall = await stats.rates(ctx, period=period, communities=scope)
+    by_community = await stats.rates(ctx, period=period, by="community", communities=scope)
+    by_holder = await stats.rates(ctx, period=period, by="manager", communities=scope)
     return PeriodRates(period, overall[""], by_community, by_holder)
+
+
+async def _scope(ctx: ServiceContext, communities: list[str]) -> list[str] | None:
+    """``communities``, or None (no filter) when they are every community there is: a district
+    office reads all 7,000, and 7,000 ids in each of a page's queries cost more than the rates."""
+    async with ctx.db.reading() as session:
+        known = await directory(session)
+    return None if set(communities) >= set(known.communities) else communities
 
 
 async def standard_periods(ctx: ServiceContext) -> tuple[stats.Period, stats.Period]:
@@ -65,9 +74,10 @@ async def daily(ctx: ServiceContext, communities: list[str]) -> list[tuple[date,
     async with ctx.db.reading() as session:
         today = ctx.clock().astimezone(await zone(session)).date()
     found: list[tuple[date, Rates]] = []
+    scope = await _scope(ctx, communities) if communities else communities
     for back in range(DAYS - 1, -1, -1):
         day = today - timedelta(days=back)
         period = stats.Period(day, day)
-        counted = await stats.rates(ctx, period=period, communities=communities)
+        counted = await stats.rates(ctx, period=period, communities=scope)
         found.append((day, counted.get("", NOTHING) if communities else NOTHING))
     return found
