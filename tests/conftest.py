@@ -75,3 +75,36 @@ async def loaded(ctx: ServiceContext) -> ServiceContext:
     """The context with the example directory loaded."""
     await load_directory(ctx, read_directory(EXAMPLE))
     return ctx
+
+
+# The files that take longest (each stays on one worker: ``--dist loadfile``), handed out first,
+# longest first, so the suite does not end with one worker alone on a demo while the others idle.
+LONG_FIRST = (
+    "tests/test_demo.py",
+    "tests/services/test_digest.py",
+    "tests/test_demo_wecom.py",
+    "tests/drills/test_duplicate_drill.py",
+    "tests/services/test_clock.py",
+    "tests/open311/test_paging.py",
+    "tests/e2e/test_backup_drill.py",
+    "tests/e2e/test_wechat_resident.py",
+    "tests/e2e/test_openapi_fuzz.py",
+    "tests/e2e/test_updates_pushed.py",
+    "tests/drills/test_crash_drill.py",
+    "tests/e2e/test_wecom_staff.py",
+)
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the long files first (in ``LONG_FIRST``'s order); the rest keep theirs."""
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        try:
+            name = item.path.resolve().relative_to(_ROOT).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(name, len(rank))
+
+    items.sort(key=key)
