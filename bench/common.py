@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -33,6 +34,7 @@ from sandbox.harness import (
     example_directory,
     run_settings,
     serve_emulators,
+    sqlite_url,
 )
 from sandbox.serve import free_port
 from sandbox.telegram import Limits as TelegramLimits
@@ -262,3 +264,15 @@ async def fresh_postgres(server_url: str) -> AsyncIterator[str]:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@asynccontextmanager
+async def bench_database(postgres: str | None, sqlite_name: str) -> AsyncIterator[str]:
+    """A new, empty database for one run: on the PostgreSQL server ``postgres`` when given, else
+    the SQLite file ``sqlite_name`` in a temporary folder; gone afterwards. Yields its URL."""
+    if postgres:
+        async with fresh_postgres(postgres) as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        yield sqlite_url(Path(folder) / sqlite_name)

@@ -40,7 +40,7 @@ import httpx
 from sqlmodel import col, select
 
 from bench.bulk import Mix, fill, prepare
-from bench.common import Figure, cli, fresh_postgres, machine_note, print_table
+from bench.common import Figure, bench_database, cli, machine_note, print_table
 from bot.config import Settings
 from bot.console.routes import console_routes
 from bot.services.staff import signin, views
@@ -50,7 +50,6 @@ from core.cases import OPEN_STATUSES
 from db.engine import open_database
 from db.models import Case
 from sandbox.child import clean_env
-from sandbox.harness import sqlite_url
 from sandbox.serve import serving
 
 TARGET_MS = 300.0
@@ -89,11 +88,8 @@ async def timed(client: httpx.AsyncClient, path: str, repeat: int, **kw: object)
 async def main(args: argparse.Namespace) -> int:
     """Fill, serve, sign in, time; print the table; 1 when the target is missed."""
     print(machine_note())
-    if args.postgres:
-        async with fresh_postgres(args.postgres) as url:
-            return await bench(args, url)
-    with tempfile.TemporaryDirectory() as folder:
-        return await bench(args, sqlite_url(Path(folder) / "console.db"))
+    async with bench_database(args.postgres, "console.db") as url:
+        return await bench(args, url)
 
 
 async def bench(args: argparse.Namespace, url: str) -> int:

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -28,14 +27,16 @@ from typing import Any
 if __package__ in (None, ""):  # run as ``python bench/rates.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import delete
+
 from bench.bulk import Mix, fill, prepare
-from bench.common import Figure, fresh_postgres, machine_note, print_table
+from bench.common import Figure, bench_database, machine_note, print_table
 from bot.services.cases.routing import local_zone
 from bot.services.staff import stats
 from bot.services.unit.context import ServiceContext
 from db.aggregates import GroupBy, rebuild, recount_rates
 from db.engine import open_database
-from sandbox.harness import sqlite_url
+from db.models import RateRollup
 
 
 async def median_ms(call: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
@@ -51,11 +52,8 @@ async def median_ms(call: Callable[[], Awaitable[Any]], repeat: int) -> tuple[fl
 async def main(args: argparse.Namespace) -> int:
     """Fill, build the rollup, time both ways; print the table; 1 when they disagree."""
     print(machine_note())
-    if args.postgres:
-        async with fresh_postgres(args.postgres) as url:
-            return await bench(args, url)
-    with tempfile.TemporaryDirectory() as folder:
-        return await bench(args, sqlite_url(Path(folder) / "rates.db"))
+    async with bench_database(args.postgres, "rates.db") as url:
+        return await bench(args, url)
 
 
 async def bench(args: argparse.Namespace, url: str) -> int:
@@ -68,6 +66,8 @@ async def bench(args: argparse.Namespace, url: str) -> int:
     print(f"{args.cases:,} cases {dict(counts)} inserted in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     async with db.engine.begin() as conn:
+        # fill() leaves the rollup built (bulk rows pass its hook by); time building it anew.
+        await conn.execute(delete(RateRollup))
         rows = await conn.run_sync(rebuild)
     print(f"rollup built: {rows:,} rows in {time.perf_counter() - started:.1f} s")
     tz = await local_zone(ctx)

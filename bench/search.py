@@ -21,7 +21,6 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ if __package__ in (None, ""):  # run as ``python bench/search.py``
 from sqlalchemy import ColumnElement, func, insert, select, text
 from sqlmodel import col
 
-from bench.common import Figure, fresh_postgres, machine_note, print_table
+from bench.common import Figure, bench_database, machine_note, print_table
 from bot.channels import BOOK
 from bot.services.staff.filters import Filters
 from bot.services.staff.listing import Viewer, case_page
@@ -42,7 +41,6 @@ from db.engine import Database, open_database
 from db.migrate import upgrade
 from db.models import Case
 from db.search import like_scan, matching
-from sandbox.harness import sqlite_url
 
 WORDS = [
     "快递",
@@ -214,12 +212,8 @@ async def main(args: argparse.Namespace) -> int:
     print(machine_note())
     figures: list[Figure] = []
     for cases in args.cases:
-        if args.postgres:
-            async with fresh_postgres(args.postgres) as url:
-                figures += await bench(url, cases, args.repeat)
-        else:
-            with tempfile.TemporaryDirectory() as folder:
-                figures += await bench(sqlite_url(Path(folder) / "search.db"), cases, args.repeat)
+        async with bench_database(args.postgres, "search.db") as url:
+            figures += await bench(url, cases, args.repeat)
     where = "PostgreSQL" if args.postgres else "SQLite"
     print_table(f"The console's text search on {where}", figures)
     return 0
