@@ -18,11 +18,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Date,
+    DateTime,
     and_,
     case,
     cast,
+    delete,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
@@ -33,9 +36,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cases import OPEN_STATUSES, TERMINAL, Rating, Status
 from core.rates import NO_CASES, Rates
-from db.models import Case, RateRollup
-from db.models.rollup import COUNTS, UNASSIGNED_KEY, manager_key
-from db.rollup import END_OF_TIME, midnight, rollup_sums, whole_days
+from db.models import Case
+from db.models.rollup import COUNTS, SPANS, UNASSIGNED_KEY, manager_key
+from db.rollup import DAY_ROWS, END_OF_TIME, SPAN_ROWS, midnight, rollup_sums, whole_days
 from db.rollup import GroupBy as GroupBy  # the callers' name for it stays here
 
 
@@ -208,7 +211,13 @@ def _rates(counts: Sequence[Any]) -> Rates:
 
 
 def rebuild(connection: Connection) -> int:
-    """Fill the (empty) rollup from the ended cases stored; return the rows written."""
+    """Build the rollup anew, every tier, from the ended cases stored; return the day rows."""
+    days, spans = DAY_ROWS, SPAN_ROWS
+    # Migration 0022 builds the day rows with this function, before 0024 adds the other tiers.
+    tiered = inspect(connection).has_table(spans.name)
+    if tiered:
+        connection.execute(delete(spans))
+    connection.execute(delete(days))
     c = Case.__table__.c  # type: ignore[attr-defined]
     if connection.dialect.name == "postgresql":
         day: ColumnElement[Any] = cast(func.timezone("UTC", c.created_at), Date)
@@ -220,7 +229,30 @@ def rebuild(connection: Connection) -> int:
         .where(c.status.in_([s.value for s in TERMINAL]), c.duplicate_of.is_(None))
         .group_by(day, c.community_id, manager)
     )
-    table = RateRollup.__table__  # type: ignore[attr-defined]
     names = ["day", "community_id", "manager_key", *COUNTS]
-    result = connection.execute(insert(table).from_select(names, query))
+    result = connection.execute(insert(days).from_select(names, query))
+    if tiered:
+        _fill_spans(connection)
     return int(result.rowcount or 0)
+
+
+def _fill_spans(connection: Connection) -> None:
+    """Fill the (empty) month rows from the day rows, then the year rows from the month rows."""
+    spans, source = SPAN_ROWS, DAY_ROWS
+    for span in SPANS:
+        if connection.dialect.name == "postgresql":  # a timestamp: no time zone to meet
+            at = cast(source.c.day, DateTime)
+            start: ColumnElement[Any] = cast(func.date_trunc(span, at), Date)
+        else:
+            start = func.date(source.c.day, f"start of {span}")
+        keys = (start, source.c.community_id, source.c.manager_key)
+        query = (
+            select(literal(span), *keys, *(func.sum(source.c[name]) for name in COUNTS))
+            .where(source.c.cases > 0)  # a row every case left: no month of its own
+            .group_by(*keys)
+        )
+        if source is spans:
+            query = query.where(spans.c.span == "month")
+        names = ["span", "day", "community_id", "manager_key", *COUNTS]
+        connection.execute(insert(spans).from_select(names, query))
+        source = spans  # a year is its twelve months: fewer rows than its days

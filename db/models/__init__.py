@@ -28,7 +28,7 @@ from db.models.outbox import (
     OutboxStatus,
 )
 from db.models.providers import InboundCursor, ProviderToken, ReplyWindow
-from db.models.rollup import RateRollup
+from db.models.rollup import RateRollup, RateRollupSpan
 from db.models.sessions import ConsoleLogin, ConsoleSession, Draft, Invite
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "Person",
     "ProviderToken",
     "RateRollup",
+    "RateRollupSpan",
     "ReplyWindow",
     "RoutingRule",
     "Setting",

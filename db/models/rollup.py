@@ -1,5 +1,7 @@
 """The rates' rollup: the settled counts of the ended cases per community, holder and creation
-day, kept by every flush that ends a case, brings one back, merges, unmerges or moves it.
+day — and the same counts summed per calendar month and year, so a long period reads a few rows
+(``db.rollup``) — kept by every flush that ends a case, brings one back, merges, unmerges or moves
+it.
 
 An ended case (closed, cancelled, rejected; a merged duplicate counts nowhere) contributes fixed
 counts (``core.rates.settled``), so ``db.aggregates.rate_counts`` sums these rows for the ended
@@ -14,9 +16,10 @@ would stay counted — the rates of a month already graded would not change.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
-from sqlalchemy import Index, event, inspect, select
+from sqlalchemy import Index, Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
@@ -27,29 +30,13 @@ from core.rates import NO_CASES, CaseFacts, Rates, settled
 from db.models.cases import Case
 
 UNASSIGNED_KEY = "-"  # the holder key of the cases no manager holds
-COUNTS = (
-    "cases",
-    "responded_in_time",
-    "response_base",
-    "resolved",
-    "resolution_base",
-    "satisfied",
-    "basically_satisfied",
-    "dissatisfied",
-)
+Span = Literal["month", "year"]
+SPANS: tuple[Span, ...] = ("month", "year")
 
 
-class RateRollup(SQLModel, table=True):
-    """The settled counts of the ended cases created on one UTC ``day`` in one community under
-    one holder (``manager_key``, ``-`` for none); the columns are ``core.rates.Rates``'s."""
+class RollupCounts(SQLModel):
+    """The settled counts of a rollup row: ``core.rates.Rates``'s fields, in its order."""
 
-    __tablename__ = "rate_rollup"
-    # A period over every community reads a range of days; a few communities, their own rows.
-    __table_args__ = (Index("ix_rate_rollup_community_day", "community_id", "day"),)
-
-    day: date = Field(primary_key=True)
-    community_id: str = Field(primary_key=True, max_length=64)
-    manager_key: str = Field(primary_key=True, max_length=64)
     cases: int = 0
     responded_in_time: int = 0
     response_base: int = 0
@@ -58,6 +45,39 @@ class RateRollup(SQLModel, table=True):
     satisfied: int = 0
     basically_satisfied: int = 0
     dissatisfied: int = 0
+
+
+class RateRollup(RollupCounts, table=True):
+    """The settled counts of the ended cases created on one UTC ``day`` in one community under
+    one holder (``manager_key``, ``-`` for none)."""
+
+    __tablename__ = "rate_rollup"
+    # A period over every community reads a range of days; a few communities, their own rows.
+    __table_args__ = (Index("ix_rate_rollup_community_day", "community_id", "day"),)
+
+    day: date = Field(primary_key=True)
+    community_id: str = Field(primary_key=True, max_length=64)
+    manager_key: str = Field(primary_key=True, max_length=64)
+
+
+class RateRollupSpan(RollupCounts, table=True):
+    """The day rows of one calendar ``span`` (``month`` or ``year`` of UTC days) from its first
+    ``day``, summed per community and holder.
+
+    One table for both spans, not one each: the rows are alike, so one upsert statement keeps
+    both in a flush and one query reads both (a period is years, months and the odd day)."""
+
+    __tablename__ = "rate_rollup_span"
+    # By span and start, every community's (the primary key); a few communities', their own.
+    __table_args__ = (Index("ix_rate_rollup_span_community", "community_id", "span", "day"),)
+
+    span: str = Field(primary_key=True, max_length=8)
+    day: date = Field(primary_key=True)
+    community_id: str = Field(primary_key=True, max_length=64)
+    manager_key: str = Field(primary_key=True, max_length=64)
+
+
+COUNTS = tuple(RollupCounts.model_fields)
 
 
 # The few ended cases whose share still moves with the clock (closed unacknowledged before the
@@ -72,6 +92,14 @@ Index(
 # (the status index alone would read every open case, ``created_at``'s every case of the period).
 Index(
     "ix_cases_status_created_at",
+    Case.__table__.c.status,  # type: ignore[attr-defined]
+    Case.__table__.c.created_at,  # type: ignore[attr-defined]
+)
+# One community's open cases of a period (its staff's rates page, a digest of a few communities)
+# are one seek here; the index above would read every community's to keep one's.
+Index(
+    "ix_cases_community_status_created_at",
+    Case.__table__.c.community_id,  # type: ignore[attr-defined]
     Case.__table__.c.status,  # type: ignore[attr-defined]
     Case.__table__.c.created_at,  # type: ignore[attr-defined]
 )
@@ -94,11 +122,17 @@ _FIELDS = frozenset(
 _ENDED = frozenset({Status.CLOSED.value, Status.CANCELLED.value, Status.REJECTED.value})
 
 Key = tuple[date, str, str]
+SpanKey = tuple[str, date, str, str]
 
 
 def utc_day(moment: datetime) -> date:
     """The UTC date of ``moment`` (a naive one is UTC, as SQLite returns them)."""
     return moment.astimezone(UTC).date() if moment.tzinfo is not None else moment.date()
+
+
+def span_start(span: Span, day: date) -> date:
+    """The first day of the month or year ``day`` is in."""
+    return day.replace(day=1) if span == "month" else day.replace(month=1, day=1)
 
 
 def manager_key(manager_id: str | None) -> str:
@@ -161,27 +195,41 @@ def _keep_rollup(session: Session, _context: UOWTransaction, _instances: object)
     for case in session.deleted:
         if isinstance(case, Case):
             _move(deltas, _share(_before(session, case)), -1)
-    rows = [
-        {"day": day, "community_id": community, "manager_key": holder}
-        | dict(zip(COUNTS, rates.counts(), strict=True))
-        for (day, community, holder), rates in deltas.items()
+    spans: dict[SpanKey, Rates] = {}
+    for (day, community, holder), rates in deltas.items():
+        for span in SPANS:
+            key = (span, span_start(span, day), community, holder)
+            spans[key] = spans.get(key, NO_CASES).plus(rates)
+    # A step moves a case between at most two days, so a few rows each; one statement a tier.
+    tiers = ((_table(RateRollup), deltas), (_table(RateRollupSpan), spans))
+    for table, changes in tiers:
+        if rows := _rows(table, changes):
+            connection = session.connection()
+            connection.execute(_upsert(connection.dialect.name, table), rows)
+
+
+def _rows(table: Table, changes: dict[Key, Rates] | dict[SpanKey, Rates]) -> list[dict[str, Any]]:
+    """The rows of ``table`` that add ``changes`` (keyed as its primary key), zeros left out."""
+    keys = [column.name for column in table.primary_key]
+    return [
+        dict(zip(keys, key, strict=True)) | dict(zip(COUNTS, rates.counts(), strict=True))
+        for key, rates in changes.items()
         if any(rates.counts())
     ]
-    if rows:
-        connection = session.connection()
-        for row in rows:  # one statement each: a step moves a case between at most two rows
-            connection.execute(_upsert(connection.dialect.name, row))
 
 
-def _upsert(dialect: str, row: dict[str, Any]) -> Any:
-    """INSERT the row, or add its counts to the one already there (both dialects say it so)."""
-    table = RateRollup.__table__  # type: ignore[attr-defined]
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+@cache
+def _upsert(dialect: str, table: Table) -> Any:
+    """INSERT a row, or add its counts to the one already there (both dialects say it so)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**row)
+    statement = insert(table)
     added = {name: table.c[name] + statement.excluded[name] for name in COUNTS}
-    return statement.on_conflict_do_update(
-        index_elements=["day", "community_id", "manager_key"], set_=added
-    )
+    keys = [column.name for column in table.primary_key]
+    return statement.on_conflict_do_update(index_elements=keys, set_=added)
 
 
 event.listen(Session, "before_flush", _keep_rollup)

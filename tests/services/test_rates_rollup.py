@@ -2,24 +2,26 @@
 
 Random histories go through the real use cases — reports in two communities, acknowledge,
 resolve, decline, rate, reassign, reject, close, cancel, the city's reopen, merge and unmerge, the
-sweep (reminders, escalation, closing unrated) and the clock running past deadlines — and after
-each history ``wolaiban stats``' figures (overall, per community, per manager, over whole local
-days, over arbitrary instants, over everything) equal ``recount_rates``, the query that reads
-every case; and the rollup kept step by step equals the one migration 0022 builds from the cases.
+sweep (reminders, escalation, closing unrated) and the clock running past deadlines, weeks and
+months at a time — and after each history ``wolaiban stats``' figures (overall, per community,
+per manager, over whole local days, local months and years, UTC months and years, arbitrary
+instants, everything) equal ``recount_rates``, the query that reads every case; and the rollup
+kept step by step, every tier, equals the one ``db.aggregates.rebuild`` builds from the cases.
 On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import select
+from sqlmodel import col
 
 from bot.channels import BOOK
 from bot.directory_file import read_directory
@@ -29,11 +31,12 @@ from bot.services.cases.routing import local_zone
 from bot.services.directory.load import load_directory
 from bot.services.staff import stats
 from bot.services.unit.context import Actor, ServiceContext, ServiceRefusal
-from core.cases import Action, Channel, Rating
+from core.cases import TERMINAL, Action, Channel, Rating
 from db.aggregates import GroupBy, rate_counts, rebuild, recount_rates
 from db.engine import Database, open_database
 from db.migrate import upgrade
-from db.models import Open311Key, RateRollup
+from db.models import Case, Open311Key, RateRollup, RateRollupSpan
+from db.models.rollup import COUNTS
 from sandbox.harness import EXAMPLE, MORNING, postgres_schema, sqlite_url
 from tests.conftest import BACKENDS, POSTGRES_URL, Clock
 
@@ -61,10 +64,14 @@ STEPS = (
     "merge",
     "unmerge",
 )
-WAITS = (1, 20, 29, 31, 45, 60 * 7, 60 * 24, 60 * 73, 60 * 24 * 9)  # minutes
+DAY = 60 * 24
+# Minutes; the longest carry a history into the next months and year (it starts 25 November).
+WAITS = (1, 20, 29, 31, 45, 60 * 7, DAY, 60 * 73, DAY * 9, DAY * 40, DAY * 150)
 BYS: tuple[GroupBy | None, ...] = (None, "community", "manager")
+NORTH = ["bgy-north"]
 
 Op = tuple[Any, ...]
+Periods = tuple[list[tuple[int, int]], list[Any], list[tuple[int, int]]]  # days, spans, months
 OPS = st.one_of(
     st.tuples(st.just("report"), st.integers(0, len(REPORTERS) - 1)),
     st.tuples(st.sampled_from(STEPS), st.integers(0, 9), st.integers(0, 9)),
@@ -75,6 +82,10 @@ OPS = st.one_of(
 # the morning the history starts, and a length in minutes).
 DAYS = st.tuples(st.integers(-1, 12), st.integers(1, 10))
 INSTANTS = st.tuples(st.integers(-6, 300), st.integers(1, 60 * 24 * 5))
+# Calendar months (the first, counted from November 2026, and how many): whole local months and
+# years as ``stats`` asks them (Asia/Shanghai: a month less a UTC day, two pieces of days), and
+# the same months in UTC (the month and year rows alone).
+MONTHS = st.tuples(st.integers(0, 14), st.sampled_from((1, 2, 3, 12, 14)))
 
 
 async def _step(ctx: ServiceContext, clock: Clock, numbers: list[int], op: Op) -> None:
@@ -144,39 +155,75 @@ def _attempts(kind: str, number: int, other: int) -> list[Any]:
 _REOPEN = lifecycle.Request(Action.REOPEN, note="居民向12345反映仍未清理")
 
 
-async def _agree(ctx: ServiceContext, days: list[tuple[int, int]], spans: list[Any]) -> None:
+async def _agree(ctx: ServiceContext, periods: Periods) -> None:
     """Every figure asked of the rollup equals the recount, and the rollup equals a rebuild."""
+    days, spans, months = periods
     now, start = ctx.clock(), MORNING.date()
+    local = [stats.Period(_month(m), _month(m + n) - timedelta(days=1)) for m, n in months]
+    local.append(stats.Period(date(2027, 1, 1), date(2027, 12, 31)))  # a local year
+    for first, length in days:
+        since = start + timedelta(days=first)
+        local.append(stats.Period(since, since + timedelta(days=length - 1)))
+    windows: list[tuple[datetime | None, datetime | None]] = [(None, None)]
+    windows += [
+        (MORNING + timedelta(hours=h), MORNING + timedelta(hours=h, minutes=m)) for h, m in spans
+    ]
+    windows += [(MORNING + timedelta(hours=h), None) for h, _ in spans[:1]]
+    windows += [(None, MORNING + timedelta(hours=h)) for h, _ in spans[:1]]
+    windows += [(_utc(_month(m)), _utc(_month(m + n))) for m, n in months]
+    windows += [(_utc(date(2027, 1, 1)), _utc(date(2028, 1, 1)))]  # a UTC year
+    local += [stats.Period(s, u) for s, u in await _next_to_cases(ctx, local=True)]
+    windows += [(_utc(s), _utc(u)) for s, u in await _next_to_cases(ctx, local=False)]
     for by in BYS:
-        for first, length in days:
-            since = start + timedelta(days=first)
-            period = stats.Period(since, since + timedelta(days=length - 1))
+        for period in local:
             figures = await stats.rates(ctx, period=period, by=by)
             assert figures == await _recount(ctx, now, by, *await _bounds(ctx, period)), period
-        windows: list[tuple[datetime | None, datetime | None]] = [(None, None)]
-        windows += [
-            (MORNING + timedelta(hours=h), MORNING + timedelta(hours=h, minutes=m))
-            for h, m in spans
-        ]
-        windows += [(MORNING + timedelta(hours=h), None) for h, _ in spans[:1]]
-        windows += [(None, MORNING + timedelta(hours=h)) for h, _ in spans[:1]]
         for low, high in windows:
             async with ctx.db.reading() as session:
                 got = await rate_counts(
                     session=session, now=now, created_from=low, created_before=high, by=by
                 )
             assert got == await _recount(ctx, now, by, low, high), (low, high)
-        communities = await stats.rates(ctx, by=by, communities=["bgy-north"])
-        async with ctx.db.reading() as session:
-            expected = await recount_rates(
-                session=session, now=now, by=by, communities=["bgy-north"]
-            )
-        assert communities == expected
+        for period in (stats.Period(), local[0]):  # one community: its rows of each tier
+            bounds = (None, None) if period.since is None else await _bounds(ctx, period)
+            got = await stats.rates(ctx, period=period, by=by, communities=NORTH)
+            assert got == await _recount(ctx, now, by, *bounds, NORTH), period
     kept = await _rollup_rows(ctx)
     async with ctx.db.transaction() as session:
-        await session.exec(delete(RateRollup))
         await (await session.connection()).run_sync(rebuild)
     assert await _rollup_rows(ctx) == kept
+
+
+async def _next_to_cases(ctx: ServiceContext, *, local: bool) -> list[tuple[date, date]]:
+    """Periods (first day, day after the last) from the start of a case's month or year to the
+    day before it, or from the day after it to the end: a month or a year less a few days, the
+    day of the case among them — the rows taken away hold cases."""
+    tz = await local_zone(ctx) if local else UTC
+    query = select(col(Case.created_at)).where(col(Case.status).in_([s.value for s in TERMINAL]))
+    async with ctx.db.reading() as session:
+        created = sorted(row[0] for row in await session.exec(query))  # type: ignore[call-overload]
+    found = []
+    for moment in created[:: max(1, len(created) // 2)]:
+        day = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(tz).date()
+        month, year = day.replace(day=1), day.replace(month=1, day=1)
+        found += [(month, day), (year, day), (day + timedelta(days=1), _month_after(month))]
+        found.append((day + timedelta(days=1), year.replace(year=year.year + 1)))
+    # ``stats`` takes the last day itself (included); no period is empty.
+    return [(s, u - timedelta(days=1)) if local else (s, u) for s, u in found if s < u]
+
+
+def _month_after(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def _month(index: int) -> date:
+    """The first day of the ``index``-th month from November 2026."""
+    months = 2026 * 12 + 10 + index
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)
 
 
 async def _bounds(ctx: ServiceContext, period: stats.Period) -> tuple[datetime, datetime]:
@@ -189,53 +236,59 @@ async def _bounds(ctx: ServiceContext, period: stats.Period) -> tuple[datetime, 
 
 
 async def _recount(
-    ctx: ServiceContext, now: datetime, by: GroupBy | None, low: Any, high: Any
+    ctx: ServiceContext,
+    now: datetime,
+    by: GroupBy | None,
+    low: Any,
+    high: Any,
+    communities: list[str] | None = None,
 ) -> dict[str, Any]:
     async with ctx.db.reading() as session:
         return await recount_rates(
-            session=session, now=now, created_from=low, created_before=high, by=by
+            session=session,
+            now=now,
+            created_from=low,
+            created_before=high,
+            by=by,
+            communities=communities,
         )
 
 
-async def _rollup_rows(ctx: ServiceContext) -> list[tuple[date, str, str, tuple[int, ...]]]:
-    """The rollup's rows that hold a case, in key order."""
+Row = tuple[str, date, str, str, tuple[int, ...]]
+
+
+async def _rollup_rows(ctx: ServiceContext) -> list[Row]:
+    """The rollup's rows that hold a case, every tier (``day`` for the day rows), in key order."""
     async with ctx.db.reading() as session:
-        rows = (await session.exec(select(RateRollup))).all()  # type: ignore[call-overload]
-    found = [(r[0].day, r[0].community_id, r[0].manager_key, _counts(r[0])) for r in rows]
-    return sorted(f for f in found if f[3][0])
+        days = (await session.exec(select(RateRollup))).all()  # type: ignore[call-overload]
+        spans = (await session.exec(select(RateRollupSpan))).all()  # type: ignore[call-overload]
+    found = [("day", r[0].day, r[0].community_id, r[0].manager_key, _counts(r[0])) for r in days]
+    found += [
+        (r[0].span, r[0].day, r[0].community_id, r[0].manager_key, _counts(r[0])) for r in spans
+    ]
+    return sorted(f for f in found if f[4][0])
 
 
-def _counts(row: RateRollup) -> tuple[int, ...]:
-    return (
-        row.cases,
-        row.responded_in_time,
-        row.response_base,
-        row.resolved,
-        row.resolution_base,
-        row.satisfied,
-        row.basically_satisfied,
-        row.dissatisfied,
-    )
+def _counts(row: RateRollup | RateRollupSpan) -> tuple[int, ...]:
+    return tuple(getattr(row, name) for name in COUNTS)
 
 
-async def _history(
-    backend: str, tmp: Path, ops: list[Op], days: list[tuple[int, int]], spans: list[Any]
-) -> None:
+async def _history(backend: str, tmp: Path, ops: list[Op], periods: Periods) -> None:
     if backend == "postgres":
         assert POSTGRES_URL
         async with postgres_schema(POSTGRES_URL) as database:
             await upgrade(database)
-            await _run(database, ops, days, spans)
+            await _run(database, ops, periods)
         return
     database = open_database(sqlite_url(tmp))
     try:
         await upgrade(database)
-        await _run(database, ops, days, spans)
+        await _run(database, ops, periods)
     finally:
         await database.dispose()
 
 
-async def _run(db: Database, ops: list[Op], days: list[tuple[int, int]], spans: list[Any]) -> None:
+async def _run(db: Database, ops: list[Op], periods: Periods) -> None:
     clock = Clock(MORNING)
     ctx = ServiceContext(channels=BOOK, db=db, clock=clock, default_language="zh")
     await load_directory(ctx, read_directory(EXAMPLE))
@@ -249,8 +302,8 @@ async def _run(db: Database, ops: list[Op], days: list[tuple[int, int]], spans: 
     for index, op in enumerate(ops):
         await _step(ctx, clock, numbers, op)
         if index == len(ops) // 2:
-            await _agree(ctx, days, spans)  # midway, with cases still open
-    await _agree(ctx, days, spans)
+            await _agree(ctx, periods)  # midway, with cases still open
+    await _agree(ctx, periods)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -263,6 +316,7 @@ async def _run(db: Database, ops: list[Op], days: list[tuple[int, int]], spans: 
     ops=st.lists(OPS, min_size=5, max_size=60),
     days=st.lists(DAYS, min_size=1, max_size=3),
     spans=st.lists(INSTANTS, min_size=1, max_size=3),
+    months=st.lists(MONTHS, min_size=1, max_size=2),
 )
 def test_the_rates_from_the_rollup_equal_the_recount(
     backend: str,
@@ -270,10 +324,11 @@ def test_the_rates_from_the_rollup_equal_the_recount(
     ops: list[Op],
     days: list[tuple[int, int]],
     spans: list[Any],
+    months: list[tuple[int, int]],
 ) -> None:
     # Each example its own database (hypothesis reruns the body; fixtures would be shared).
     tmp = tmp_path / f"rollup-{len(list(tmp_path.iterdir()))}.db"
-    asyncio.run(_history(backend, tmp, ops, days, spans))
+    asyncio.run(_history(backend, tmp, ops, (days, spans, months)))
 
 
 async def test_a_case_closed_before_its_deadline_joins_the_response_base_when_it_passes(
