@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+import multiprocessing
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
 
@@ -17,7 +22,14 @@ from core.texts import render
 from db.engine import Database, open_database
 from db.schema import is_newest
 
+if TYPE_CHECKING:
+    from bot.services.directory.load import LoadSummary
+
 log = logging.getLogger("wolaiban")
+# A directory file this large is parsed and loaded by a worker process: a city's (14 MB, 100,000
+# people) takes ~800 MB to parse, and a server that parsed it itself would stay at ~325 MB ever
+# after (CPython keeps its freed arenas); the example's few kB load here, without a second start.
+WORKER_BYTES = 1_000_000
 
 
 def build_context(settings: Settings) -> ServiceContext:
@@ -92,9 +104,9 @@ def _say_unknown_years() -> None:
         )
 
 
-async def run(settings: Settings) -> None:
-    """Run Wolaiban: database checks, the directory file, then the whole stack until stopped."""
-    secrets = [
+def _secrets(settings: Settings) -> list[str]:
+    """The settings' secrets, which no log line may show."""
+    return [
         value.get_secret_value()
         for value in (
             settings.telegram_bot_token,
@@ -105,17 +117,18 @@ async def run(settings: Settings) -> None:
         )
         if value is not None
     ]
-    logs.configure(settings.log_level, secrets)
+
+
+async def run(settings: Settings) -> None:
+    """Run Wolaiban: database checks, the directory file, then the whole stack until stopped."""
+    logs.configure(settings.log_level, _secrets(settings))
     ctx = build_context(settings)
     _say_unknown_years()
     try:
         await prepare_database(ctx.db, settings.default_language)
         if settings.directory_file:
-            from bot.directory_file import read_directory
-            from bot.services.directory.load import load_directory
-
-            summary = await load_directory(ctx, read_directory(Path(settings.directory_file)))
-            log.info("directory %s loaded: %s", settings.directory_file, dict(summary.counts))
+            await load_directory_file(settings, ctx)
+        await _hold_directory(ctx)
         # Imported here: PTB and twilio cost the other commands a second to start.
         from bot.runtime import Stack
 
@@ -130,6 +143,76 @@ async def run(settings: Settings) -> None:
             await stack.stop()
     finally:
         await ctx.db.dispose()
+
+
+async def load_directory_file(settings: Settings, ctx: ServiceContext) -> None:
+    """The start's load of DIRECTORY_FILE: skipped when the database holds that very file as its
+    last load left it; a large file is parsed and loaded by a worker process."""
+    from bot.directory_file import load_file
+
+    assert settings.directory_file is not None
+    path = Path(settings.directory_file)
+    elsewhere = _in_worker(settings) if _worth_a_worker(path, ctx) else None
+    summary = await load_file(ctx, path, elsewhere=elsewhere)
+    if summary.same_file:
+        log.info("directory %s: unchanged since its last load, not read again", path)
+    else:
+        log.info("directory %s loaded: %s", path, dict(summary.counts))
+
+
+def _worth_a_worker(path: Path, ctx: ServiceContext) -> bool:
+    """True for a large file on a database another process can open."""
+    try:
+        large = path.stat().st_size >= WORKER_BYTES
+    except OSError:  # the load says why it cannot read the file
+        return False
+    in_memory = ctx.db.is_sqlite and ctx.db.engine.url.database in (None, "", ":memory:")
+    return large and not in_memory
+
+
+def _in_worker(settings: Settings) -> Callable[[Path], Awaitable[LoadSummary]]:
+    """A load of the directory file by a worker process, which gives all its memory back when
+    it ends; a bad file's problems are raised here as they were found there."""
+
+    async def load(path: Path) -> LoadSummary:
+        from bot.services.directory.load import LoadSummary
+
+        # spawn, not fork: this process already runs threads (aiosqlite's, the writer's).
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            loop = asyncio.get_running_loop()
+            counts, same = await loop.run_in_executor(pool, _load_in_worker, settings, str(path))
+        return LoadSummary(Counter(counts), same_file=same)
+
+    return load
+
+
+def _load_in_worker(settings: Settings, path: str) -> tuple[dict[str, int], bool]:
+    """In the worker process: the directory file at ``path`` loaded; what changed, counted, and
+    whether it was the file held already (another process loaded it meanwhile)."""
+    return asyncio.run(_load_here(settings, Path(path)))
+
+
+async def _load_here(settings: Settings, path: Path) -> tuple[dict[str, int], bool]:
+    from bot.directory_file import load_file
+
+    logs.configure(settings.log_level, _secrets(settings))
+    ctx = build_context(settings)
+    try:
+        summary = await load_file(ctx, path)
+        return dict(summary.counts), summary.same_file
+    finally:
+        await ctx.db.dispose()
+
+
+async def _hold_directory(ctx: ServiceContext) -> None:
+    """Read the directory into this process's snapshot now, not on the first report (a city's
+    takes seconds), and give back what reading it, and a load here, freed."""
+    from db.directory_cache import directory
+
+    async with ctx.db.reading() as session:
+        await directory(session)
+    heap.trim()
 
 
 async def bot_username(settings: Settings) -> str:

@@ -11,10 +11,11 @@ its mapping.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -22,6 +23,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from core.directory import Directory, DirectoryProblem
 from core.directory import Path as FieldPath
 from core.directory_checks import validate_directory
+
+if TYPE_CHECKING:
+    from bot.services.directory.load import LoadSummary
+    from bot.services.unit.context import ServiceContext
 
 
 class DirectoryFileError(Exception):
@@ -34,29 +39,73 @@ class DirectoryFileError(Exception):
     def __str__(self) -> str:
         return "\n".join(self.lines)
 
+    def __reduce__(self) -> tuple[type[DirectoryFileError], tuple[list[str]]]:
+        # Raised in ``run``'s worker process, and told by the parent as it was written there.
+        return DirectoryFileError, (self.lines,)
+
 
 def read_directory(path: Path) -> Directory:
     """Read and validate a directory file; raise DirectoryFileError naming every problem."""
+    return _directory_of(path, _bytes_of(path))
+
+
+def fingerprint(data: bytes) -> str:
+    """What identifies a directory file's load: its SHA-256, and the schema it is loaded under (a
+    new release may make other rows of the same file)."""
+    from db.schema import newest_revision
+
+    return f"{newest_revision()}:{hashlib.sha256(data).hexdigest()}"
+
+
+async def load_file(
+    ctx: ServiceContext,
+    path: Path,
+    *,
+    elsewhere: Callable[[Path], Awaitable[LoadSummary]] | None = None,
+) -> LoadSummary:
+    """Load the directory file at ``path``, unless the database holds it as its last load left
+    it: then it is not even parsed (``same_file``). ``elsewhere`` loads it instead of this
+    process (``bot.app`` hands a city's file to a worker process)."""
+    # Imported here: every command imports this module for its error, and only loads need these.
+    from bot.services.directory.load import LoadSummary, holds_file, load_directory
+
+    data = _bytes_of(path)
+    mark = fingerprint(data)
+    if await holds_file(ctx, mark):
+        return LoadSummary(same_file=True)
+    if elsewhere is not None:
+        return await elsewhere(path)
+    return await load_directory(ctx, _directory_of(path, data), file=mark)
+
+
+def _bytes_of(path: Path) -> bytes:
+    """The file's bytes, or DirectoryFileError saying why there are none."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise DirectoryFileError([f"{path}: no such file"]) from None
     except IsADirectoryError:
         raise DirectoryFileError([f"{path}: is a folder, not a directory file"]) from None
-    except UnicodeDecodeError as exc:
-        raise DirectoryFileError([f"{path}: not UTF-8 text ({exc.reason})"]) from None
     except OSError as exc:
         raise DirectoryFileError([f"{path}: cannot read it: {exc.strerror or exc}"]) from None
 
-    root, data = _parse(path, text)
-    if root is None or not isinstance(data, dict):
-        found = "the file is empty" if root is None else f"found a {type(data).__name__}"
+
+def _directory_of(path: Path, data: bytes) -> Directory:
+    """The directory in the file's ``data``, or DirectoryFileError naming every problem."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DirectoryFileError([f"{path}: not UTF-8 text ({exc.reason})"]) from None
+    root, parsed = _parse(path, text)
+    del text  # a city's file is 14 MB of text, and its tree is built from here on
+    if root is None or not isinstance(parsed, dict):
+        found = "the file is empty" if root is None else f"found a {type(parsed).__name__}"
         line = 1 if root is None else root.start_mark.line + 1
         expected = "expected a mapping with timezone, defaults, people, communities, ..."
         raise DirectoryFileError([f"{path}:{line}: directory: {expected}; {found}"])
 
     located = list(_duplicate_keys(root, ()))
-    result = validate_file_data(data)
+    result = validate_file_data(parsed)
     if isinstance(result, Directory) and not located:
         return result
     if not isinstance(result, Directory):

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,11 +26,15 @@ from core.routing import Route
 from db.models import Category, Community, CommunityStaff, Person, RoutingRule, Setting
 
 VERSION_KEY = "directory_version"
+# The directory file the last load read (its fingerprint: ``bot.directory_file.fingerprint``) and
+# the version that load left: ``run`` does not read a 14 MB file again when nothing has moved since.
+FILE_KEY = "directory_file"
 # The settings a directory load writes; other rows of the table (the clock's leases) change
 # all the time and are always read from the database.
 DIRECTORY_SETTINGS = ("timezone", "defaults", "escalation")
 _INFO_KEY = "wolaiban_directory"
 _CHECKED_KEY = "wolaiban_directory_checked"
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,22 +144,52 @@ def forget(session: AsyncSession) -> None:
     session.info.pop(_CHECKED_KEY, None)
 
 
-async def new_version(session: AsyncSession) -> None:
-    """Write the version of the directory as this transaction left it (for every process)."""
+async def new_version(session: AsyncSession, *, file: str | None = None) -> None:
+    """Write the version of the directory as this transaction left it (for every process), and
+    the file it came from (``file``: its fingerprint; None for a directory read otherwise)."""
     await session.flush()
     forget(session)
     # The version is a digest of the structure itself: the same directory always has the same
     # version, and a load that changed nothing that is cached writes nothing.
     value = (await _read(session, None)).digest()
-    row = await session.get(Setting, VERSION_KEY)
+    await _put(session, VERSION_KEY, value)
+    # Written by every load and every new version: a record left from an older load would
+    # vouch for a database that no longer holds that file.
+    record = _file_record(file, value)
+    if record is not None:
+        await _put(session, FILE_KEY, record)
+    elif (row := await session.get(Setting, FILE_KEY)) is not None:
+        await session.delete(row)
+
+
+async def holds_file(session: AsyncSession, file: str) -> bool:
+    """True when the last load read the file of fingerprint ``file`` and nothing has changed the
+    directory's version since."""
+    record = await session.get(Setting, FILE_KEY)
+    version = await session.get(Setting, VERSION_KEY)
+    if record is None or version is None:
+        return False
+    return bool(record.value == _file_record(file, str(version.value)))
+
+
+def _file_record(file: str | None, version: str) -> dict[str, str] | None:
+    return None if file is None else {"file": file, "version": version}
+
+
+async def _put(session: AsyncSession, key: str, value: Any) -> None:
+    row = await session.get(Setting, key)
     if row is None:
-        session.add(Setting(key=VERSION_KEY, value=value))
+        session.add(Setting(key=key, value=value))
     elif row.value != value:
         row.value = value
         session.add(row)
 
 
 async def _read(session: AsyncSession, version: str | None) -> DirectorySnapshot:
+    # A city's directory: 100,000 people, most of them residents with nobody above, and the
+    # same buildings and ids over and over. Equal values are held once (one ``(None, True)`` for
+    # every such resident, one string per id), not once per row.
+    once = _Once()
     settings = {
         row.key: row.value
         for row in (
@@ -163,7 +197,9 @@ async def _read(session: AsyncSession, version: str | None) -> DirectorySnapshot
         ).all()
     }
     communities = {
-        row.id: Community.model_validate(row.model_dump())
+        row.id: Community.model_validate(
+            {**row.model_dump(), "buildings": [once(b) for b in row.buildings]}
+        )
         for row in (await session.exec(select(Community))).all()
     }
     categories = {
@@ -179,16 +215,29 @@ async def _read(session: AsyncSession, version: str | None) -> DirectorySnapshot
         .order_by(col(Person.id))
     )
     for community_id, person_id in staff_rows.all():
-        staff[community_id].append(person_id)
+        staff[once(community_id)].append(once(person_id))
     people_rows = await session.exec(
         select(Person.id, Person.supervisor_id, Person.active).where(Person.source == "directory")
     )
+    people = {once(i): once((once(s), bool(a))) for i, s, a in people_rows.all()}
     return DirectorySnapshot(
         version=version,
         settings=settings,
         communities=communities,
         categories=categories,
-        routes=tuple(Route(r.community, r.category, r.manager_id) for r in rules),
+        routes=tuple(Route(once(r.community), once(r.category), once(r.manager_id)) for r in rules),
         staff={k: tuple(v) for k, v in staff.items()},
-        people={i: (s, bool(a)) for i, s, a in people_rows.all()},
+        people=people,
     )
+
+
+class _Once:
+    """Each value as the first equal one met (values are never changed: sharing them is safe)."""
+
+    __slots__ = ("_same",)
+
+    def __init__(self) -> None:
+        self._same: dict[Any, Any] = {}
+
+    def __call__(self, value: _V) -> _V:
+        return cast(_V, self._same.setdefault(value, value))

@@ -49,6 +49,8 @@ class LoadSummary:
     counts: Counter[str] = field(default_factory=Counter)
     # Open cases of people the load retired, handed on in its transaction.
     moves: Sequence[Move] = ()
+    # The database already held this very file: it was neither read nor loaded again.
+    same_file: bool = False
 
     @property
     def changed(self) -> bool:
@@ -159,9 +161,10 @@ async def _ids_in_cases(session: AsyncSession, *columns: Any) -> set[str]:
 
 
 async def apply_directory(
-    session: AsyncSession, directory: Directory, now: datetime
+    session: AsyncSession, directory: Directory, now: datetime, *, file: str | None = None
 ) -> LoadSummary:
-    """Make the tables match ``directory`` within the caller's transaction."""
+    """Make the tables match ``directory`` within the caller's transaction; ``file`` is the
+    fingerprint of the file it was read from (``holds_file`` then knows it)."""
     summary = LoadSummary()
     readdressed = await sync_identities(session, directory, now)
     communities = (await session.exec(select(Community))).all()
@@ -222,7 +225,7 @@ async def apply_directory(
         summary=summary,
     )
     await _replace_links(session, directory, summary)
-    await directory_cache.new_version(session)
+    await directory_cache.new_version(session, file=file)
     return summary
 
 
@@ -264,10 +267,19 @@ async def _replace_links(session: AsyncSession, directory: Directory, summary: L
             summary.counts["settings"] += 1
 
 
-async def load_directory(ctx: ServiceContext, directory: Directory) -> LoadSummary:
-    """Apply ``directory`` and hand on the open cases of whoever it retires, in one transaction
-    (all or nothing)."""
+async def holds_file(ctx: ServiceContext, file: str) -> bool:
+    """True when the file of fingerprint ``file`` was the last one loaded and nothing has changed
+    the directory since: a load of it may be skipped."""
+    async with ctx.db.reading() as session:
+        return await directory_cache.holds_file(session, file)
+
+
+async def load_directory(
+    ctx: ServiceContext, directory: Directory, *, file: str | None = None
+) -> LoadSummary:
+    """Apply ``directory`` (read from the file of fingerprint ``file``, if from one) and hand on
+    the open cases of whoever it retires, in one transaction (all or nothing)."""
     async with unit_of_work(ctx) as unit:
-        summary = await apply_directory(unit.session, directory, unit.now)
+        summary = await apply_directory(unit.session, directory, unit.now, file=file)
         summary.moves = await hand_on(unit, directory)
         return summary
