@@ -28,7 +28,7 @@ from bench.intake_payloads import Payloads
 from bench.sweep import time_claim
 from bot.channels import BOOK
 from bot.config import Settings
-from bot.console.downloads import _csv
+from bot.console.downloads import csv_stream
 from bot.console.routes import console_routes
 from bot.services.data.retention import Retention, retain
 from bot.services.digest.daily import send_digest
@@ -143,9 +143,10 @@ async def csv_export(url: str, limit: int) -> dict[str, float]:
     viewer = listing.Viewer(DISTRICT, DISTRICT, "staff", ids)
     before, rows = _peak_mb(), -1  # the header is a line too
     started = time.perf_counter()
-    # _csv is an async generator: closed when the first ``limit`` rows are read.
+    # csv_stream is an async generator: closed when the first ``limit`` rows are read.
     stream = cast(
-        AsyncGenerator[bytes], _csv(listing.export(ctx, viewer, listing.Filters(status="all")))
+        AsyncGenerator[bytes],
+        csv_stream(ctx, viewer, listing.Filters(status="all"), language="zh"),
     )
     async with aclosing(stream) as chunks:
         async for chunk in chunks:

@@ -5,10 +5,11 @@ console list's fortieth page by key.
 The database is filled as ``bench/records.py`` fills it (``--cases``, 90% closed). Each export
 runs in a child process of its own, so its peak RSS (``ru_maxrss``) is its own:
 
-- ``csv streamed``: ``listing.export`` through the console's CSV writer (``downloads._csv``), every
-  status, for a reader who sees every community;
-- ``csv whole (before)``: the same rows read at once and written into one string, as the console
-  did before (without its 50,000-row cap);
+- ``csv streamed``: the console's CSV (``downloads.csv_stream``: ``listing.export`` in the CSV's
+  shape, ``csv_rows.CsvLines``), every status, for a reader who sees every community;
+- ``csv whole (before)``: the same cases' contract JSON read at once and written into one string,
+  a cell per field, as the console did before (without its 50,000-row cap) — its bytes must be
+  the streamed CSV's, or the run fails;
 - ``cases list --json`` (every status) as a subprocess, its output thrown away, and the same
   list built and escaped whole as before (its first 100,000 cases: the old way holds a string per
   character of the text, far past this machine's memory at a million).
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import os
@@ -38,6 +40,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as ``python bench/export.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,10 +54,11 @@ from bench.common import PYTHON, Figure, fresh_postgres, machine_note, print_tab
 from bench.console import sign_in
 from bot.channels import BOOK
 from bot.config import Settings
-from bot.console.downloads import CSV_FIELDS, _cells, _csv
+from bot.console.downloads import CSV_FIELDS, csv_stream
 from bot.console.routes import console_routes
 from bot.services.cases.routing import zone
 from bot.services.staff import listing, views
+from bot.services.staff.queue import display_names
 from bot.services.unit.context import ServiceContext
 from bot.web import create_web_app
 from core.cases import Status
@@ -68,6 +72,7 @@ from sandbox.serve import serving
 SECRET = "bench-export-secret-0123456789abcdef"
 EVERY = [s.value for s in Status]
 WHOLE_JSON = 100_000
+FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what the console's CSV quotes at a cell's start
 NEXT = re.compile(r'<a href="(/console/cases\?[^"]*)">[^<]*→</a>')
 
 
@@ -81,8 +86,17 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def child(mode: str, url: str) -> dict[str, float]:
-    """One export in this process: rows, seconds, peak RSS before and after."""
+def _cells(row: dict[str, object]) -> list[object]:
+    """A case's CSV line as the console wrote it from the contract's JSON before issue 26."""
+    return [
+        "" if v is None else "'" + v if isinstance(v, str) and v[:1] in FORMULA else v
+        for v in map(row.get, CSV_FIELDS)
+    ]
+
+
+async def child(mode: str, url: str) -> dict[str, float | str]:
+    """One export in this process: rows, seconds (and CPU seconds), peak RSS before and after,
+    and for a CSV the SHA-256 of its bytes."""
     db = open_database(url)
     now = datetime.now(UTC)
     ctx = ServiceContext(channels=BOOK, db=db, clock=lambda: now, default_language="zh")
@@ -91,20 +105,23 @@ async def child(mode: str, url: str) -> dict[str, float]:
     viewer = listing.Viewer("bench", "bench", "staff", communities)
     filters = listing.Filters(status="all")
     before = _peak_mb()
-    started = time.perf_counter()
-    rows = 0
+    started, cpu = time.perf_counter(), time.process_time()
+    rows, digest = 0, hashlib.sha256()
     if mode == "csv-streamed":
-        async for chunk in _csv(listing.export(ctx, viewer, filters)):
+        async for chunk in csv_stream(ctx, viewer, filters, language="zh"):
             rows += chunk.count(b"\r\n")  # descriptions have no line breaks in the bench
+            digest.update(chunk)
         rows -= 1  # the header
     elif mode == "csv-whole":  # the console's export before issue 26, without its cap
-        found = await _whole(ctx)
+        found = await _whole(ctx, managers=True)
         out = io.StringIO()
         out.write("\ufeff")
         writer = csv.writer(out)
         writer.writerow(CSV_FIELDS)
         writer.writerows(map(_cells, found))
-        rows = len(out.getvalue().encode("utf-8").split(b"\r\n")) - 2
+        written = out.getvalue().encode("utf-8")
+        rows = len(written.split(b"\r\n")) - 2
+        digest.update(written)
     elif mode == "json-whole":  # ``cases list --json`` before issue 26: built, then printed
         # At most WHOLE_JSON cases: escaping the whole text a character at a time holds a string
         # per character, tens of GB at a million cases.
@@ -113,23 +130,34 @@ async def child(mode: str, url: str) -> dict[str, float]:
         sys.stdout.flush()  # what main printed goes to a file as large as the list
         rows = len(found) if text else 0
         rows = len(found)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await db.dispose()
-    return {"rows": rows, "seconds": seconds, "before_mb": before, "peak_mb": _peak_mb()}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "cpu": cpu,
+        "before_mb": before,
+        "peak_mb": _peak_mb(),
+        "sha256": digest.hexdigest(),
+    }
 
 
-async def _whole(ctx: ServiceContext, limit: int | None = None) -> list[dict[str, object]]:
+async def _whole(
+    ctx: ServiceContext, limit: int | None = None, *, managers: bool = False
+) -> list[dict[str, object]]:
     """Every case's JSON (the first ``limit``) read in one query, as ``views.list_cases`` read
-    them before."""
+    them before; with ``managers``, the managers named as the console named them."""
     names = await views._names(ctx, "zh")
     query = select_columns(*views.JSON_COLUMNS).order_by(col(Case.number)).limit(limit)
     async with ctx.db.reading() as session:
         rows = (await (await session.connection()).execute(query)).all()
         tz = await zone(session)
+        if managers:
+            names = await display_names(session, "zh", rows)
     return [views.case_json(r._mapping, tz, names=names) for r in rows]
 
 
-def run_child(mode: str, url: str) -> dict[str, float]:
+def run_child(mode: str, url: str) -> dict[str, Any]:
     """``child`` in a fresh interpreter; its report."""
     done = subprocess.run(
         [PYTHON, __file__, "--child", mode, "--url", url],
@@ -137,7 +165,7 @@ def run_child(mode: str, url: str) -> dict[str, float]:
         check=True,
         env=clean_env(),
     )
-    found: dict[str, float] = json.loads(done.stdout.decode().splitlines()[-1])
+    found: dict[str, Any] = json.loads(done.stdout.decode().splitlines()[-1])
     return found
 
 
@@ -199,10 +227,12 @@ async def bench(args: argparse.Namespace, url: str) -> int:
         took = time.perf_counter() - started
         print(f"{args.cases:,} cases {dict(counts)} inserted in {took:.1f} s", flush=True)
     figures: list[Figure] = []
+    digests = set()
     for mode, label in (("csv-streamed", "CSV streamed"), ("csv-whole", "CSV whole (before)")):
         got = run_child(mode, url)
         rate = got["rows"] / got["seconds"]
         streamed = mode == "csv-streamed"
+        digests.add(got["sha256"])
         _add(
             figures,
             Figure(
@@ -225,6 +255,12 @@ async def bench(args: argparse.Namespace, url: str) -> int:
                 digits=0,
             ),
         )
+        # The machine's other work aside: what a row costs this process's CPU (both threads).
+        cpu = f"  its CPU per row ({got['cpu']:.1f} s in all)"
+        _add(figures, Figure(cpu, got["cpu"] / max(1, got["rows"]) * 1e6, "µs"))
+    if len(digests) != 1:
+        raise SystemExit("the streamed CSV's bytes are not the CSV written whole")
+    print("  the streamed CSV's bytes are the CSV written whole", flush=True)
     seconds, peak = run_cli(url)
     _add(
         figures,

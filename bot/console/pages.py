@@ -17,7 +17,7 @@ from starlette.responses import Response
 from bot.services.cases import lifecycle
 from bot.services.data.erase import is_erased
 from bot.services.staff import case as workplace_case
-from bot.services.staff import listing, replies
+from bot.services.staff import choosing, listing, replies
 from bot.services.staff import rates as workplace_rates
 from bot.services.staff.crowd import Follower
 from bot.services.staff.stats import Period
@@ -61,7 +61,12 @@ class Pages:
         if isinstance(reader, Response):
             return reader
         ctx = self.sessions.ctx
-        filters = listing.Filters.parse(dict(request.query_params))
+        typed = listing.Filters.parse(dict(request.query_params))
+        htmx = request.headers.get("hx-request") == "true"
+        # The page's filters and their options; a typed filter read as the id it names. The
+        # refresh asks with the ids the page put in its URL.
+        offered = None if htmx else await choosing.offered(ctx, reader.viewer, typed)
+        filters = offered.filters if offered is not None else typed
         found = await listing.case_page(ctx, reader.viewer, filters, language=reader.language)
         now = ctx.clock()
         for case in found.cases:
@@ -86,10 +91,9 @@ class Pages:
                 filters.query(page=found.page + 1, after=found.after, before="")
             ),
         }
-        if request.headers.get("hx-request") == "true":
+        if offered is None:
             return page("_list.html", language=reader.language, **values)
-        values["choices"] = await listing.choices(ctx, reader.viewer)
-        return page("cases.html", language=reader.language, **values)
+        return page("cases.html", language=reader.language, choices=offered, typed=typed, **values)
 
     async def case(self, request: Request) -> Response:
         """``/console/cases/<n>``."""
@@ -241,9 +245,7 @@ class Pages:
                 ("satisfaction", "satisfaction_rate"),
             )
         ]
-        offered = await listing.choices(ctx, reader.viewer)
-        english = reader.language == "en"
-        names = {i: (en if english else zh) for i, zh, en in offered["communities"]}
+        names = await choosing.community_names(ctx, reader.viewer, reader.language)
         # The holders these rates show by id, named — not the filter's list, which is narrower.
         shown = {key for _, rates in periods for key in rates.by_holder}
         names.update(await listing.names_of(ctx, shown))

@@ -1,7 +1,7 @@
 """The staff console's routes under ``/console``: sign-in by one-time link (its form bound to the
 browser), sign-out, the language switch, the pages (a case reporter's page with its export and
-erase among them), the list's bulk form, the static files — with the security headers on every
-answer."""
+erase among them), the list's bulk form and type-aheads, the static files — with the security
+headers on every answer."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from .people import People
 from .render import message, page
 from .security import CSRF_FIELD, LOGIN_COOKIE, LOGIN_PATH, CookieJar, SecurityHeaders
 from .session import MAX_FIELDS, RememberWrites, Sessions, back_to
+from .typeahead import TypeAhead
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -139,6 +140,7 @@ def console_routes(
             Route("/cases", sessions.lagging(lambda s, r: Pages(s).cases(r))),
             Route("/cases.csv", sessions.lagging(lambda s, r: Downloads(s, telegram).export(r))),
             Route("/cases/bulk", bulk.apply, methods=["POST"]),
+            Route("/choices/{kind}", TypeAhead(sessions).suggest),
             Route("/cases/{number:int}", pages.case),
             Route("/cases/{number:int}/act", pages.act, methods=["POST"]),
             Route("/cases/{number:int}/note", pages.note, methods=["POST"]),

@@ -697,6 +697,12 @@ TEXTS: dict[str, str] = {
     "demo.later": "—— {hours} hours later: {name} has not written since ——",
     # WeCom for staff: an invite's code, sent to the app (issue 27)
     "cli.invite_wecom": "Or open the app in WeCom and send it this code (it too works once):\n{code}",
+    # the district office's console: a filter of thousands typed into, not picked (issue 26)
+    "web.typed_hint": "Type a name or an id, then pick a suggestion",
+    "web.typed_community_unknown": "No community is called “{typed}”: the list is not narrowed by community.",
+    "web.typed_community_several": "More than one community is called “{typed}”: pick one of the suggestions (or type its id). The list is not narrowed by community.",
+    "web.typed_holder_unknown": "No holder you may filter by is called “{typed}”: the list is not narrowed by holder.",
+    "web.typed_holder_several": "More than one holder is called “{typed}”: pick one of the suggestions (or type their id). The list is not narrowed by holder.",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} following",
     "follow.no_place": "no place given",

@@ -691,6 +691,12 @@ TEXTS: dict[str, str] = {
     "demo.later": "—— {hours} 小时过去了：{name}一直没有再发消息 ——",
     # WeCom for staff: an invite's code, sent to the app (issue 27)
     "cli.invite_wecom": "或在企业微信里打开本应用，把这串邀请码发过去（同样仅可使用一次）：\n{code}",
+    # the district office's console: a filter of thousands typed into, not picked (issue 26)
+    "web.typed_hint": "输入名称或编号，再从提示中选择",
+    "web.typed_community_unknown": "没有名为“{typed}”的社区，列表未按社区筛选。",
+    "web.typed_community_several": "名为“{typed}”的社区不止一个，请从提示中选择（或输入编号）；列表未按社区筛选。",
+    "web.typed_holder_unknown": "可筛选的负责人中没有“{typed}”，列表未按负责人筛选。",
+    "web.typed_holder_several": "名为“{typed}”的负责人不止一位，请从提示中选择（或输入编号）；列表未按负责人筛选。",
     # one case per problem: following an open case, and merging duplicates (issue 23)
     "follow.choice": "#{number} · {place} · {status} · {ago} · {concerns} 人关注",
     "follow.no_place": "未注明位置",

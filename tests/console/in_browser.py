@@ -15,6 +15,11 @@ from typing import Any
 
 import pytest
 
+from bot.config import Settings
+from bot.console.routes import console_routes
+from bot.services.unit.context import ServiceContext
+from bot.web import create_web_app
+from sandbox.serve import free_port, serving
 from sandbox.telegram import Sent
 from tests.e2e.channels import Both
 
@@ -133,3 +138,18 @@ async def presses(run: Both, user: int, message: Sent, label: str) -> Sent:
     seen = len(run.telegram.inbox(user))
     await run.telegram.user_presses(user, message, data[0])
     return await _next(run, user, seen)
+
+
+@asynccontextmanager
+async def console_served(ctx: ServiceContext, secret: str) -> AsyncIterator[str]:
+    """The real console app on ``ctx``'s database, served on a free loopback port: its URL."""
+    port = free_port()
+    settings = Settings(
+        _env_file=None,
+        database_url=ctx.db.url,
+        console_secret=secret,
+        public_url=f"http://127.0.0.1:{port}",
+    )
+    app = create_web_app(ctx, console_routes(settings, ctx, lambda: None))
+    async with serving(app, port=port) as url:
+        yield url

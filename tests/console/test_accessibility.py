@@ -30,20 +30,16 @@ from PIL import Image
 from sqlmodel import col, func, select
 
 from bot.channels import BOOK
-from bot.config import Settings
-from bot.console.routes import console_routes
 from bot.services.directory.load import load_directory
 from bot.services.staff import signin
 from bot.services.unit.context import ServiceContext
-from bot.web import create_web_app
 from core.directory_checks import validate_directory
 from db.engine import open_database
 from db.models import Case, CaseEvent
 from sandbox.demo import TOWN_DESK, demo_directory
 from sandbox.demo_history import make_history
 from sandbox.harness import migrated_sqlite
-from sandbox.serve import free_port, serving
-from tests.console.in_browser import PHONE, needs_chromium, sign_in
+from tests.console.in_browser import PHONE, console_served, needs_chromium, sign_in
 
 pytestmark = needs_chromium
 
@@ -139,16 +135,8 @@ async def desk(world: World) -> AsyncIterator[Desk]:
     """The console (the real app) on the world's database, served on loopback."""
     db = open_database(f"sqlite+aiosqlite:///{world.database}")
     ctx = ServiceContext(db=db, default_language="zh", channels=BOOK, clock=_now)
-    port = free_port()
-    settings = Settings(
-        _env_file=None,
-        database_url=db.url,
-        console_secret="accessibility-console-secret-0123456789",
-        public_url=f"http://127.0.0.1:{port}",
-    )
-    app = create_web_app(ctx, console_routes(settings, ctx, lambda: None))
     try:
-        async with serving(app, port=port) as url:
+        async with console_served(ctx, "accessibility-console-secret-0123456789") as url:
             yield Desk(url, ctx)
     finally:
         await db.dispose()

@@ -4,7 +4,8 @@ bounded windows (the exports)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,20 +124,44 @@ def _beyond(phase: Phase, key: Key, forwards: bool) -> ColumnElement[bool]:
 
 
 async def batches(
-    ctx: ServiceContext, base: Select[Any], number: Any, size: int = BATCH
-) -> AsyncIterator[list[Any]]:
+    ctx: ServiceContext, base: Select[Any], number: Any, size: int = BATCH, *, ahead: bool = False
+) -> AsyncGenerator[list[Any]]:
     """Every row ``base`` selects, by ``number``, in windows of ``size`` numbers (so at most
     ``size`` rows at a time), up to the highest number when it starts: each window one bounded
     query in its own short read (no transaction held while a client reads). A window, not a
     ``LIMIT`` after the last row: whatever index the planner takes for the filters (a community's,
-    a status's), it reads one window's rows, never every row past the last and a sort of them."""
-    async with ctx.db.reading() as session:
-        top = (await (await session.connection()).execute(select(func.max(number)))).scalar()
-    low = 0
-    while top is not None and low < top:
+    a status's), it reads one window's rows, never every row past the last and a sort of them.
+
+    With ``ahead``, the next window is read while the caller works on this one (the database's
+    work and the caller's overlap: an export's rate is the slower of the two, not their sum); a
+    caller that may stop early then closes the batches (``contextlib.aclosing``), which waits
+    for that read to end and hand its connection back."""
+
+    async def window(low: int) -> list[Any]:
         query = base.where(number > low, number <= low + size).order_by(number)
         async with ctx.db.reading() as session:
-            rows = list((await (await session.connection()).execute(query)).all())
-        if rows:
-            yield rows
-        low += size
+            return list((await (await session.connection()).execute(query)).all())
+
+    async with ctx.db.reading() as session:
+        top = (await (await session.connection()).execute(select(func.max(number)))).scalar()
+    lows = iter(range(0, top or 0, size))
+    if not ahead:
+        for low in lows:
+            if rows := await window(low):
+                yield rows
+        return
+
+    def read(low: int | None) -> asyncio.Task[list[Any]] | None:
+        return None if low is None else asyncio.ensure_future(window(low))
+
+    reading = read(next(lows, None))
+    try:
+        while reading is not None:
+            rows = await reading
+            reading = read(next(lows, None))
+            if rows:
+                yield rows
+    finally:  # stopped early: the read ahead ends as it would (cut short, its driver's thread
+        # would answer a loop that may be gone), never left running
+        if reading is not None:
+            await asyncio.gather(reading, return_exceptions=True)

@@ -6,7 +6,8 @@ and indexed."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.cases.routing import zone
-from bot.services.staff import keyset
+from bot.services.staff import csv_rows, keyset
 from bot.services.staff.filters import Filters as Filters  # the pages parse theirs from here
 from bot.services.staff.queue import (
     StaffLevel,
@@ -37,9 +38,7 @@ from bot.services.staff.queue import (
 )
 from bot.services.staff.views import JSON_COLUMNS, case_json
 from bot.services.unit.context import ServiceContext
-from core.access import MANAGING_ROLES, may_hold
 from core.cases import OPEN_STATUSES, Status
-from core.routing import ANY
 from db.directory_cache import DirectorySnapshot, directory
 from db.models import Case, CaseEvent, Person
 from db.search import like_scan, matching
@@ -58,6 +57,7 @@ class Viewer:
     role: str
     communities: tuple[str, ...] = ()
     below: tuple[str, ...] = ()  # managers whose escalation chain reaches this person
+    everywhere: bool = False  # staff of every community in the directory: sees every case
 
 
 async def viewer_of(session: AsyncSession, person: Person) -> Viewer:
@@ -70,7 +70,8 @@ async def viewer_of(session: AsyncSession, person: Person) -> Viewer:
     supervisors = per_directory(known, "supervisors", lambda: {s for s, _ in known.people.values()})
     if person.id in supervisors:
         below = tuple(sorted(m for m in known.people if person.id in known.supervisor_chain(m)))
-    return Viewer(person.id, person.name, person.role, communities, below)
+    everywhere = person.id in per_directory(known, "everywhere", lambda: _everywhere(known))
+    return Viewer(person.id, person.name, person.role, communities, below, everywhere)
 
 
 def _staff_of(known: DirectorySnapshot) -> dict[str, tuple[str, ...]]:
@@ -81,9 +82,19 @@ def _staff_of(known: DirectorySnapshot) -> dict[str, tuple[str, ...]]:
     return {i: tuple(c) for i, c in found.items()}
 
 
+def _everywhere(known: DirectorySnapshot) -> set[str]:
+    """The staff of every community in ``known`` (a case's community is always one of them:
+    a directory load deactivates a community with cases, never deletes it)."""
+    every = set(known.communities)
+    staff_of = per_directory(known, "staff of", lambda: _staff_of(known))
+    return {i for i, c in staff_of.items() if len(c) >= len(every) and every <= set(c)}
+
+
 def visible(viewer: Viewer) -> ColumnElement[bool]:
     """The cases ``viewer`` may see, as a condition (``core.access.console_sees`` in SQL)."""
     if viewer.role == "staff":
+        if viewer.everywhere:  # a district office: 7,000 ids in every query filter nothing
+            return true()
         return col(Case.community_id).in_(viewer.communities) if viewer.communities else false()
     if viewer.role in ("manager", "supervisor"):
         acted = select(CaseEvent.case_number).where(CaseEvent.actor_id == viewer.person_id)
@@ -180,7 +191,9 @@ async def case_page(
         conn = await session.connection()
         counted = select_columns(col(Case.status), func.count()).where(*shared)
         counts = {s: n for s, n in (await conn.execute(counted.group_by(Case.status))).all()}
-        total = (await conn.execute(select_columns(func.count()).where(where))).scalar_one()
+        # From the cases even when no condition names them (a reader of every one, every status).
+        counting = select_columns(func.count()).select_from(Case).where(where)
+        total = (await conn.execute(counting)).scalar_one()
         pages = max(1, -(-total // PAGE_SIZE))
         phases = list_phases(filters.sort, now)
         place = keyset.place(filters.after, filters.before, phases)
@@ -213,99 +226,27 @@ async def export(
     *,
     language: str = "zh",
     batch: int = keyset.BATCH,
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every case the filters match, by number, as the contract's JSON (names in ``language``),
-    ``batch`` at most at a time: the memory it holds does not grow with the cases."""
+    shape: csv_rows.Shape = csv_rows.CONTRACT_JSON,
+) -> AsyncGenerator[list[Any]]:
+    """Every case the filters match, by number, ``batch`` at most at a time (the memory it holds
+    does not grow with the cases), in ``shape``: the contract's JSON (names in ``language``), or
+    the console CSV's lines (``csv_rows.CsvLines``)."""
     async with ctx.db.reading() as session:
         tz = await zone(session)
         level = await staff_level(session)
         places = await place_names(session, language)  # once: a city has 7,000 communities
     dialect = ctx.db.engine.dialect.name
-    where = and_(*_conditions(filters, ctx.clock(), tz, viewer, level, dialect))
-    query = select_columns(*_COLUMNS).where(where, _status_condition(filters))
-    async for rows in keyset.batches(ctx, query, col(Case.number), batch):
-        async with ctx.db.reading() as session:
-            names = await display_names(session, language, rows, places)
-        yield [case_json(r._mapping, tz, names=names) for r in rows]
-
-
-async def choices(ctx: ServiceContext, viewer: Viewer) -> dict[str, list[tuple[str, str, str]]]:
-    """What the filters offer — communities, categories, holders — and the managers and
-    supervisors among those holders (whom the bulk reassignment offers, with their community),
-    as (id, zh name, en name)."""
-    async with ctx.db.reading() as session:
-        known = await directory(session)
-        mine = set(viewer.communities)  # a district office staffs thousands: not a tuple scan
-        communities = [
-            (c.id, c.name_zh, c.name_en)
-            for c in known.communities.values()
-            if viewer.role != "staff" or c.id in mine
-        ]
-        categories = [(c.id, c.name_zh, c.name_en) for c in known.categories.values() if c.active]
-        people = await _holders(session, viewer)
-        named = per_directory(
-            known,
-            "suffixes",
-            lambda: {
-                c.id: (f" · {c.name_zh}", f" · {c.name_en}") for c in known.communities.values()
-            },
-        )
-        managers = [
-            (
-                p.id,
-                p.name + named.get(p.community_id or "", ("", ""))[0],
-                p.name + named.get(p.community_id or "", ("", ""))[1],
-            )
-            for p in people
-            if p.role in MANAGING_ROLES
-        ]
-    holders = [(p.id, p.name, p.name) for p in people]
-    return {
-        "communities": communities,
-        "categories": categories,
-        "holders": holders,
-        "managers": managers,
-    }
-
-
-async def _holders(session: AsyncSession, viewer: Viewer) -> list[Person]:
-    """Whom the holder filter offers — people of the reader's communities only, never everyone
-    who manages anywhere: staff their communities' managers and supervisors (whom a case there
-    may go to, ``core.access.may_hold``) and staff; managers and supervisors themselves, the
-    managers below them, and whoever holds a case they see."""
-    query = (
-        select(Person)
-        .where(col(Person.active), col(Person.role).in_(("manager", "supervisor", "staff")))
-        .order_by(col(Person.role), col(Person.id))
-    )
-    if viewer.role == "staff":
-        known = await directory(session)
-        mine = set(viewer.communities)
-        # may_hold for every (person, community) is hours for a district office's 7,000: it can
-        # only say yes for one a person lives in or whose route names them; asked once, for it.
-        named = {
-            r.manager_id: next(iter(mine)) if r.community == ANY else r.community
-            for r in known.routes
-            if r.community in mine or (r.community == ANY and mine)
-        }
-        staff = {i for c in mine for i in known.staff.get(c, ())}
-        # Only those people are read (a city has 20,000 staff, managers and supervisors).
-        near = or_(
-            col(Person.community_id).in_(sorted(mine)), col(Person.id).in_(sorted({*staff, *named}))
-        )
-        people = (await session.exec(query.where(near))).all()
-        ids = staff | {
-            p.id
-            for p in people
-            if (c := p.community_id if p.community_id in mine else named.get(p.id))
-            and may_hold(p, community=c, routes=known.routes)
-        }
-        return [p for p in people if p.id in ids]
-    if viewer.role in ("manager", "supervisor"):
-        held = select(Case.manager_id).where(visible(viewer), col(Case.manager_id).is_not(None))
-        ids = {viewer.person_id, *viewer.below, *(await session.exec(held.distinct())).all()}
-        return list((await session.exec(query.where(col(Person.id).in_(sorted(ids))))).all())
-    return []
+    now = ctx.clock()
+    where = and_(*_conditions(filters, now, tz, viewer, level, dialect))
+    columns = shape.columns(dialect, tz, now)
+    query = select_columns(*columns).where(where, _status_condition(filters))
+    # Closed with the export (a client gone): the window it reads ahead is not left reading.
+    found = keyset.batches(ctx, query, col(Case.number), batch, ahead=True)
+    async with aclosing(found) as windows:
+        async for rows in windows:
+            async with ctx.db.reading() as session:
+                names = await display_names(session, language, rows, places)
+            yield shape.lines(rows, tz, names)
 
 
 async def names_of(ctx: ServiceContext, ids: Collection[str]) -> dict[str, str]:
