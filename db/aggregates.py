@@ -4,14 +4,15 @@ PostgreSQL) rather than row by row in Python.
 ``recount_rates`` is ``core.rates.compute_rates`` in SQL over every case of a period: core/rates.py
 stays the definition, and tests/db/test_aggregates.py checks on varied cases, on both backends,
 that the two agree exactly. ``rate_counts`` gives the same figures from the rollup
-(``db.models.rollup``) plus the open cases; tests/services/test_rates_rollup.py checks it equals
-``recount_rates`` after random histories through the use cases.
+(``db.models.rollup``) less the shares still ahead of the clock;
+tests/services/test_rates_rollup.py checks it equals ``recount_rates`` after random histories
+through the use cases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,10 +35,10 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.cases import OPEN_STATUSES, TERMINAL, Rating, Status
+from core.cases import OPEN_STATUSES, Rating, Status
 from core.rates import NO_CASES, Rates
 from db.models import Case
-from db.models.rollup import COUNTS, SPANS, UNASSIGNED_KEY, manager_key
+from db.models.rollup import COUNTS, SPANS, UNASSIGNED_KEY
 from db.rollup import DAY_ROWS, END_OF_TIME, SPAN_ROWS, midnight, rollup_sums, whole_days
 from db.rollup import GroupBy as GroupBy  # the callers' name for it stays here
 
@@ -111,72 +112,75 @@ async def rate_counts(
     """The rates of the cases created in [``created_from``, ``created_before``), as they stand
     at ``now``: ``{"": all}``, or one entry per community or manager, in key order.
 
-    Ended cases come from the rollup over the period's whole UTC days (``db.models.rollup``);
-    the open cases, the ended ones of a partial first or last day, and the few ended ones whose
-    acknowledge deadline is still ahead are counted case by case."""
+    The period's whole UTC days come from the rollup (``db.models.rollup``: every case's share
+    once its deadlines have passed) less the shares whose deadline is still ahead (``_ahead``);
+    the pieces of a partial first or last day are counted case by case."""
     days = whole_days(created_from, created_before)
-    status, ended = col(Case.status), [s.value for s in TERMINAL]
-    # IN, not NOT IN: the status index answers it (the open cases are few; the ended, all).
-    open_cases = [
-        *_window(created_from, created_before, communities),
-        status.in_([s.value for s in OPEN_STATUSES]),
+    parts = [
+        await _count_cases(session, now, by, _window(start, end, communities))
+        for start, end in days.partial
     ]
-    parts = [await _count_cases(session, now, by, open_cases)]
-    for start, end in days.partial:
-        ended_cases = [*_window(start, end, communities), status.in_(ended)]
-        parts.append(await _count_cases(session, now, by, ended_cases))
     if days.whole:
         parts.append(await rollup_sums(session, by, days.first, days.last, communities))
-        start, end = midnight(days.first), midnight(days.last)
-        parts.append(await _not_yet_due(session, now, by, start, end, communities))
+        # PostgreSQL weighs the deadlines ahead against the period's cases from its statistics;
+        # SQLite's planner cannot, and would take every case of the period by status: found by
+        # deadline there, the creation times checked row by row.
+        sqlite = (await session.connection()).dialect.name == "sqlite"
+        window = _window(midnight(days.first), midnight(days.last), communities, seek=not sqlite)
+        parts += await _ahead(session, now, by, window)
     return _combined(parts, by)
 
 
-async def _not_yet_due(
-    session: AsyncSession,
-    now: datetime,
-    by: GroupBy | None,
-    start: datetime | None,
-    end: datetime | None,
-    communities: Sequence[str] | None,
-) -> dict[str, Rates]:
-    """Closed unacknowledged before the acknowledge deadline: in the rollup's response base
-    (settled), in none yet while the deadline is ahead — taken back out, group by group."""
-    # Found by status and deadline (``ix_cases_status_ack_due_at``: the closed cases whose
-    # deadline is after ``now`` are recent ones); the few rows found are sorted into the period
-    # here.
-    query = select(
-        col(Case.community_id), col(Case.manager_id), col(Case.created_at), col(Case.duplicate_of)
-    ).where(
-        col(Case.ack_due_at) > now,
+async def _ahead(
+    session: AsyncSession, now: datetime, by: GroupBy | None, window: list[ColumnElement[bool]]
+) -> list[dict[str, Rates]]:
+    """What the rollup counts of the cases of ``window`` that ``now`` does not count yet, with
+    the opposite sign: ``settled`` less ``compute_rates`` at ``now``, which is (the only counts
+    of a case of the managers that move with the clock) one of the response base for an
+    unacknowledged case whose acknowledge deadline is ahead, and one of the resolution base —
+    and of the resolved, when resolved and not left dissatisfied — for a case not closed whose
+    resolve deadline is ahead. Cancelled and rejected cases do not move with the clock."""
+    status = col(Case.status)
+    unanswered = [
+        status.in_([*(s.value for s in OPEN_STATUSES), Status.CLOSED.value]),
         col(Case.acknowledged_at).is_(None),
-        col(Case.status) == Status.CLOSED.value,
+        col(Case.ack_due_at) > now,  # a range of each status's deadlines: the recent cases
+    ]
+    unresolved = [
+        status.in_([s.value for s in OPEN_STATUSES]),
+        col(Case.resolve_due_at) > now,
+    ]
+    fixed = and_(
+        col(Case.resolved_at).is_not(None),
+        func.coalesce(col(Case.rating), "") != Rating.DISSATISFIED.value,
     )
-    late: dict[str, Rates] = {}
-    for community, manager, created, duplicate_of in await (await session.connection()).execute(
-        query
-    ):
-        created = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
-        if duplicate_of is not None or (communities is not None and community not in communities):
-            continue
-        if (start is not None and created < start) or (end is not None and created >= end):
-            continue
-        key = "" if by is None else community if by == "community" else manager_key(manager)
-        late[key] = late.get(key, NO_CASES).plus(Rates(0, 0, 1, 0, 0, 0, 0, 0), -1)
-    return late
+    response = await _grouped(session, by, [func.count()], [*window, *unanswered])
+    resolution = await _grouped(session, by, [func.count(), _count(fixed)], [*window, *unresolved])
+    return [
+        {k: Rates(0, 0, -n, 0, 0, 0, 0, 0) for k, (n,) in response.items()},
+        {k: Rates(0, 0, 0, -done, -n, 0, 0, 0) for k, (n, done) in resolution.items()},
+    ]
 
 
 def _window(
     created_from: datetime | None,
     created_before: datetime | None,
     communities: Sequence[str] | None,
+    *,
+    seek: bool = True,
 ) -> list[ColumnElement[bool]]:
-    """The cases of a period (no merged duplicate: it is its original's problem, counted there)."""
+    """The cases of a period (no merged duplicate: it is its original's problem, counted there);
+    ``seek`` False: their creation time is a filter, not a way in."""
     conditions: list[ColumnElement[bool]] = [col(Case.duplicate_of).is_(None)]
+    created: ColumnElement[Any] | Mapped[datetime] = col(Case.created_at)
+    if not seek:
+        # The same value, but no index of the column serves it: SQLite's planner, not knowing
+        # how few deadlines are ahead, would read every case of the period by status instead.
+        created = func.coalesce(created, created)
     if created_from is not None:
-        conditions.append(col(Case.created_at) >= created_from)
+        conditions.append(created >= created_from)
     if created_before is not None:
-        conditions.append(col(Case.created_at) < created_before)
+        conditions.append(created < created_before)
     if communities is not None:
         conditions.append(col(Case.community_id).in_(communities))
     return conditions
@@ -186,13 +190,23 @@ async def _count_cases(
     session: AsyncSession, now: datetime, by: GroupBy | None, where: list[ColumnElement[bool]]
 ) -> dict[str, Rates]:
     """The rates of the cases meeting ``where``, read case by case."""
+    counts = await _grouped(session, by, [func.count(), *rate_columns(now)], where)
+    return {key: _rates(row) for key, row in counts.items()}
+
+
+async def _grouped(
+    session: AsyncSession,
+    by: GroupBy | None,
+    columns: list[ColumnElement[Any]],
+    where: list[ColumnElement[bool]],
+) -> dict[str, Sequence[Any]]:
+    """``columns`` over the cases meeting ``where``: ``{"": row}``, or one row per group."""
     key = _group_key(by) if by is not None else None
-    columns = [func.count(), *rate_columns(now)]
     query = select(*columns) if key is None else select(key, *columns).group_by(key)
     result = await (await session.connection()).execute(query.where(*where))
     if key is None:
-        return {"": _rates(result.one())}
-    return {str(row[0]): _rates(row[1:]) for row in result.all()}
+        return {"": tuple(result.one())}
+    return {str(row[0]): tuple(row[1:]) for row in result.all()}
 
 
 def _combined(parts: list[dict[str, Rates]], by: GroupBy | None) -> dict[str, Rates]:
@@ -211,7 +225,7 @@ def _rates(counts: Sequence[Any]) -> Rates:
 
 
 def rebuild(connection: Connection) -> int:
-    """Build the rollup anew, every tier, from the ended cases stored; return the day rows."""
+    """Build the rollup anew, every tier, from every case stored; return the day rows."""
     days, spans = DAY_ROWS, SPAN_ROWS
     # Migration 0022 builds the day rows with this function, before 0024 adds the other tiers.
     tiered = inspect(connection).has_table(spans.name)
@@ -226,7 +240,7 @@ def rebuild(connection: Connection) -> int:
     manager = func.coalesce(func.nullif(c.manager_id, ""), literal(UNASSIGNED_KEY))
     query = (
         select(day, c.community_id, manager, func.count(), *rate_columns(END_OF_TIME))
-        .where(c.status.in_([s.value for s in TERMINAL]), c.duplicate_of.is_(None))
+        .where(c.duplicate_of.is_(None))
         .group_by(day, c.community_id, manager)
     )
     names = ["day", "community_id", "manager_key", *COUNTS]

@@ -1,25 +1,26 @@
-"""The rates' rollup: the settled counts of the ended cases per community, holder and creation
-day — and the same counts summed per calendar month and year, so a long period reads a few rows
-(``db.rollup``) — kept by every flush that ends a case, brings one back, merges, unmerges or moves
-it.
+"""The rates' rollup: every case's share of the rates as it will stand once all its deadlines have
+passed (``core.rates.settled``), per community, holder and creation day — and the same counts
+summed per calendar month and year, so a long period reads a few rows (``db.rollup``) — kept by
+every write of a case.
 
-An ended case (closed, cancelled, rejected; a merged duplicate counts nowhere) contributes fixed
-counts (``core.rates.settled``), so ``db.aggregates.rate_counts`` sums these rows for the ended
-cases and counts only the open ones (the current work, not the archive) row by row. The listener
-below sees every ``Case`` the ORM writes — whatever the use case — and moves its contribution from
-the row it was in to the row it is in now, inside the same flush, so the rollup commits or rolls
-back with the step. Nothing deletes cases today (retention empties texts and photos, never a
-case row); were one deleted through the ORM it would leave the rollup, through a bulk DELETE it
-would stay counted — the rates of a month already graded would not change.
+``db.aggregates.rate_counts`` sums these rows and takes back, case by case, only the shares whose
+deadline is still ahead of ``now`` (a recent range of deadlines, not the open backlog). The
+listener below sees every ``Case`` the ORM writes — whatever the use case — and moves its share
+from the row it was in to the row it is in now, inside the same flush, so the rollup commits or
+rolls back with the step; the hot path inserts its cases with Core and adds their shares with
+``add_cases`` in the same transaction. Nothing deletes cases today (retention empties texts and
+photos, never a case row); were one deleted through the ORM it would leave the rollup, through a
+bulk DELETE it would stay counted — the rates of a month already graded would not change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import Index, Table, event, inspect, select
+from sqlalchemy import Connection, Index, Table, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.base import NO_VALUE
@@ -28,6 +29,7 @@ from sqlmodel import Field, SQLModel
 from core.cases import Rating, Status
 from core.rates import NO_CASES, CaseFacts, Rates, settled
 from db.models.cases import Case
+from db.statements import execute_many
 
 UNASSIGNED_KEY = "-"  # the holder key of the cases no manager holds
 Span = Literal["month", "year"]
@@ -48,8 +50,8 @@ class RollupCounts(SQLModel):
 
 
 class RateRollup(RollupCounts, table=True):
-    """The settled counts of the ended cases created on one UTC ``day`` in one community under
-    one holder (``manager_key``, ``-`` for none)."""
+    """The settled counts of the cases created on one UTC ``day`` in one community under one
+    holder (``manager_key``, ``-`` for none)."""
 
     __tablename__ = "rate_rollup"
     # A period over every community reads a range of days; a few communities, their own rows.
@@ -80,16 +82,21 @@ class RateRollupSpan(RollupCounts, table=True):
 COUNTS = tuple(RollupCounts.model_fields)
 
 
-# The few ended cases whose share still moves with the clock (closed unacknowledged before the
-# acknowledge deadline) are found by that deadline among the closed: a range of recent cases.
+# The shares still ahead of the clock are found by deadline within each status: a range of
+# recent cases — unacknowledged before the acknowledge deadline (``ix_cases_status_ack_due_at``),
+# not yet closed before the resolve deadline (``ix_cases_status_resolve_due_at``).
 Index(
     "ix_cases_status_ack_due_at",
     Case.__table__.c.status,  # type: ignore[attr-defined]
     Case.__table__.c.ack_due_at,  # type: ignore[attr-defined]
 )
-# What the rollup leaves to count case by case — the open cases of a period, the ended ones of its
-# partial first and last day — is a range of creation times within each status: one seek each
-# (the status index alone would read every open case, ``created_at``'s every case of the period).
+Index(
+    "ix_cases_status_resolve_due_at",
+    Case.__table__.c.status,  # type: ignore[attr-defined]
+    Case.__table__.c.resolve_due_at,  # type: ignore[attr-defined]
+)
+# The open cases of a period by creation time, one seek within each status (the status index
+# alone would read every open case, ``created_at``'s every case of the period).
 Index(
     "ix_cases_status_created_at",
     Case.__table__.c.status,  # type: ignore[attr-defined]
@@ -119,7 +126,6 @@ _FIELDS = frozenset(
         "closed_at",
     }
 )
-_ENDED = frozenset({Status.CLOSED.value, Status.CANCELLED.value, Status.REJECTED.value})
 
 Key = tuple[date, str, str]
 SpanKey = tuple[str, date, str, str]
@@ -142,8 +148,8 @@ def manager_key(manager_id: str | None) -> str:
 
 def _share(values: dict[str, Any]) -> tuple[Key, Rates] | None:
     """Where a case with these column values counts in the rollup, and what; None when it is
-    not there (open, or a merged duplicate)."""
-    if values["status"] not in _ENDED or values["duplicate_of"] is not None:
+    not there (a merged duplicate: counted in its original)."""
+    if values["duplicate_of"] is not None:
         return None
     rating = values["rating"]
     facts = CaseFacts(
@@ -195,17 +201,32 @@ def _keep_rollup(session: Session, _context: UOWTransaction, _instances: object)
     for case in session.deleted:
         if isinstance(case, Case):
             _move(deltas, _share(_before(session, case)), -1)
+    write_shares(session.connection(), deltas)
+
+
+def add_cases(connection: Connection, cases: Iterable[Case]) -> None:
+    """Add the shares of ``cases``, just inserted without the ORM, in ``connection``'s
+    transaction (the hot path: its Core insert passes the listener by)."""
+    deltas: dict[Key, Rates] = {}
+    for case in cases:
+        _move(deltas, _share(_now(case)), 1)
+    write_shares(connection, deltas)
+
+
+def write_shares(connection: Connection, deltas: dict[Key, Rates]) -> None:
+    """Add ``deltas`` (per day row) to the day rows and to their month and year rows."""
     spans: dict[SpanKey, Rates] = {}
     for (day, community, holder), rates in deltas.items():
         for span in SPANS:
             key = (span, span_start(span, day), community, holder)
             spans[key] = spans.get(key, NO_CASES).plus(rates)
     # A step moves a case between at most two days, so a few rows each; one statement a tier.
+    # Days before spans, each in key order: concurrent writers lock the rows in one order
+    # (PostgreSQL), so two steps never wait on each other's rows crosswise.
     tiers = ((_table(RateRollup), deltas), (_table(RateRollupSpan), spans))
     for table, changes in tiers:
         if rows := _rows(table, changes):
-            connection = session.connection()
-            connection.execute(_upsert(connection.dialect.name, table), rows)
+            execute_many(connection, _upsert(connection.dialect.name, table), rows)
 
 
 def _rows(table: Table, changes: dict[Key, Rates] | dict[SpanKey, Rates]) -> list[dict[str, Any]]:
@@ -213,7 +234,7 @@ def _rows(table: Table, changes: dict[Key, Rates] | dict[SpanKey, Rates]) -> lis
     keys = [column.name for column in table.primary_key]
     return [
         dict(zip(keys, key, strict=True)) | dict(zip(COUNTS, rates.counts(), strict=True))
-        for key, rates in changes.items()
+        for key, rates in sorted(changes.items())
         if any(rates.counts())
     ]
 

@@ -178,13 +178,15 @@ async def test_0024_fills_the_tiers_from_the_day_rows_and_its_downgrade_removes_
     assert "ix_cases_community_status_created_at" in indexes
 
 
-async def _open_case_plan(db: Database, communities: list[str] | None) -> str:
-    """The plan the database makes for the open cases of a month as ``rate_counts`` asks."""
-    seen: list[tuple[str, Any]] = []
+async def _ahead_plans(db: Database, communities: list[str] | None) -> dict[str, str]:
+    """The plans the database makes for the shares still ahead of the clock in a month, as
+    ``rate_counts`` asks (by acknowledge and by resolve deadline)."""
+    seen: dict[str, tuple[str, Any]] = {}
 
     def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if Status.UNASSIGNED.value in parameters:  # the open statuses; no other part asks it
-            seen.append((statement, parameters))
+        for deadline in ("ack_due_at >", "resolve_due_at >"):
+            if deadline in statement:  # the corrections; no other part asks it
+                seen[deadline.split("_")[0]] = (statement, parameters)
 
     engine = db.engine.sync_engine
     event.listen(engine, "after_cursor_execute", record)
@@ -199,18 +201,23 @@ async def _open_case_plan(db: Database, communities: list[str] | None) -> str:
             )
     finally:
         event.remove(engine, "after_cursor_execute", record)
-    [(statement, parameters)] = seen
     prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+    plans: dict[str, str] = {}
     async with db.engine.connect() as conn:
-        rows = (await conn.exec_driver_sql(prefix + statement, parameters)).all()
-    return "\n".join(str(row[-1] if db.is_sqlite else row[0]) for row in rows)
+        for name, (statement, parameters) in seen.items():
+            rows = (await conn.exec_driver_sql(prefix + statement, parameters)).all()
+            plans[name] = "\n".join(str(row[-1] if db.is_sqlite else row[0]) for row in rows)
+    return plans
 
 
-async def test_one_communitys_open_cases_are_one_seek_of_its_index(db: Database) -> None:
+async def test_the_shares_ahead_of_the_clock_are_a_seek_by_deadline(db: Database) -> None:
     await _fill(db, 6000)
     async with db.engine.begin() as conn:
         await conn.execute(text("ANALYZE"))
-    one = await _open_case_plan(db, ["c07"])
-    assert "ix_cases_community_status_created_at" in one, one
-    every = await _open_case_plan(db, None)
-    assert "ix_cases_status_created_at" in every, every
+    every = await _ahead_plans(db, None)
+    assert set(every) == {"ack", "resolve"}
+    # Not the open cases of the month one by one: the few whose deadline is after now.
+    assert "ix_cases_status_ack_due_at" in every["ack"], every["ack"]
+    assert "ix_cases_status_resolve_due_at" in every["resolve"], every["resolve"]
+    for found in (await _ahead_plans(db, ["c07"])).values():
+        assert "ix_cases_" in found, found
