@@ -80,7 +80,9 @@ async def loaded(ctx: ServiceContext) -> ServiceContext:
 # The files that take longest (each stays on one worker: ``--dist loadfile``), handed out first,
 # longest first, so the suite does not end with one worker alone on a demo while the others idle.
 LONG_FIRST = (
+    "tests/services/test_rates_rollup.py",
     "tests/test_demo.py",
+    "tests/directory/test_start.py",
     "tests/services/test_digest.py",
     "tests/test_demo_wecom.py",
     "tests/drills/test_duplicate_drill.py",
