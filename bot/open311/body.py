@@ -36,7 +36,7 @@ async def fields(request: Request) -> AsyncGenerator[Field, None]:
     more is read), and after the last field when a part was a file (files are never kept)."""
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise FormRefused("too_large")  # refused before a byte is read
     if kind == FORM.encode():
         async for found in _encoded(request):

@@ -62,7 +62,7 @@ def request_ids(params: Mapping[str, str], *, keyed: bool) -> tuple[int, ...] | 
     limit = MAX_IDS if keyed else MAX_IDS_KEYLESS
     if len(values) > limit:
         raise Problem(400, "open311.err.too_many_ids", {"count": len(values), "limit": limit})
-    if not all(v.isdigit() and len(v) <= 10 for v in values):
+    if not all(v.isascii() and v.isdigit() and len(v) <= 10 for v in values):
         raise Problem(
             400,
             "open311.err.bad_value",
@@ -90,7 +90,8 @@ def _whole(params: Mapping[str, str], name: str, top: int) -> int | None:
     text = params.get(name, "").strip()
     if not text:
         return None
-    if not (text.isdigit() and len(text) <= 7 and 1 <= int(text) <= top):
+    # isdigit() alone takes "²" and "٣", which int() refuses or reads: ASCII digits only.
+    if not (text.isascii() and text.isdigit() and len(text) <= 7 and 1 <= int(text) <= top):
         raise Problem(400, "open311.err.page", {"field": name, "value": text[:80], "limit": top})
     return int(text)
 
@@ -108,7 +109,8 @@ def page_of(params: Mapping[str, str]) -> Page | None:
 
 def case_number(text: str) -> int | None:
     """A service_request_id in a path as a case number; None when it can name no case."""
-    if text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_CASE_NUMBER:
+    # ASCII digits only: "²".isdigit() is true, and int("²") raises.
+    if text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_CASE_NUMBER:
         return int(text)
     return None
 
